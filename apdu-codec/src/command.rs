@@ -397,35 +397,7 @@ impl Command {
     /// # Errors
     /// [`Error::DataTooLong`] or [`Error::LeOutOfRange`] when the fields do not fit the form.
     pub fn uses_extended(&self) -> Result<bool, Error> {
-        let len = self.data.len();
-        if let Some(le) = self.le
-            && (le == 0 || le > MAX_EXTENDED_LE)
-        {
-            return Err(Error::LeOutOfRange {
-                le,
-                max: MAX_EXTENDED_LE,
-            });
-        }
-        if len > MAX_EXTENDED_DATA {
-            return Err(Error::DataTooLong {
-                len,
-                max: MAX_EXTENDED_DATA,
-            });
-        }
-        let fits_short = len <= MAX_SHORT_DATA && self.le.is_none_or(|le| le <= MAX_SHORT_LE);
-        match self.form {
-            LengthForm::Auto => Ok(!fits_short),
-            LengthForm::Extended => Ok(true),
-            LengthForm::Short if fits_short => Ok(false),
-            LengthForm::Short if len > MAX_SHORT_DATA => Err(Error::DataTooLong {
-                len,
-                max: MAX_SHORT_DATA,
-            }),
-            LengthForm::Short => Err(Error::LeOutOfRange {
-                le: self.le.unwrap_or(0),
-                max: MAX_SHORT_LE,
-            }),
-        }
+        uses_extended(self.data.len(), self.le, self.form)
     }
 
     /// The number of bytes [`encode_into`](Self::encode_into) writes.
@@ -433,19 +405,7 @@ impl Command {
     /// # Errors
     /// As [`uses_extended`](Self::uses_extended).
     pub fn encoded_len(&self) -> Result<usize, Error> {
-        let extended = self.uses_extended()?;
-        let lc = match (self.data.is_empty(), extended) {
-            (true, _) => 0,
-            (false, false) => 1,
-            (false, true) => 3,
-        };
-        let le = match (self.le, extended, self.data.is_empty()) {
-            (None, _, _) => 0,
-            (Some(_), false, _) => 1,
-            (Some(_), true, true) => 3,
-            (Some(_), true, false) => 2,
-        };
-        Ok(4 + lc + self.data.len() + le)
+        encoded_len(self.data.len(), self.le, self.form)
     }
 
     /// Encode into a buffer.
@@ -453,37 +413,7 @@ impl Command {
     /// # Errors
     /// As [`uses_extended`](Self::uses_extended); nothing is written on error.
     pub fn encode_into(&self, buf: &mut impl bytes::BufMut) -> Result<(), Error> {
-        let extended = self.uses_extended()?;
-        buf.put_slice(&self.header());
-        let len = self.data.len();
-        if len > 0 {
-            if extended {
-                buf.put_u8(0);
-                buf.put_u16(u16::try_from(len).map_err(|_| Error::DataTooLong {
-                    len,
-                    max: MAX_EXTENDED_DATA,
-                })?);
-            } else {
-                buf.put_u8(u8::try_from(len).map_err(|_| Error::DataTooLong {
-                    len,
-                    max: MAX_SHORT_DATA,
-                })?);
-            }
-            buf.put_slice(&self.data);
-        }
-        if let Some(le) = self.le {
-            if extended {
-                if len == 0 {
-                    buf.put_u8(0);
-                }
-                // 65536 (validated maximum) encodes as 0000.
-                buf.put_u16(u16::try_from(le).unwrap_or(0));
-            } else {
-                // 256 (validated maximum) encodes as 00.
-                buf.put_u8(u8::try_from(le).unwrap_or(0));
-            }
-        }
-        Ok(())
+        encode_parts(buf, self.header(), &self.data, self.le, self.form)
     }
 
     /// Encode into a new vector.
@@ -495,6 +425,109 @@ impl Command {
         self.encode_into(&mut out)?;
         Ok(out)
     }
+}
+
+#[cfg(feature = "alloc")]
+/// Which form a command with `len` data bytes and the given Le takes (ISO/IEC 7816-4 §5.1).
+pub(crate) fn uses_extended(
+    len: usize,
+    le: Option<usize>,
+    form: LengthForm,
+) -> Result<bool, Error> {
+    if let Some(le) = le
+        && (le == 0 || le > MAX_EXTENDED_LE)
+    {
+        return Err(Error::LeOutOfRange {
+            le,
+            max: MAX_EXTENDED_LE,
+        });
+    }
+    if len > MAX_EXTENDED_DATA {
+        return Err(Error::DataTooLong {
+            len,
+            max: MAX_EXTENDED_DATA,
+        });
+    }
+    let fits_short = len <= MAX_SHORT_DATA && le.is_none_or(|le| le <= MAX_SHORT_LE);
+    match form {
+        LengthForm::Auto => Ok(!fits_short),
+        LengthForm::Extended => Ok(true),
+        LengthForm::Short if fits_short => Ok(false),
+        LengthForm::Short if len > MAX_SHORT_DATA => Err(Error::DataTooLong {
+            len,
+            max: MAX_SHORT_DATA,
+        }),
+        LengthForm::Short => Err(Error::LeOutOfRange {
+            le: le.unwrap_or(0),
+            max: MAX_SHORT_LE,
+        }),
+    }
+}
+
+#[cfg(feature = "alloc")]
+/// Encoded size of a command with these fields.
+pub(crate) fn encoded_len(len: usize, le: Option<usize>, form: LengthForm) -> Result<usize, Error> {
+    let extended = uses_extended(len, le, form)?;
+    let lc = match (len == 0, extended) {
+        (true, _) => 0,
+        (false, false) => 1,
+        (false, true) => 3,
+    };
+    let le = match (le, extended, len == 0) {
+        (None, _, _) => 0,
+        (Some(_), false, _) => 1,
+        (Some(_), true, true) => 3,
+        (Some(_), true, false) => 2,
+    };
+    Ok(4 + lc + len + le)
+}
+
+#[cfg(feature = "alloc")]
+/// Encode a command from its parts; nothing is written on error.
+pub(crate) fn encode_parts(
+    buf: &mut impl bytes::BufMut,
+    header: [u8; 4],
+    data: &[u8],
+    le: Option<usize>,
+    form: LengthForm,
+) -> Result<(), Error> {
+    let len = data.len();
+    let extended = uses_extended(len, le, form)?;
+    // Checked conversions (validated above, so they cannot fail; no panic either way).
+    let lc_field = if extended {
+        u16::try_from(len).map_err(|_| Error::DataTooLong {
+            len,
+            max: MAX_EXTENDED_DATA,
+        })?
+    } else {
+        u16::from(u8::try_from(len).map_err(|_| Error::DataTooLong {
+            len,
+            max: MAX_SHORT_DATA,
+        })?)
+    };
+    buf.put_slice(&header);
+    if len > 0 {
+        if extended {
+            buf.put_u8(0);
+            buf.put_u16(lc_field);
+        } else {
+            buf.put_u8(u8::try_from(lc_field).unwrap_or(0));
+        }
+        buf.put_slice(data);
+    }
+    if let Some(le) = le {
+        if extended {
+            if len == 0 {
+                buf.put_u8(0);
+            }
+            // 65536 (validated maximum) encodes as 0000.
+            buf.put_u16(u16::try_from(le).unwrap_or(0));
+        } else {
+            // 256 (validated maximum) encodes as 00.
+            buf.put_u8(u8::try_from(le).unwrap_or(0));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(feature = "alloc")]

@@ -10,6 +10,8 @@ extern crate std;
 mod cla;
 mod command;
 mod error;
+#[cfg(feature = "alloc")]
+pub mod exchange;
 pub mod ins;
 mod response;
 mod status;
