@@ -14,6 +14,7 @@ pub mod keys;
 pub use error::{AuthFailure, Error};
 mod apdu;
 pub mod level;
+pub mod scp02;
 pub mod scp03;
 pub mod sm;
 

@@ -147,7 +147,7 @@ impl Scp03Host {
 
     fn check_identity(&self, parsed: &InitUpdateResponse) -> Result<(), Error> {
         let kv = self.config.key_version;
-        if (kv != 0 && parsed.key_version != kv) || parsed.option.s16() != self.config.s16 {
+        if parsed.option.s16() != self.config.s16 {
             return Err(Error::ProtocolMismatch {
                 scp: parsed.scp,
                 key_version: parsed.key_version,
