@@ -10,10 +10,16 @@
 //! - [`SimDisk`] is a simulated disk for [`DiskStore`] that counts low-level write points and cuts
 //!   power at any of them (keeping any prefix of the torn write), so tests can prove atomicity.
 
+mod disk;
+mod medium;
 mod memory;
+mod sim;
 mod transaction;
 
+pub use disk::{DiskOptions, DiskStore};
+pub use medium::{FsMedium, Medium};
 pub use memory::MemoryStore;
+pub use sim::{CrashModel, CutPoint, SimDisk};
 pub use transaction::{MAX_NESTING_DEPTH, Transaction};
 
 /// One committed key and its value.
@@ -84,6 +90,13 @@ pub enum StoreError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// An earlier commit of this store failed; its memory may disagree with the medium, so
+    /// it refuses work until reopened (which recovers).
+    #[error("an earlier commit failed; reopen the store to recover")]
+    Poisoned,
+    /// The store directory is already open (locked) by another store.
+    #[error("store directory is locked by another user")]
+    Locked,
     /// A key or value is larger than the on-disk format allows (`u32::MAX` bytes).
     #[error("key or value too large for the store format")]
     TooLarge,
