@@ -12,6 +12,9 @@ mod command;
 mod error;
 #[cfg(feature = "alloc")]
 pub mod exchange;
+#[cfg(feature = "alloc")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ins;
 mod response;
 mod status;

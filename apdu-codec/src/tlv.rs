@@ -338,9 +338,10 @@ impl<'a> Tlv<'a> {
     #[must_use]
     pub fn children(&self) -> TlvIter<'a> {
         if !self.is_constructed() {
-            return TlvIter::with_limits(&[], self.limits).at_depth(self.depth);
+            return TlvIter::with_limits(&[], self.limits).at_depth(u16::from(self.depth));
         }
-        TlvIter::with_limits(self.value, self.limits).at_depth(self.depth.saturating_add(1))
+        // u16 so that a limit of 255 still stops at depth 256 (no unbounded recursion).
+        TlvIter::with_limits(self.value, self.limits).at_depth(u16::from(self.depth) + 1)
     }
 
     /// The first direct child with the given tag.
@@ -399,7 +400,7 @@ impl fmt::Debug for Tlv<'_> {
 #[derive(Debug, Clone)]
 pub struct TlvIter<'a> {
     rest: &'a [u8],
-    depth: u8,
+    depth: u16,
     limits: Limits,
     padding: bool,
 }
@@ -430,7 +431,7 @@ impl<'a> TlvIter<'a> {
         self
     }
 
-    const fn at_depth(mut self, depth: u8) -> Self {
+    const fn at_depth(mut self, depth: u16) -> Self {
         self.depth = depth;
         self
     }
@@ -457,13 +458,16 @@ impl<'a> Iterator for TlvIter<'a> {
         if self.rest.is_empty() {
             return None;
         }
-        if self.depth > self.limits.max_depth {
+        let Some(depth) = u8::try_from(self.depth)
+            .ok()
+            .filter(|depth| *depth <= self.limits.max_depth)
+        else {
             self.rest = &[];
             return Some(Err(TlvError::TooDeep {
                 max: self.limits.max_depth,
             }));
-        }
-        match parse_object(self.rest, self.depth, self.limits) {
+        };
+        match parse_object(self.rest, depth, self.limits) {
             Ok((tlv, rest)) => {
                 self.rest = rest;
                 Some(Ok(tlv))
@@ -710,6 +714,21 @@ mod tests {
         let tlv = parse_single_with_limits(&deep, limits).unwrap();
         assert_eq!(tlv.validate(), Err(TlvError::TooDeep { max: 1 }));
         assert_eq!(parse_single(&deep).unwrap().validate(), Ok(3));
+        // A limit of 255 still bounds the recursion: 300 nested empty-ish objects fail.
+        let limits = Limits {
+            max_depth: u8::MAX,
+            max_length: MAX_LENGTH,
+        };
+        let mut nested = vec![0x04];
+        for _ in 0..300 {
+            let len = nested.len();
+            let mut outer = vec![0xE1];
+            encode_length(&mut outer, len);
+            outer.extend_from_slice(&nested);
+            nested = outer;
+        }
+        let tlv = parse_single_with_limits(&nested, limits).unwrap();
+        assert_eq!(tlv.validate(), Err(TlvError::TooDeep { max: u8::MAX }));
     }
 
     #[test]

@@ -1,0 +1,5 @@
+//! Fuzz target `apdu_round_trip`: the checks live in `apdu_codec::fuzzing::apdu_round_trip`, which
+//! `apdu-codec/tests/fuzz_corpus.rs` also runs over the committed corpus.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| apdu_codec::fuzzing::apdu_round_trip(data));
