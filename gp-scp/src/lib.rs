@@ -6,16 +6,25 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+mod apdu;
+mod channel;
 pub mod crypto;
 pub mod diversify;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod keys;
-
-pub use error::{AuthFailure, Error};
-mod apdu;
 pub mod level;
+pub mod put_key;
 pub mod scp02;
 pub mod scp03;
+pub mod scp11;
 pub mod sm;
 
+// ---- card-management command set (owned by G2) --------------------------------------------
+// G2: add `pub mod cmd;` here (builders for the host, parsers for the card, under src/cmd/).
+// --------------------------------------------------------------------------------------------
+
+pub use channel::{CardChannel, CardInput, CardProtocol, CardStep, HostProtocol, HostSession, HostStep};
+pub use error::{AuthFailure, Error};
 pub use level::SecurityLevel;

@@ -78,12 +78,7 @@ impl AesMessaging {
         self.level = level;
     }
 
-    /// The current MAC chaining value.
-    pub(crate) fn chain(&self) -> &[u8; BLOCK] {
-        &self.chain
-    }
-
-    /// The S-ENC key schedule (SCP11 uses it for the receipt computation's follow-up).
+    /// Whether the encryption counter runs (C-DECRYPTION or R-ENCRYPTION).
     pub(crate) fn uses_counter(&self) -> bool {
         self.level.c_decryption() || self.level.r_encryption()
     }

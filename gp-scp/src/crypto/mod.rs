@@ -19,5 +19,5 @@ mod des;
 pub mod kdf;
 pub mod pad;
 
-pub use self::aes::AesCipher;
-pub use self::des::{Des3Cipher, DesCipher};
+pub use self::aes::{AES_BLOCK, AesCipher};
+pub use self::des::{DES_BLOCK, Des3Cipher, DesCipher};
