@@ -7,8 +7,13 @@
 //!   connects).
 
 pub mod frame;
+pub mod server;
 
 pub use frame::{Control, FrameDecoder, FrameError, Request, encode_frame};
+pub use server::{
+    ConnectionEnd, Endpoint, Event, EventSink, ResponseLoss, ServeOptions, Server, SessionState,
+    ShutdownHandle, VPCD_DEFAULT_PORT, serve_connection,
+};
 
 /// The card behind the transport: what a reader can do to a smart card.
 ///
