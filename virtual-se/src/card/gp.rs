@@ -1,0 +1,1182 @@
+//! GlobalPlatform card-management commands processed by a security domain: GET DATA, GET
+//! STATUS, INSTALL, LOAD, DELETE, PUT KEY, STORE DATA, SET STATUS (GPC 2.3 §11).
+//!
+//! Every handler works on a working copy of the card state and on the command's transaction;
+//! the caller commits both only when the handler returns `Ok`.
+
+use std::collections::BTreeMap;
+
+use apdu_codec::tlv::{Tag, TlvIter, write_tlv};
+use apdu_codec::{CommandView, StatusWord};
+use gp_scp::SecurityLevel;
+use gp_scp::crypto::{AesCipher, Des3Cipher};
+use gp_scp::keys::{kcv_aes, kcv_des};
+
+use super::model::{
+    CardState, DomainRecord, ELF_PREFIX, EntryKind, KeyRecord, RegistryEntry, app_lifecycle, app_prefix, card_lifecycle,
+    has_privilege, privilege, record_key,
+};
+use super::{CardOptions, KeyInfoFormat, TxStorage};
+use crate::applet::{Applet, AppletContext, Packages, StoreDataBlock};
+use crate::store::{Store, Transaction};
+
+/// Largest executable load file accepted by LOAD (bytes).
+pub(crate) const MAX_LOAD_FILE: usize = 256 * 1024;
+/// Response budget for GET STATUS pages: leaves room for R-MAC (8) and R-ENC padding (16)
+/// inside a short response.
+const STATUS_PAGE_BUDGET: usize = 200;
+
+/// The outcome of a handler: response data and status word (success or a warning).
+pub(crate) type Outcome = Result<(Vec<u8>, StatusWord), StatusWord>;
+
+fn ok(data: Vec<u8>) -> Outcome {
+    Ok((data, StatusWord::SUCCESS))
+}
+
+/// A LOAD sequence in progress (transient: a reset abandons it).
+#[derive(Debug, Clone)]
+pub(crate) struct LoadInProgress {
+    pub(crate) load_file: Vec<u8>,
+    pub(crate) sd: Vec<u8>,
+    pub(crate) next_block: u8,
+    pub(crate) data: Vec<u8>,
+}
+
+/// Per-logical-channel transient state the card-management commands use.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ManagementState {
+    /// INSTALL [for personalization] target.
+    pub(crate) personalization: Option<Vec<u8>>,
+    /// Next expected STORE DATA block number.
+    pub(crate) next_store_block: u8,
+    /// A LOAD after INSTALL [for load].
+    pub(crate) load: Option<LoadInProgress>,
+    /// GET STATUS paging: (P1, format, search AID, entries already returned).
+    pub(crate) status_paging: Option<(u8, bool, Vec<u8>, usize)>,
+}
+
+/// Everything a handler needs besides the command.
+pub(crate) struct Env<'a> {
+    /// Working copy of the card state.
+    pub(crate) state: &'a mut CardState,
+    /// AID of the security domain processing the command.
+    pub(crate) sd: Vec<u8>,
+    /// Level of the authenticated secure channel on this logical channel, if any.
+    pub(crate) level: Option<SecurityLevel>,
+    /// Key that decrypts PUT KEY key components (static DEK for SCP02/SCP03, S-DEK for SCP11).
+    pub(crate) dek: Option<Vec<u8>>,
+    /// Per-channel management state.
+    pub(crate) mgmt: &'a mut ManagementState,
+    /// Card options from the profile.
+    pub(crate) options: &'a CardOptions,
+    /// Built-in packages.
+    pub(crate) packages: &'a Packages,
+    /// Live applet instances (transient state).
+    pub(crate) instances: &'a mut BTreeMap<Vec<u8>, Box<dyn Applet>>,
+    /// Logical channel number.
+    pub(crate) channel: u8,
+}
+
+impl Env<'_> {
+    fn require_auth(&self) -> Result<SecurityLevel, StatusWord> {
+        // GPC 2.3 §10.2: card content management needs an authenticated secure channel.
+        self.level.ok_or(StatusWord::SECURITY_STATUS_NOT_SATISFIED)
+    }
+
+    fn sd_entry(&self) -> Result<&RegistryEntry, StatusWord> {
+        self.state.entries.get(&self.sd).ok_or(StatusWord::CONDITIONS_NOT_SATISFIED)
+    }
+
+    fn is_isd(&self) -> bool {
+        self.sd == self.state.card.isd
+    }
+
+    fn domain(&self) -> Result<&DomainRecord, StatusWord> {
+        self.state.domains.get(&self.sd).ok_or(StatusWord::CONDITIONS_NOT_SATISFIED)
+    }
+
+    fn domain_mut(&mut self) -> Result<&mut DomainRecord, StatusWord> {
+        self.state.domains.get_mut(&self.sd).ok_or(StatusWord::CONDITIONS_NOT_SATISFIED)
+    }
+
+    /// Whether this SD may manage card content (ISD, or an SSD with authorized management).
+    fn may_manage_content(&self) -> Result<bool, StatusWord> {
+        let e = self.sd_entry()?;
+        Ok(self.is_isd() || has_privilege(e.privileges, privilege::AUTHORIZED_MANAGEMENT))
+    }
+
+    /// Whether this SD may act on `entry` (the ISD on everything; an SSD with authorized
+    /// management on what is associated with it).
+    fn may_act_on(&self, entry: &RegistryEntry) -> Result<bool, StatusWord> {
+        if self.is_isd() {
+            return Ok(true);
+        }
+        Ok(self.may_manage_content()? && entry.associated_sd == self.sd)
+    }
+}
+
+/// A cursor over length-prefixed fields.
+struct Fields<'a>(&'a [u8]);
+
+impl<'a> Fields<'a> {
+    fn byte(&mut self) -> Result<u8, StatusWord> {
+        let (&b, rest) = self.0.split_first().ok_or(StatusWord::INCORRECT_DATA)?;
+        self.0 = rest;
+        Ok(b)
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], StatusWord> {
+        let (a, b) = self.0.split_at_checked(n).ok_or(StatusWord::INCORRECT_DATA)?;
+        self.0 = b;
+        Ok(a)
+    }
+
+    /// A one-byte length then that many bytes.
+    fn lv(&mut self) -> Result<&'a [u8], StatusWord> {
+        let n = self.byte()?;
+        self.take(usize::from(n))
+    }
+
+    /// A BER length (1-3 bytes) then that many bytes (INSTALL parameters may be long).
+    fn ber_lv(&mut self) -> Result<&'a [u8], StatusWord> {
+        let n = match self.byte()? {
+            n @ 0..=0x7F => usize::from(n),
+            0x81 => usize::from(self.byte()?),
+            0x82 => {
+                let b = self.take(2)?;
+                usize::from(u16::from_be_bytes([b[0], b[1]]))
+            }
+            _ => return Err(StatusWord::INCORRECT_DATA),
+        };
+        self.take(n)
+    }
+}
+
+fn check_aid(aid: &[u8]) -> Result<(), StatusWord> {
+    // ISO 7816-5: an AID is 5 to 16 bytes.
+    if (5..=16).contains(&aid.len()) { Ok(()) } else { Err(StatusWord::INCORRECT_DATA) }
+}
+
+fn tlv(tag: u32, value: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(value.len() + 5);
+    write_tlv(&mut v, Tag::new(tag), value);
+    v
+}
+
+// ---------------------------------------------------------------------------------------------
+// GET DATA
+
+/// GlobalPlatform OID prefix `1.2.840.114283` (GPC 2.3 §H.2).
+const GP_OID: [u8; 6] = [0x2A, 0x86, 0x48, 0x86, 0xFC, 0x6B];
+
+/// Card recognition data (GPC 2.3 §H.2): the value of tag `66` (a `73` template).
+pub(crate) fn card_recognition_data(scp: u8, i: u8) -> Vec<u8> {
+    let oid = |last: &[u8]| {
+        let mut v = GP_OID.to_vec();
+        v.extend_from_slice(last);
+        v
+    };
+    let mut inner = Vec::new();
+    inner.extend(tlv(0x06, &oid(&[0x01])));
+    inner.extend(tlv(0x60, &tlv(0x06, &oid(&[0x02, 0x02, 0x03]))));
+    inner.extend(tlv(0x63, &tlv(0x06, &oid(&[0x03]))));
+    inner.extend(tlv(0x64, &tlv(0x06, &oid(&[0x04, scp, i]))));
+    tlv(0x73, &inner)
+}
+
+/// Key information data of one key (GPC 2.3 §11.3.3.1 Table 11-28): `C0 04 id kvn type len`.
+fn key_info(keys: &[KeyRecord]) -> Vec<u8> {
+    let mut sorted: Vec<&KeyRecord> = keys.iter().collect();
+    sorted.sort_by_key(|k| (k.kvn, k.id));
+    let mut out = Vec::new();
+    for k in sorted {
+        let len = u8::try_from(k.value.len()).unwrap_or(u8::MAX);
+        out.extend(tlv(0xC0, &[k.id, k.kvn, k.key_type, len]));
+    }
+    out
+}
+
+/// GET DATA (GPC 2.3 §11.3): `80/00 CA P1 P2`.
+pub(crate) fn get_data(cmd: &CommandView<'_>, env: &Env<'_>) -> Outcome {
+    let tag = u16::from_be_bytes([cmd.p1(), cmd.p2()]);
+    let domain = env.domain()?;
+    match tag {
+        // GPC 2.3 §H.6: CPLC.
+        0x9F7F => ok(tlv(0x9F7F, &env.state.card.cplc)),
+        // GPC 2.3 §H.2: card data (card recognition data).
+        0x0066 => {
+            if let Some(v) = domain.data_objects.get(&0x66) {
+                return ok(tlv(0x66, v));
+            }
+            ok(tlv(0x66, &card_recognition_data(domain.scp.id(), domain.i)))
+        }
+        // GPC 2.3 §11.3.3: key diversification data.
+        0x00CF => ok(tlv(0xCF, &domain.kdd)),
+        // GPC 2.3 §11.3.3: sequence counter of the default key version (2 bytes SCP02, 3 SCP03).
+        0x00C1 => {
+            let b = domain.sequence_counter.to_be_bytes();
+            let v = if domain.scp == super::model::Scp::Scp02 { &b[2..] } else { &b[1..] };
+            ok(tlv(0xC1, v))
+        }
+        // GPC 2.3 §11.3.3.1: key information template.
+        0x00E0 => {
+            let info = key_info(&domain.keys);
+            match env.options.key_info_format {
+                KeyInfoFormat::GlobalPlatform => ok(tlv(0xE0, &info)),
+                KeyInfoFormat::Bare => ok(info),
+            }
+        }
+        // GPC 2.3 §H.1: IIN and CIN.
+        0x0042 | 0x0045 => {
+            let v = domain.data_objects.get(&u32::from(tag)).ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?;
+            ok(tlv(u32::from(tag), v))
+        }
+        // Amd F §6.3 (GET DATA certificate store): the SD's certificate chain.
+        0xBF21 => {
+            if domain.certificates.is_empty() {
+                return Err(StatusWord::REFERENCED_DATA_NOT_FOUND);
+            }
+            let certs: Vec<u8> = domain.certificates.concat();
+            match env.options.key_info_format {
+                KeyInfoFormat::GlobalPlatform => ok(tlv(0xBF21, &certs)),
+                KeyInfoFormat::Bare => ok(certs),
+            }
+        }
+        other => {
+            let v = domain.data_objects.get(&u32::from(other)).ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?;
+            ok(tlv(u32::from(other), v))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// GET STATUS
+
+fn status_item(e: &RegistryEntry, p1: u8, tagged: bool, lifecycle: u8) -> Vec<u8> {
+    let len = |b: &[u8]| u8::try_from(b.len()).unwrap_or(u8::MAX);
+    if tagged {
+        // GPC 2.3 §11.4.3.2 Table 11-36: GlobalPlatform Registry data (E3 template).
+        let mut v = Vec::new();
+        v.extend(tlv(0x4F, &e.aid));
+        v.extend(tlv(0x9F70, &[lifecycle]));
+        if e.kind != EntryKind::LoadFile {
+            v.extend(tlv(0xC5, &e.privileges));
+        }
+        if let Some(elf) = &e.load_file {
+            v.extend(tlv(0xC4, elf));
+        }
+        if e.kind == EntryKind::LoadFile && !e.version.is_empty() {
+            v.extend(tlv(0xCE, &e.version));
+        }
+        if p1 == 0x10 {
+            for m in &e.modules {
+                v.extend(tlv(0x84, m));
+            }
+        }
+        v.extend(tlv(0xCC, &e.associated_sd));
+        tlv(0xE3, &v)
+    } else {
+        // GPC 2.3 §11.4.3.1: AID length, AID, life cycle, privileges (1 byte).
+        let mut v = vec![len(&e.aid)];
+        v.extend_from_slice(&e.aid);
+        v.push(lifecycle);
+        v.push(if e.kind == EntryKind::LoadFile { 0 } else { e.privileges[0] });
+        if p1 == 0x10 {
+            v.push(u8::try_from(e.modules.len()).unwrap_or(u8::MAX));
+            for m in &e.modules {
+                v.push(len(m));
+                v.extend_from_slice(m);
+            }
+        }
+        v
+    }
+}
+
+/// GET STATUS (GPC 2.3 §11.4): `80 F2 P1 P2 Lc 4F len [AID prefix] [5C tag list]`.
+pub(crate) fn get_status(cmd: &CommandView<'_>, env: &mut Env<'_>) -> Outcome {
+    env.require_auth()?;
+    let p1 = cmd.p1();
+    let p2 = cmd.p2();
+    if !matches!(p1, 0x80 | 0x40 | 0x20 | 0x10) {
+        return Err(StatusWord::INCORRECT_P1_P2);
+    }
+    // P2: b2 = 1 tagged format, b1 = 1 next occurrence; other bits RFU (0x00, 0x01, 0x02, 0x03).
+    if p2 & !0x03 != 0 {
+        return Err(StatusWord::INCORRECT_P1_P2);
+    }
+    let tagged = p2 & 0x02 != 0;
+    let next = p2 & 0x01 != 0;
+    let mut search: Option<Vec<u8>> = None;
+    for item in TlvIter::new(cmd.data()) {
+        let item = item.map_err(|_| StatusWord::INCORRECT_DATA)?;
+        match item.tag().value() {
+            0x4F => search = Some(item.value().to_vec()),
+            0x5C => {}
+            _ => return Err(StatusWord::INCORRECT_DATA),
+        }
+    }
+    let search = search.ok_or(StatusWord::INCORRECT_DATA)?;
+    let skip = if next {
+        match &env.mgmt.status_paging {
+            Some((pp1, pt, ps, done)) if *pp1 == p1 && *pt == tagged && *ps == search => *done,
+            _ => return Err(StatusWord::CONDITIONS_NOT_SATISFIED),
+        }
+    } else {
+        0
+    };
+    let isd_view = env.is_isd() || has_privilege(env.sd_entry()?.privileges, privilege::GLOBAL_REGISTRY);
+    let card_lc = env.state.card.lifecycle;
+    let matching: Vec<(&RegistryEntry, u8)> = env
+        .state
+        .ordered()
+        .into_iter()
+        .filter(|e| match p1 {
+            0x80 => e.kind == EntryKind::IssuerSecurityDomain,
+            0x40 => matches!(e.kind, EntryKind::Application | EntryKind::SecurityDomain),
+            _ => e.kind == EntryKind::LoadFile,
+        })
+        .filter(|e| e.aid.starts_with(&search))
+        .filter(|e| isd_view || e.associated_sd == env.sd || e.aid == env.sd)
+        .map(|e| (e, if e.kind == EntryKind::IssuerSecurityDomain { card_lc } else { e.lifecycle }))
+        .collect();
+    if matching.is_empty() {
+        env.mgmt.status_paging = None;
+        return Err(StatusWord::REFERENCED_DATA_NOT_FOUND);
+    }
+    let mut out = Vec::new();
+    let mut count = 0usize;
+    for (e, lc) in matching.iter().skip(skip) {
+        let item = status_item(e, p1, tagged, *lc);
+        if !out.is_empty() && out.len() + item.len() > STATUS_PAGE_BUDGET {
+            break;
+        }
+        out.extend(item);
+        count += 1;
+    }
+    let done = skip.saturating_add(count);
+    if done < matching.len() {
+        env.mgmt.status_paging = Some((p1, tagged, search, done));
+        // GPC 2.3 §11.4.3: 6310 more data available.
+        Ok((out, StatusWord::MORE_DATA))
+    } else {
+        env.mgmt.status_paging = None;
+        if out.is_empty() {
+            return Err(StatusWord::REFERENCED_DATA_NOT_FOUND);
+        }
+        ok(out)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// INSTALL
+
+/// INSTALL (GPC 2.3 §11.5): `80 E6 P1 00`.
+pub(crate) fn install<S: Store>(cmd: &CommandView<'_>, env: &mut Env<'_>, tx: &mut Transaction<'_, S>) -> Outcome {
+    env.require_auth()?;
+    if cmd.p2() != 0x00 {
+        return Err(StatusWord::INCORRECT_P1_P2);
+    }
+    if env.state.card.lifecycle >= card_lifecycle::CARD_LOCKED && cmd.p1() & 0x7F != 0x20 {
+        return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
+    }
+    let mut f = Fields(cmd.data());
+    // P1 b8 set = more INSTALL commands follow (GPC 2.3 Table 11-41); it does not change
+    // what this command does.
+    match cmd.p1() & 0x7F {
+        0x02 => install_for_load(&mut f, env),
+        0x04 | 0x0C => install_for_install(&mut f, env, tx, cmd.p1() & 0x08 != 0),
+        0x08 => make_selectable(&mut f, env),
+        0x10 => extradition(&mut f, env),
+        0x20 => for_personalization(&mut f, env),
+        0x40 => registry_update(&mut f, env),
+        _ => Err(StatusWord::INCORRECT_P1_P2),
+    }
+}
+
+fn install_for_load(f: &mut Fields<'_>, env: &mut Env<'_>) -> Outcome {
+    if !env.may_manage_content()? {
+        return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
+    }
+    let elf = f.lv()?.to_vec();
+    check_aid(&elf)?;
+    let sd = f.lv()?.to_vec();
+    let _hash = f.lv()?;
+    let _params = f.ber_lv()?;
+    let _token = f.lv()?;
+    if !f.0.is_empty() {
+        return Err(StatusWord::INCORRECT_DATA);
+    }
+    let sd = if sd.is_empty() { env.sd.clone() } else { sd };
+    match env.state.entries.get(&sd) {
+        Some(e) if e.kind.is_security_domain() => {}
+        _ => return Err(StatusWord::REFERENCED_DATA_NOT_FOUND),
+    }
+    if !env.is_isd() && sd != env.sd {
+        return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
+    }
+    if env.state.entries.contains_key(&elf) {
+        // GPC 2.3 §11.5.3: the AID is already in use.
+        return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
+    }
+    env.mgmt.load = Some(LoadInProgress { load_file: elf, sd, next_block: 0, data: Vec::new() });
+    ok(vec![0x00])
+}
+
+fn install_for_install<S: Store>(
+    f: &mut Fields<'_>,
+    env: &mut Env<'_>,
+    tx: &mut Transaction<'_, S>,
+    selectable: bool,
+) -> Outcome {
+    if !env.may_manage_content()? {
+        return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
+    }
+    let elf = f.lv()?.to_vec();
+    let module = f.lv()?.to_vec();
+    let app = f.lv()?.to_vec();
+    let privileges = f.lv()?;
+    let params = f.ber_lv()?;
+    let _token = f.lv()?;
+    if !f.0.is_empty() {
+        return Err(StatusWord::INCORRECT_DATA);
+    }
+    check_aid(&elf)?;
+    check_aid(&module)?;
+    check_aid(&app)?;
+    let privileges: [u8; 3] = match privileges {
+        [a] => [*a, 0, 0],
+        [a, b, c] => [*a, *b, *c],
+        _ => return Err(StatusWord::INCORRECT_DATA),
+    };
+    let mut app_params: &[u8] = &[];
+    for item in TlvIter::new(params) {
+        let item = item.map_err(|_| StatusWord::INCORRECT_DATA)?;
+        if item.tag().value() == 0xC9 {
+            app_params = item.value();
+        }
+    }
+    match env.state.entries.get(&elf) {
+        Some(e) if e.kind == EntryKind::LoadFile => {
+            if !e.modules.contains(&module) {
+                return Err(StatusWord::REFERENCED_DATA_NOT_FOUND);
+            }
+        }
+        _ => return Err(StatusWord::REFERENCED_DATA_NOT_FOUND),
+    }
+    if env.state.entries.contains_key(&app) {
+        return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
+    }
+    let is_sd = privileges[0] & 0x80 != 0;
+    if !env.is_isd() && (privileges[0] & 0x7F != 0 || privileges[1] != 0) {
+        // Only the ISD grants privileges other than "security domain" (GPC 2.3 §6.6.1).
+        return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
+    }
+    if privileges[0] & 0x10 != 0 && !env.is_isd() {
+        return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
+    }
+    let order = env.state.next_order();
+    let entry = RegistryEntry {
+        aid: app.clone(),
+        kind: if is_sd { EntryKind::SecurityDomain } else { EntryKind::Application },
+        lifecycle: if selectable { app_lifecycle::SELECTABLE } else { app_lifecycle::INSTALLED },
+        privileges,
+        associated_sd: env.sd.clone(),
+        load_file: Some(elf.clone()),
+        module: Some(module.clone()),
+        modules: Vec::new(),
+        version: Vec::new(),
+        order,
+    };
+    if is_sd {
+        // A new SSD starts with no keys; its keys come with PUT KEY through its own
+        // (keyless) personalization or from the ISD's key sets as a convenience of this
+        // emulator: it inherits the installing SD's protocol settings.
+        let parent = env.domain()?;
+        let record = DomainRecord {
+            scp: parent.scp,
+            i: parent.i,
+            kdd: parent.kdd.clone(),
+            sequence_counter: 0,
+            failures: 0,
+            keys: Vec::new(),
+            certificates: Vec::new(),
+            data_objects: BTreeMap::new(),
+        };
+        env.state.domains.insert(app.clone(), record);
+    } else {
+        let factory = env.packages.factory(&elf, &module).ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?;
+        let mut instance = factory();
+        let mut storage = TxStorage::new(tx, app_prefix(&app));
+        let level = env.level.map_or(0, |l| l.to_byte());
+        let mut ctx = AppletContext::new(&app, env.channel, level, &mut storage);
+        instance.install(&mut ctx, app_params)?;
+        env.instances.insert(app.clone(), instance);
+    }
+    env.state.entries.insert(app, entry);
+    ok(vec![0x00])
+}
+
+fn make_selectable(f: &mut Fields<'_>, env: &mut Env<'_>) -> Outcome {
+    let _ = f.lv()?;
+    let _ = f.lv()?;
+    let app = f.lv()?.to_vec();
+    let privileges = f.lv()?;
+    let _params = f.ber_lv()?;
+    let _token = f.lv()?;
+    if !f.0.is_empty() {
+        return Err(StatusWord::INCORRECT_DATA);
+    }
+    let entry = env.state.entries.get(&app).ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?;
+    if !env.may_act_on(entry)? {
+        return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
+    }
+    if entry.lifecycle != app_lifecycle::INSTALLED || entry.kind == EntryKind::LoadFile {
+        return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
+    }
+    let new_priv = match privileges {
+        [] => None,
+        [a] => Some([*a, 0, 0]),
+        [a, b, c] => Some([*a, *b, *c]),
+        _ => return Err(StatusWord::INCORRECT_DATA),
+    };
+    let entry = env.state.entries.get_mut(&app).ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?;
+    entry.lifecycle = app_lifecycle::SELECTABLE;
+    if let Some(p) = new_priv {
+        // The SD bit cannot change after installation.
+        if (p[0] ^ entry.privileges[0]) & 0x80 != 0 {
+            return Err(StatusWord::INCORRECT_DATA);
+        }
+        entry.privileges = p;
+    }
+    ok(vec![0x00])
+}
+
+fn extradition(f: &mut Fields<'_>, env: &mut Env<'_>) -> Outcome {
+    if !env.is_isd() {
+        return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
+    }
+    let sd = f.lv()?.to_vec();
+    let _ = f.lv()?;
+    let app = f.lv()?.to_vec();
+    let _ = f.lv()?;
+    let _params = f.ber_lv()?;
+    let _token = f.lv()?;
+    if !f.0.is_empty() {
+        return Err(StatusWord::INCORRECT_DATA);
+    }
+    match env.state.entries.get(&sd) {
+        Some(e) if e.kind.is_security_domain() => {}
+        _ => return Err(StatusWord::REFERENCED_DATA_NOT_FOUND),
+    }
+    if app == env.state.card.isd || app == sd {
+        return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
+    }
+    // An SD cannot be associated with an SD that is (transitively) associated with it.
+    let mut cursor = sd.clone();
+    for _ in 0..env.state.entries.len() {
+        if cursor == app {
+            return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
+        }
+        match env.state.entries.get(&cursor) {
+            Some(e) if e.associated_sd != cursor => cursor = e.associated_sd.clone(),
+            _ => break,
+        }
+    }
+    let entry = env.state.entries.get_mut(&app).ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?;
+    entry.associated_sd = sd;
+    ok(vec![0x00])
+}
+
+fn for_personalization(f: &mut Fields<'_>, env: &mut Env<'_>) -> Outcome {
+    let _ = f.lv()?;
+    let _ = f.lv()?;
+    let app = f.lv()?.to_vec();
+    let _ = f.lv()?;
+    let _ = f.ber_lv()?;
+    let _ = f.lv()?;
+    if !f.0.is_empty() {
+        return Err(StatusWord::INCORRECT_DATA);
+    }
+    let entry = env.state.entries.get(&app).ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?;
+    // GPC 2.3 §11.5.2.3.4: the application must be associated with this SD.
+    if entry.associated_sd != env.sd || entry.kind != EntryKind::Application {
+        return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
+    }
+    if entry.lifecycle & app_lifecycle::LOCKED_BIT != 0 {
+        return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
+    }
+    env.mgmt.personalization = Some(app);
+    env.mgmt.next_store_block = 0;
+    ok(vec![0x00])
+}
+
+fn registry_update(f: &mut Fields<'_>, env: &mut Env<'_>) -> Outcome {
+    if !env.is_isd() {
+        return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
+    }
+    let sd = f.lv()?.to_vec();
+    let _ = f.lv()?;
+    let app = f.lv()?.to_vec();
+    let privileges = f.lv()?;
+    let _params = f.ber_lv()?;
+    let _token = f.lv()?;
+    if !f.0.is_empty() {
+        return Err(StatusWord::INCORRECT_DATA);
+    }
+    if !sd.is_empty() {
+        match env.state.entries.get(&sd) {
+            Some(e) if e.kind.is_security_domain() => {}
+            _ => return Err(StatusWord::REFERENCED_DATA_NOT_FOUND),
+        }
+    }
+    let entry = env.state.entries.get_mut(&app).ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?;
+    if entry.kind == EntryKind::LoadFile || entry.kind == EntryKind::IssuerSecurityDomain {
+        return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
+    }
+    match privileges {
+        [] => {}
+        [a] | [a, _, _] if (a ^ entry.privileges[0]) & 0x80 != 0 => return Err(StatusWord::INCORRECT_DATA),
+        [a] => entry.privileges = [*a, 0, 0],
+        [a, b, c] => entry.privileges = [*a, *b, *c],
+        _ => return Err(StatusWord::INCORRECT_DATA),
+    }
+    if !sd.is_empty() && sd != app {
+        entry.associated_sd = sd;
+    }
+    ok(vec![0x00])
+}
+
+// ---------------------------------------------------------------------------------------------
+// LOAD
+
+/// LOAD (GPC 2.3 §11.6): `80 E8 P1 P2`, P1 `80` last block, P2 block number.
+pub(crate) fn load<S: Store>(cmd: &CommandView<'_>, env: &mut Env<'_>, tx: &mut Transaction<'_, S>) -> Outcome {
+    env.require_auth()?;
+    let p1 = cmd.p1();
+    if p1 & 0x7F != 0 {
+        return Err(StatusWord::INCORRECT_P1_P2);
+    }
+    let Some(progress) = env.mgmt.load.as_mut() else {
+        // No INSTALL [for load] before.
+        return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
+    };
+    if cmd.p2() != progress.next_block {
+        return Err(StatusWord::INCORRECT_P1_P2);
+    }
+    if cmd.data().is_empty() {
+        return Err(StatusWord::WRONG_LENGTH);
+    }
+    if progress.data.len().saturating_add(cmd.data().len()) > MAX_LOAD_FILE + 16 {
+        env.mgmt.load = None;
+        return Err(StatusWord::NOT_ENOUGH_MEMORY);
+    }
+    progress.data.extend_from_slice(cmd.data());
+    progress.next_block = progress.next_block.wrapping_add(1);
+    if p1 & 0x80 == 0 {
+        return ok(Vec::new());
+    }
+    let Some(progress) = env.mgmt.load.take() else {
+        return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
+    };
+    // The data is optional E2 DAP blocks then C4 load file data block (GPC 2.3 §11.6.2.3).
+    let mut blob: Option<Vec<u8>> = None;
+    for item in TlvIter::new(&progress.data) {
+        let item = item.map_err(|_| StatusWord::INCORRECT_DATA)?;
+        match item.tag().value() {
+            0xE2 => {}
+            0xC4 if blob.is_none() => blob = Some(item.value().to_vec()),
+            _ => return Err(StatusWord::INCORRECT_DATA),
+        }
+    }
+    let blob = blob.ok_or(StatusWord::INCORRECT_DATA)?;
+    if env.state.entries.contains_key(&progress.load_file) {
+        return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
+    }
+    // Load files are opaque; a load file whose AID is a built-in package gets its modules.
+    let modules = env
+        .packages
+        .package(&progress.load_file)
+        .map(|p| p.modules.iter().map(|(m, _)| m.clone()).collect())
+        .unwrap_or_default();
+    let order = env.state.next_order();
+    env.state.entries.insert(
+        progress.load_file.clone(),
+        RegistryEntry {
+            aid: progress.load_file.clone(),
+            kind: EntryKind::LoadFile,
+            lifecycle: app_lifecycle::LOADED,
+            privileges: [0; 3],
+            associated_sd: progress.sd,
+            load_file: None,
+            module: None,
+            modules,
+            version: Vec::new(),
+            order,
+        },
+    );
+    tx.put(record_key(ELF_PREFIX, &progress.load_file), blob);
+    ok(vec![0x00])
+}
+
+// ---------------------------------------------------------------------------------------------
+// DELETE
+
+/// DELETE (GPC 2.3 §11.2): `80 E4 00 P2`, P2 `80` = with related objects; data `4F AID`
+/// or `D0 key id` / `D2 key version`.
+pub(crate) fn delete<S: Store>(cmd: &CommandView<'_>, env: &mut Env<'_>, tx: &mut Transaction<'_, S>) -> Outcome {
+    env.require_auth()?;
+    if cmd.p1() & 0x7F != 0 || cmd.p2() & 0x7F != 0 {
+        return Err(StatusWord::INCORRECT_P1_P2);
+    }
+    let related = cmd.p2() & 0x80 != 0;
+    let mut aid: Option<Vec<u8>> = None;
+    let mut key_id: Option<u8> = None;
+    let mut key_version: Option<u8> = None;
+    for item in TlvIter::new(cmd.data()) {
+        let item = item.map_err(|_| StatusWord::INCORRECT_DATA)?;
+        match (item.tag().value(), item.value()) {
+            (0x4F, v) if aid.is_none() => aid = Some(v.to_vec()),
+            (0xD0, [v]) if key_id.is_none() => key_id = Some(*v),
+            (0xD2, [v]) if key_version.is_none() => key_version = Some(*v),
+            (0xB6 | 0x9E, _) => {}
+            _ => return Err(StatusWord::INCORRECT_DATA),
+        }
+    }
+    match aid {
+        Some(aid) => {
+            if key_id.is_some() || key_version.is_some() {
+                return Err(StatusWord::INCORRECT_DATA);
+            }
+            delete_object(&aid, related, env, tx)
+        }
+        None => {
+            if key_id.is_none() && key_version.is_none() {
+                return Err(StatusWord::INCORRECT_DATA);
+            }
+            let domain = env.domain_mut()?;
+            let before = domain.keys.len();
+            domain.keys.retain(|k| !(key_id.is_none_or(|i| i == k.id) && key_version.is_none_or(|v| v == k.kvn)));
+            if domain.keys.len() == before {
+                return Err(StatusWord::REFERENCED_DATA_NOT_FOUND);
+            }
+            ok(vec![0x00])
+        }
+    }
+}
+
+fn delete_object<S: Store>(aid: &[u8], related: bool, env: &mut Env<'_>, tx: &mut Transaction<'_, S>) -> Outcome {
+    check_aid(aid)?;
+    let entry = env.state.entries.get(aid).ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?.clone();
+    if entry.kind == EntryKind::IssuerSecurityDomain {
+        return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
+    }
+    if !env.may_act_on(&entry)? {
+        return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
+    }
+    // What goes with it: instances of a load file; applications associated with an SD.
+    let dependents: Vec<Vec<u8>> = env
+        .state
+        .entries
+        .values()
+        .filter(|e| e.aid != entry.aid)
+        .filter(|e| match entry.kind {
+            EntryKind::LoadFile => e.load_file.as_deref() == Some(aid),
+            EntryKind::SecurityDomain => e.associated_sd == aid,
+            _ => false,
+        })
+        .map(|e| e.aid.clone())
+        .collect();
+    if !dependents.is_empty() && !related {
+        // GPC 2.3 §11.2.2.3: referenced objects exist.
+        return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
+    }
+    if entry.kind == EntryKind::SecurityDomain && env.sd == entry.aid {
+        return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
+    }
+    let mut to_delete = vec![entry.aid.clone()];
+    // Related objects, recursively (an SSD's SSDs and their applications; a load file's
+    // instances, which may themselves be SSDs).
+    let mut queue = dependents;
+    while let Some(a) = queue.pop() {
+        if to_delete.contains(&a) {
+            continue;
+        }
+        if a == env.state.card.isd || a == env.sd {
+            return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
+        }
+        let Some(e) = env.state.entries.get(&a) else { continue };
+        if e.kind.is_security_domain() {
+            queue.extend(env.state.entries.values().filter(|x| x.associated_sd == a && x.aid != a).map(|x| x.aid.clone()));
+        }
+        if e.kind == EntryKind::LoadFile {
+            queue.extend(
+                env.state.entries.values().filter(|x| x.load_file.as_deref() == Some(a.as_slice())).map(|x| x.aid.clone()),
+            );
+        }
+        to_delete.push(a);
+    }
+    // Load files associated with a deleted SD but still having instances elsewhere would
+    // dangle; refuse instead of leaving the registry inconsistent.
+    for e in env.state.entries.values() {
+        if to_delete.contains(&e.aid) {
+            continue;
+        }
+        if to_delete.contains(&e.associated_sd) {
+            return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
+        }
+        if e.load_file.as_ref().is_some_and(|l| to_delete.contains(l)) {
+            return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
+        }
+    }
+    for a in &to_delete {
+        if let Some(e) = env.state.entries.remove(a) {
+            match e.kind {
+                EntryKind::LoadFile => tx.delete(record_key(ELF_PREFIX, a)),
+                EntryKind::Application => {
+                    tx.delete_prefix(&app_prefix(a)).map_err(|_| StatusWord::MEMORY_FAILURE)?;
+                    env.instances.remove(a);
+                }
+                EntryKind::SecurityDomain => {
+                    env.state.domains.remove(a);
+                }
+                EntryKind::IssuerSecurityDomain => {}
+            }
+        }
+    }
+    if env.mgmt.personalization.as_ref().is_some_and(|p| to_delete.contains(p)) {
+        env.mgmt.personalization = None;
+    }
+    ok(vec![0x00])
+}
+
+// ---------------------------------------------------------------------------------------------
+// PUT KEY
+
+fn decrypt_key_component(dek: &[u8], key_type: u8, data: &[u8]) -> Result<Vec<u8>, StatusWord> {
+    match key_type {
+        // GPC 2.3 §11.8.2.3 / Annex E: DES keys under the DEK in 3DES-ECB.
+        0x80 => {
+            if data.len() % 8 != 0 || data.is_empty() {
+                return Err(StatusWord::INCORRECT_DATA);
+            }
+            let c = Des3Cipher::new(dek).map_err(|_| StatusWord::CONDITIONS_NOT_SATISFIED)?;
+            let mut out = data.to_vec();
+            for block in out.chunks_exact_mut(8) {
+                c.cbc_decrypt(&[0; 8], block);
+            }
+            Ok(out)
+        }
+        // Amd D §7.2 (SCP03) and Amd F: AES keys under the DEK in AES-CBC with a zero ICV.
+        0x88 => {
+            if data.len() % 16 != 0 || data.is_empty() {
+                return Err(StatusWord::INCORRECT_DATA);
+            }
+            let c = AesCipher::new(dek).map_err(|_| StatusWord::CONDITIONS_NOT_SATISFIED)?;
+            let mut out = data.to_vec();
+            c.cbc_decrypt(&[0; 16], &mut out);
+            Ok(out)
+        }
+        _ => Err(StatusWord::INCORRECT_DATA),
+    }
+}
+
+/// PUT KEY (GPC 2.3 §11.8): `80 D8 P1 P2`, P1 = version to replace (00 = new), P2 = key id
+/// (bit 80 = several keys).
+pub(crate) fn put_key(cmd: &CommandView<'_>, env: &mut Env<'_>) -> Outcome {
+    env.require_auth()?;
+    let dek = env.dek.clone().ok_or(StatusWord::SECURITY_STATUS_NOT_SATISFIED)?;
+    let old_kvn = cmd.p1() & 0x7F;
+    let first_id = cmd.p2() & 0x7F;
+    let several = cmd.p2() & 0x80 != 0;
+    if first_id == 0 && !several {
+        return Err(StatusWord::INCORRECT_P1_P2);
+    }
+    let mut f = Fields(cmd.data());
+    let new_kvn = f.byte()?;
+    if new_kvn == 0 || new_kvn > 0x7F {
+        // Key version numbers 01-7F (GPC 2.3 §11.1.8); FF is the initial key set only.
+        return Err(StatusWord::INCORRECT_DATA);
+    }
+    let mut new_keys: Vec<KeyRecord> = Vec::new();
+    let mut response = vec![new_kvn];
+    let mut id = if first_id == 0 { 1 } else { first_id };
+    while !f.0.is_empty() {
+        let key_type = f.byte()?;
+        let block = f.lv()?;
+        let kcv = f.lv()?;
+        let (value, check) = match key_type {
+            0x80 => {
+                let v = decrypt_key_component(&dek, 0x80, block)?;
+                if v.len() != 16 {
+                    return Err(StatusWord::INCORRECT_DATA);
+                }
+                let kcv_calc = kcv_des(&v).map_err(|_| StatusWord::INCORRECT_DATA)?;
+                (v, kcv_calc.0)
+            }
+            0x88 => {
+                // Amd D §7.2: key data = key length (1 byte) || encrypted key (padded).
+                let (&klen, enc) = block.split_first().ok_or(StatusWord::INCORRECT_DATA)?;
+                let klen = usize::from(klen);
+                if !matches!(klen, 16 | 24 | 32) {
+                    return Err(StatusWord::INCORRECT_DATA);
+                }
+                let mut v = decrypt_key_component(&dek, 0x88, enc)?;
+                if v.len() < klen {
+                    return Err(StatusWord::INCORRECT_DATA);
+                }
+                v.truncate(klen);
+                let kcv_calc = kcv_aes(&v).map_err(|_| StatusWord::INCORRECT_DATA)?;
+                (v, kcv_calc.0)
+            }
+            // Amd F: an ECC public key (B0) in clear, with key parameter reference (F0)
+            // following in the same command.
+            0xB0 => {
+                if kcv.len() > 0 && kcv.len() != 3 {
+                    return Err(StatusWord::INCORRECT_DATA);
+                }
+                (block.to_vec(), [0; 3])
+            }
+            0xF0 => {
+                // Key parameter reference of the previous EC key; no own key id.
+                if new_keys.last().is_none_or(|k| k.key_type != 0xB0) || block != [0x00] {
+                    return Err(StatusWord::INCORRECT_DATA);
+                }
+                continue;
+            }
+            _ => return Err(StatusWord::INCORRECT_DATA),
+        };
+        if matches!(key_type, 0x80 | 0x88) {
+            if kcv.len() != 3 {
+                return Err(StatusWord::INCORRECT_DATA);
+            }
+            let ok_kcv: bool = subtle::ConstantTimeEq::ct_eq(&check[..], kcv).into();
+            if !ok_kcv {
+                // GPC 2.3 §11.8.3: the KCV does not match.
+                return Err(StatusWord::INCORRECT_DATA);
+            }
+            response.extend_from_slice(&check);
+        }
+        new_keys.push(KeyRecord { kvn: new_kvn, id, key_type, value });
+        if !several && new_keys.len() > 1 {
+            return Err(StatusWord::INCORRECT_DATA);
+        }
+        id = id.checked_add(1).ok_or(StatusWord::INCORRECT_DATA)?;
+    }
+    if new_keys.is_empty() {
+        return Err(StatusWord::WRONG_LENGTH);
+    }
+    let domain = env.domain_mut()?;
+    if old_kvn == 0 {
+        // Add a new key version; an initial key set (version FF) is replaced by the first new
+        // one (GPC 2.3 §11.1.8 note on the initial key set).
+        if domain.keys.iter().any(|k| k.kvn == new_kvn && new_keys.iter().any(|n| n.id == k.id)) {
+            return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
+        }
+        domain.keys.retain(|k| k.kvn != 0xFF);
+    } else {
+        if !domain.keys.iter().any(|k| k.kvn == old_kvn) {
+            return Err(StatusWord::REFERENCED_DATA_NOT_FOUND);
+        }
+        if new_kvn != old_kvn && domain.keys.iter().any(|k| k.kvn == new_kvn) {
+            return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
+        }
+        let replaced: Vec<u8> = new_keys.iter().map(|k| k.id).collect();
+        domain.keys.retain(|k| !(k.kvn == old_kvn && (replaced.contains(&k.id) || new_kvn != old_kvn)));
+    }
+    domain.keys.extend(new_keys);
+    // A new key set restarts its sequence counter and failure count.
+    domain.sequence_counter = 0;
+    domain.failures = 0;
+    ok(response)
+}
+
+// ---------------------------------------------------------------------------------------------
+// STORE DATA
+
+/// STORE DATA (GPC 2.3 §11.11): `80 E2 P1 P2`, routed to the application under INSTALL
+/// [for personalization] or kept by the security domain itself.
+pub(crate) fn store_data<S: Store>(cmd: &CommandView<'_>, env: &mut Env<'_>, tx: &mut Transaction<'_, S>) -> Outcome {
+    let level = env.require_auth()?;
+    if cmd.p2() != env.mgmt.next_store_block {
+        return Err(StatusWord::INCORRECT_P1_P2);
+    }
+    let block = StoreDataBlock { p1: cmd.p1(), block: cmd.p2(), data: cmd.data() };
+    let out = if let Some(target) = env.mgmt.personalization.clone() {
+        let entry = env.state.entries.get(&target).ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?;
+        let (elf, module) = match (&entry.load_file, &entry.module) {
+            (Some(e), Some(m)) => (e.clone(), m.clone()),
+            _ => return Err(StatusWord::CONDITIONS_NOT_SATISFIED),
+        };
+        if !env.instances.contains_key(&target) {
+            let factory = env.packages.factory(&elf, &module).ok_or(StatusWord::CONDITIONS_NOT_SATISFIED)?;
+            env.instances.insert(target.clone(), factory());
+        }
+        let instance = env.instances.get_mut(&target).ok_or(StatusWord::CONDITIONS_NOT_SATISFIED)?;
+        let mut storage = TxStorage::new(tx, app_prefix(&target));
+        let mut ctx = AppletContext::new(&target, env.channel, level.to_byte(), &mut storage);
+        instance.personalize(block, &mut ctx)?
+    } else {
+        sd_store_data(block, env)?
+    };
+    if block.is_last() {
+        env.mgmt.next_store_block = 0;
+        env.mgmt.personalization = None;
+    } else {
+        env.mgmt.next_store_block = block.block.checked_add(1).ok_or(StatusWord::INCORRECT_P1_P2)?;
+    }
+    ok(out)
+}
+
+/// STORE DATA to the SD itself: BER-TLV data objects (IIN 42, CIN 45, card data 66, others),
+/// answered later by GET DATA.
+fn sd_store_data(block: StoreDataBlock<'_>, env: &mut Env<'_>) -> Result<Vec<u8>, StatusWord> {
+    if block.p1 & 0x60 != 0 || !matches!(block.structure(), 0x00 | 0x10) {
+        return Err(StatusWord::INCORRECT_P1_P2);
+    }
+    let mut objects = Vec::new();
+    for item in TlvIter::new(block.data) {
+        let item = item.map_err(|_| StatusWord::INCORRECT_DATA)?;
+        let tag = item.tag().value();
+        // Data the SD computes itself cannot be overwritten.
+        if matches!(tag, 0x9F7F | 0xCF | 0xC1 | 0xE0 | 0xBF21) {
+            return Err(StatusWord::INCORRECT_DATA);
+        }
+        objects.push((tag, item.value().to_vec()));
+    }
+    if objects.is_empty() {
+        return Err(StatusWord::WRONG_LENGTH);
+    }
+    let domain = env.domain_mut()?;
+    for (tag, value) in objects {
+        domain.data_objects.insert(tag, value);
+    }
+    Ok(Vec::new())
+}
+
+// ---------------------------------------------------------------------------------------------
+// SET STATUS
+
+fn card_transition_allowed(from: u8, to: u8) -> bool {
+    use card_lifecycle::{CARD_LOCKED, INITIALIZED, OP_READY, SECURED, TERMINATED};
+    // GPC 2.3 §5.1.1 Figure 5-1.
+    matches!(
+        (from, to),
+        (OP_READY, INITIALIZED)
+            | (OP_READY | INITIALIZED, SECURED)
+            | (SECURED, CARD_LOCKED)
+            | (CARD_LOCKED, SECURED)
+            | (OP_READY | INITIALIZED | SECURED | CARD_LOCKED, TERMINATED)
+    )
+}
+
+/// New life cycle of an application or SSD (GPC 2.3 §5.3, §11.10.2.2); `None` = refused.
+fn entry_transition(entry: &RegistryEntry, p2: u8) -> Result<u8, StatusWord> {
+    let locked = entry.lifecycle & app_lifecycle::LOCKED_BIT != 0;
+    if p2 & app_lifecycle::LOCKED_BIT != 0 {
+        // Lock: keep the previous state in the low bits.
+        if locked {
+            return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
+        }
+        return Ok(entry.lifecycle | app_lifecycle::LOCKED_BIT);
+    }
+    if locked {
+        // Unlock back to the state before locking; P2 00 or that state.
+        let before = entry.lifecycle & !app_lifecycle::LOCKED_BIT;
+        if p2 == 0 || p2 == before {
+            return Ok(before);
+        }
+        return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
+    }
+    match entry.kind {
+        EntryKind::SecurityDomain => {
+            // SELECTABLE → PERSONALIZED.
+            if p2 == app_lifecycle::PERSONALIZED && entry.lifecycle == app_lifecycle::SELECTABLE {
+                Ok(p2)
+            } else if p2 == entry.lifecycle || !matches!(p2, 0x03 | 0x07 | 0x0F) {
+                Err(StatusWord::INCORRECT_DATA)
+            } else {
+                Err(StatusWord::CONDITIONS_NOT_SATISFIED)
+            }
+        }
+        _ => {
+            // Application-specific states: b3-b1 = 111, b8 = 0, never back (§5.3.1).
+            if p2 & 0x07 == 0x07 && p2 > entry.lifecycle && entry.lifecycle >= app_lifecycle::SELECTABLE {
+                Ok(p2)
+            } else if p2 & 0x07 != 0x07 {
+                Err(StatusWord::INCORRECT_DATA)
+            } else {
+                Err(StatusWord::CONDITIONS_NOT_SATISFIED)
+            }
+        }
+    }
+}
+
+/// SET STATUS (GPC 2.3 §11.10): `80 F0 P1 P2 [AID]`.
+pub(crate) fn set_status(cmd: &CommandView<'_>, env: &mut Env<'_>) -> Outcome {
+    env.require_auth()?;
+    let p2 = cmd.p2();
+    match cmd.p1() {
+        0x80 => {
+            if !env.is_isd() {
+                return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
+            }
+            if !cmd.data().is_empty() && cmd.data() != env.state.card.isd.as_slice() {
+                return Err(StatusWord::INCORRECT_DATA);
+            }
+            if !matches!(p2, 0x01 | 0x07 | 0x0F | 0x7F | 0xFF) {
+                return Err(StatusWord::INCORRECT_DATA);
+            }
+            let isd = env.sd_entry()?;
+            if p2 == card_lifecycle::CARD_LOCKED && !has_privilege(isd.privileges, privilege::CARD_LOCK) {
+                return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
+            }
+            if p2 == card_lifecycle::TERMINATED && !has_privilege(isd.privileges, privilege::CARD_TERMINATE) {
+                return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
+            }
+            if !card_transition_allowed(env.state.card.lifecycle, p2) {
+                return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
+            }
+            env.state.card.lifecycle = p2;
+            ok(Vec::new())
+        }
+        p1 @ (0x40 | 0x60) => {
+            let aid = cmd.data().to_vec();
+            check_aid(&aid)?;
+            let entry = env.state.entries.get(&aid).ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?.clone();
+            if entry.kind == EntryKind::LoadFile || entry.kind == EntryKind::IssuerSecurityDomain {
+                return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
+            }
+            let sd_priv = env.sd_entry()?.privileges;
+            let global_lock = has_privilege(sd_priv, privilege::GLOBAL_LOCK);
+            if !env.may_act_on(&entry)? && !(global_lock && p2 & 0x80 != 0) {
+                return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
+            }
+            if aid == env.sd && p2 & 0x80 != 0 {
+                // An SD does not lock itself through its own secure channel.
+                return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
+            }
+            let new_state = entry_transition(&entry, p2)?;
+            if p1 == 0x60 {
+                if entry.kind != EntryKind::SecurityDomain || !(p2 == 0 || p2 & 0x80 != 0) {
+                    return Err(StatusWord::INCORRECT_P1_P2);
+                }
+                let lock = p2 & 0x80 != 0;
+                for e in env.state.entries.values_mut() {
+                    if e.associated_sd == aid && e.aid != aid && e.kind == EntryKind::Application {
+                        let is_locked = e.lifecycle & 0x80 != 0;
+                        if lock && !is_locked {
+                            e.lifecycle |= 0x80;
+                        } else if !lock && is_locked {
+                            e.lifecycle &= 0x7F;
+                        }
+                    }
+                }
+            }
+            if let Some(e) = env.state.entries.get_mut(&aid) {
+                e.lifecycle = new_state;
+            }
+            ok(Vec::new())
+        }
+        _ => Err(StatusWord::INCORRECT_P1_P2),
+    }
+}
