@@ -1,6 +1,9 @@
 #![doc = include_str!("../README.md")]
 
+pub mod applet;
+pub mod card;
 pub mod error;
+pub mod profile;
 pub mod store;
 pub mod transport;
 
