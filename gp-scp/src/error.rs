@@ -94,8 +94,9 @@ pub enum Error {
     /// An APDU could not be encoded or parsed.
     #[error("APDU codec: {0}")]
     Codec(#[from] apdu_codec::Error),
-    // G2 (card-management command set): add `Cmd(#[from] crate::cmd::Error)` here and a
-    // status-word arm for it in `Error::status_word`.
+    /// A card-management command or response is malformed (GPC 2.3 chapter 11).
+    #[error(transparent)]
+    Command(#[from] crate::cmd::CommandError),
 }
 
 impl Error {
@@ -120,6 +121,7 @@ impl Error {
             Error::Malformed(_) | Error::Codec(_) => StatusWord::WRONG_LENGTH,
             Error::KcvMismatch | Error::Ecc(_) => StatusWord::INCORRECT_DATA,
             Error::Status(sw) => *sw,
+            Error::Command(e) => e.status_word(),
             _ => StatusWord::UNKNOWN_ERROR,
         }
     }

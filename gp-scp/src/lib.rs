@@ -22,7 +22,7 @@ pub mod scp11;
 pub mod sm;
 
 // ---- card-management command set (owned by G2) --------------------------------------------
-// G2: add `pub mod cmd;` here (builders for the host, parsers for the card, under src/cmd/).
+pub mod cmd;
 // --------------------------------------------------------------------------------------------
 
 pub use channel::{CardChannel, CardInput, CardProtocol, CardStep, HostProtocol, HostSession, HostStep};
