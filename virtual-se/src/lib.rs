@@ -3,6 +3,7 @@
 pub mod applet;
 pub mod card;
 pub mod error;
+pub mod fuzzing;
 pub mod profile;
 pub mod store;
 pub mod transport;
