@@ -22,12 +22,14 @@ pub const TEST_TAC_KEY: TacKeyRef = TacKeyRef {
     version: 0x01,
 };
 
-/// The master key of `function` in the test issuer: `40 41 .. 4F` with the first byte
-/// replaced by the function number (so every function has a different key).
+/// The master key of `function` and key `index` in the test issuer: `40 41 .. 4F` with the
+/// first byte replaced by the function number and the second xored with `(index - 1) << 4`, away from the DES parity bit (so every
+/// function and index has a different key; index 1 keeps `41`).
 #[must_use]
-pub fn test_master_key(function: u8) -> Key16 {
+pub fn test_master_key(function: u8, index: u8) -> Key16 {
     let mut k: [u8; 16] = core::array::from_fn(|i| 0x40 + u8::try_from(i).unwrap_or(0));
     k[0] = function;
+    k[1] ^= index.wrapping_sub(1) << 4;
     Key16::new(k)
 }
 
@@ -65,7 +67,7 @@ pub const TEST_KEY_SET: [(u8, u8, u8); 8] = [
 pub fn test_master_keys() -> InMemoryMasterKeys {
     let mut store = InMemoryMasterKeys::new();
     for (f, i, v) in TEST_KEY_SET {
-        store.insert(f, i, v, &test_master_key(f));
+        store.insert(f, i, v, &test_master_key(f, i));
     }
     store
 }
@@ -119,4 +121,14 @@ pub fn test_purse_state() -> Result<crate::card::PurseState, Error> {
         }
     }
     Ok(purse.into_state())
+}
+
+/// Overwrite one purse's balance and counters (to reach edge cases such as an ATC at `FFFF`
+/// in tests without running 65 535 transactions). Test-only by intent.
+pub fn force_account(
+    state: &mut crate::card::PurseState,
+    kind: crate::pboc::PurseKind,
+    account: crate::card::Account,
+) {
+    *state.account_mut(kind) = account;
 }
