@@ -336,7 +336,7 @@ pub(crate) fn get_status(cmd: &CommandView<'_>, env: &mut Env<'_>) -> Outcome {
             _ => e.kind == EntryKind::LoadFile,
         })
         .filter(|e| e.aid.starts_with(&search))
-        .filter(|e| isd_view || e.associated_sd == env.sd || e.aid == env.sd)
+        .filter(|e| isd_view || (e.associated_sd == env.sd && e.aid != env.sd))
         .map(|e| (e, if e.kind == EntryKind::IssuerSecurityDomain { card_lc } else { e.lifecycle }))
         .collect();
     if matching.is_empty() {

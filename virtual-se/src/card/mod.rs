@@ -621,6 +621,24 @@ impl<S: Store> Card<S> {
     /// A command to a security domain: secure channel handshake, secure messaging, then the
     /// card-management command.
     fn sd_command(&mut self, ch: usize, sd: &[u8], cmd: &CommandView<'_>) -> Response {
+        // Secure messaging is computed over the command as sent on the basic channel: the
+        // logical channel bits of CLA are not part of the MAC (hosts set them after wrapping).
+        let basic;
+        let cmd = if ch != 0 && cmd.cla().has_secure_messaging() {
+            let mut c = cmd.to_command();
+            c.cla = cmd.cla().with_logical_channel(0).map_or(c.cla, u8::from);
+            basic = match c.to_vec() {
+                Ok(b) => b,
+                Err(_) => return StatusWord::WRONG_LENGTH.into(),
+            };
+            match parse_command(&basic) {
+                Ok(v) => v,
+                Err(e) => return StatusWord::from(&e).into(),
+            }
+        } else {
+            *cmd
+        };
+        let cmd = &cmd;
         let cla = cmd.cla();
         match cmd.ins() {
             apdu_codec::ins::INITIALIZE_UPDATE if !cla.has_secure_messaging() && cla.is_proprietary() => {
