@@ -162,6 +162,8 @@ pub struct Card<S: Store> {
     instances: BTreeMap<Vec<u8>, Box<dyn Applet>>,
     rng: ChaCha20Rng,
     powered: bool,
+    /// Whether the last APDU committed persistent changes.
+    last_committed: bool,
 }
 
 impl<S: Store> fmt::Debug for Card<S> {
@@ -211,6 +213,7 @@ impl<S: Store> Card<S> {
             instances: BTreeMap::new(),
             rng: ChaCha20Rng::from_seed(seed),
             powered: false,
+            last_committed: false,
         })
     }
 
@@ -307,6 +310,7 @@ impl<S: Store> Card<S> {
         if !self.powered {
             self.reset();
         }
+        self.last_committed = false;
         self.process(apdu).to_vec()
     }
 
@@ -472,7 +476,9 @@ impl<S: Store> Card<S> {
         let mut ctx = AppletContext::new(aid, u8::try_from(ch).unwrap_or(0), 0, &mut storage);
         instance.deselect(&mut ctx);
         // Deselect writes are part of no command's response; they commit on their own.
-        let _ = tx.commit();
+        if !tx.is_empty() && tx.commit().is_ok() {
+            self.last_committed = true;
+        }
     }
 
     fn is_selectable(&self, e: &RegistryEntry) -> bool {
@@ -589,7 +595,10 @@ impl<S: Store> Card<S> {
         let mut storage = TxStorage::new(&mut tx, app_prefix(&entry.aid));
         let mut ctx = AppletContext::new(&entry.aid, u8::try_from(ch).unwrap_or(0), 0, &mut storage);
         let fci = instance.select(&mut ctx)?;
-        tx.commit().map_err(|_| StatusWord::MEMORY_FAILURE)?;
+        if !tx.is_empty() {
+            tx.commit().map_err(|_| StatusWord::MEMORY_FAILURE)?;
+            self.last_committed = true;
+        }
         Ok(fci)
     }
 
@@ -610,8 +619,12 @@ impl<S: Store> Card<S> {
         let mut storage = TxStorage::new(&mut tx, app_prefix(aid));
         let mut ctx = AppletContext::new(aid, u8::try_from(ch).unwrap_or(0), 0, &mut storage);
         match instance.process(cmd, &mut ctx) {
+            Ok(response) if tx.is_empty() => response,
             Ok(response) => match tx.commit() {
-                Ok(()) => response,
+                Ok(()) => {
+                    self.last_committed = true;
+                    response
+                }
                 Err(_) => StatusWord::MEMORY_FAILURE.into(),
             },
             Err(sw) => sw.into(),
@@ -701,7 +714,7 @@ impl<S: Store> Card<S> {
 
     /// Run a card-management command in a transaction; commit on success.
     fn management(&mut self, ch: usize, sd: &[u8], cmd: &CommandView<'_>) -> Result<(Vec<u8>, StatusWord), StatusWord> {
-        let Self { store, state, options, packages, channels, instances, .. } = self;
+        let Self { store, state, options, packages, channels, instances, last_committed, .. } = self;
         let channel = channels.get_mut(ch).and_then(Option::as_mut).ok_or(StatusWord::LOGICAL_CHANNEL_NOT_SUPPORTED)?;
         let (level, dek) = match &channel.session {
             Some(s) => (Some(s.level()), Some(s.dek())),
@@ -746,10 +759,10 @@ impl<S: Store> Card<S> {
         };
         match result {
             Ok(out) => {
-                if let Err(e) = working.write_changes(state, &mut tx) {
-                    let _ = e;
+                if working.write_changes(state, &mut tx).is_err() {
                     return Err(StatusWord::MEMORY_FAILURE);
                 }
+                let wrote = !tx.is_empty();
                 if tx.commit().is_err() {
                     // Nothing (or everything, after recovery) was written: keep the old mirror,
                     // drop instances that a failed INSTALL created.
@@ -758,6 +771,7 @@ impl<S: Store> Card<S> {
                 }
                 *state = working;
                 channel.mgmt = mgmt;
+                *last_committed = wrote;
                 Ok(out)
             }
             Err(sw) => {
@@ -781,6 +795,7 @@ impl<S: Store> Card<S> {
         working.write_changes(&self.state, &mut tx).map_err(|_| StatusWord::MEMORY_FAILURE)?;
         tx.commit().map_err(|_| StatusWord::MEMORY_FAILURE)?;
         self.state = working;
+        self.last_committed = true;
         Ok(())
     }
 
@@ -853,5 +868,31 @@ impl<S: Store> Card<S> {
                 e.status.into()
             }
         }
+    }
+}
+
+impl<S: Store> crate::transport::VirtualCard for Card<S> {
+    fn atr(&self) -> Vec<u8> {
+        self.options.atr.clone()
+    }
+
+    fn power_on(&mut self) {
+        Card::power_on(self);
+    }
+
+    fn power_off(&mut self) {
+        Card::power_off(self);
+    }
+
+    fn reset(&mut self) {
+        Card::reset(self);
+    }
+
+    fn transmit(&mut self, apdu: &[u8]) -> Vec<u8> {
+        Card::transmit(self, apdu)
+    }
+
+    fn last_apdu_committed(&self) -> bool {
+        self.last_committed
     }
 }
