@@ -7,6 +7,8 @@
 //! counters of INITIALIZE UPDATE and failed authentications, which GlobalPlatform requires to
 //! persist).
 
+#[doc(hidden)]
+pub mod fuzz;
 mod gp;
 pub(crate) mod model;
 mod session;
