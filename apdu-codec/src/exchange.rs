@@ -172,7 +172,8 @@ impl Exchange {
     /// [`poll_transmit`](Self::poll_transmit).
     ///
     /// # Errors
-    /// [`Error::InvalidClass`] for CLA `FF`; [`Error::LeOutOfRange`] for an Le of 0 or above
+    /// [`Error::InvalidClass`] for CLA `FF`, and for CLA `EF` when the data needs chaining
+    /// (its chaining bit would make it `FF`); [`Error::LeOutOfRange`] for an Le of 0 or above
     /// 65536.
     ///
     /// The command's [`LengthForm`] is honoured where the configuration allows it: a command
@@ -200,12 +201,17 @@ impl Exchange {
                 command.le.map(|le| le.min(MAX_SHORT_LE)),
             )
         };
+        let max_data = config.max_data.clamp(1, limit);
+        // CLA EF with its chaining bit would be FF, which ISO/IEC 7816-4 §5.4.1 reserves.
+        if command.data.len() > max_data && Cla(command.cla).with_chaining(true).is_invalid() {
+            return Err(Error::InvalidClass);
+        }
         let mut exchange = Exchange {
             header: command.header(),
             data: command.data,
             le,
             form,
-            max_data: config.max_data.clamp(1, limit),
+            max_data,
             max_rounds: config.max_rounds,
             rounds: 0,
             apdus_sent: 0,

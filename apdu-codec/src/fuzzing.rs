@@ -267,8 +267,15 @@ pub fn apdu_round_trip(data: &[u8]) {
     let mut exchange = match Exchange::new(command.clone(), config) {
         Ok(exchange) => exchange,
         Err(error) => {
-            let expected_error =
-                header[0] == 0xFF || le.is_some_and(|le| le == 0 || le > crate::MAX_EXTENDED_LE);
+            let limit = if config.extended && form != LengthForm::Short {
+                MAX_EXTENDED_DATA
+            } else {
+                crate::MAX_SHORT_DATA
+            };
+            let chained = body.len() > max_data.clamp(1, limit);
+            let expected_error = header[0] == 0xFF
+                || (header[0] == 0xEF && chained && error == Error::InvalidClass)
+                || le.is_some_and(|le| le == 0 || le > crate::MAX_EXTENDED_LE);
             assert!(expected_error, "{error}");
             return;
         }

@@ -351,6 +351,12 @@ fn rejected_commands() {
             Error::InvalidClass,
         ),
         (
+            // Found by the apdu_round_trip fuzz target: EF | 10 = FF.
+            "CLA EF needing chaining",
+            Command::new(0xEF, 0xE2, 0, 0).with_data(vec![0; 256]),
+            Error::InvalidClass,
+        ),
+        (
             "Le 0",
             Command::new(0x00, 0xCA, 0, 0).with_le(0),
             Error::LeOutOfRange { le: 0, max: 65_536 },
