@@ -159,7 +159,7 @@ impl Endpoint {
     pub fn admit(&mut self, now: Timestamp, token: &str, registry: &Registry) -> Result<Admitted, Error> {
         let parsed = jws::parse_compact(token)?;
         let sender = registry
-            .partner(&parsed.header.kid)
+            .partner(parsed.header.kid.as_deref().unwrap_or_default())
             .ok_or(Error::Message(ErrorCode::AccessDenied, "unknown sender"))?;
         let payload = parsed.verify(sender.verifying_key())?;
         let env = parse_envelope(&payload)?;

@@ -27,8 +27,9 @@ pub const TYP_ROAMING: &str = "mec-roam+jws";
 pub struct JwsHeader {
     /// Algorithm: always `ES256`.
     pub alg: String,
-    /// Key id: the sender's partner name.
-    pub kid: String,
+    /// Key id: the sender's partner name (required by our receivers, optional in JOSE).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
     /// Type: `mec-roam+jws`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub typ: Option<String>,
@@ -52,7 +53,7 @@ pub struct UnverifiedJws<'a> {
 /// # Errors
 /// [`Error::Encode`] if the header cannot be serialized (does not happen for valid UTF-8).
 pub fn sign_compact(key: &PrivateKey, kid: &str, payload: &[u8]) -> Result<String, Error> {
-    let header = JwsHeader { alg: ALG_ES256.into(), kid: kid.into(), typ: Some(TYP_ROAMING.into()) };
+    let header = JwsHeader { alg: ALG_ES256.into(), kid: Some(kid.into()), typ: Some(TYP_ROAMING.into()) };
     let h = serde_json::to_vec(&header).map_err(|_| Error::Encode)?;
     let mut out = String::with_capacity((h.len() + payload.len()) * 4 / 3 + 100);
     out.push_str(&b64::encode(&h));
