@@ -1,0 +1,40 @@
+//! `mec`: the project's command-line tool.
+//!
+//! Each command group lives in its own module (`trace.rs` for `mec trace ...`); a new group is
+//! a module line, a variant of [`Group`] and an arm in [`main`].
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod trace;
+
+/// Command-line tool for the mec smart-card and secure-element workspace.
+#[derive(Debug, Parser)]
+#[command(name = "mec", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    group: Group,
+}
+
+/// The command groups.
+#[derive(Debug, Subcommand)]
+enum Group {
+    /// Work with APDU traces.
+    #[command(subcommand)]
+    Trace(trace::TraceCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.group {
+        Group::Trace(command) => trace::run(command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("mec: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
