@@ -15,7 +15,8 @@ use gp_scp::keys::{KeySet, KeyType};
 
 use crate::applet::Packages;
 use crate::card::model::{
-    CardRecord, CardState, DomainRecord, EntryKind, KeyRecord, RegistryEntry, Scp, app_lifecycle, card_lifecycle,
+    CardRecord, CardState, DomainRecord, EntryKind, KeyRecord, RegistryEntry, Scp, app_lifecycle,
+    card_lifecycle,
 };
 use crate::card::{CardOptions, DEFAULT_ATR, KeyInfoFormat};
 
@@ -49,11 +50,17 @@ pub enum ProfileError {
 }
 
 fn field_err(field: &str, reason: impl Into<String>) -> ProfileError {
-    ProfileError::Field { field: field.to_string(), reason: reason.into() }
+    ProfileError::Field {
+        field: field.to_string(),
+        reason: reason.into(),
+    }
 }
 
 fn hex_field(field: &str, value: &str) -> Result<Vec<u8>, ProfileError> {
-    let clean: String = value.chars().filter(|c| !c.is_whitespace() && *c != ':').collect();
+    let clean: String = value
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != ':')
+        .collect();
     hex::decode(&clean).map_err(|e| field_err(field, format!("not hex: {e}")))
 }
 
@@ -200,7 +207,10 @@ impl Profile {
     /// # Errors
     /// [`ProfileError::Io`], [`ProfileError::Toml`].
     pub fn from_file(path: &Path) -> Result<Self, ProfileError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Io { path: path.to_path_buf(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ProfileError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let mut p = Self::from_toml(&text)?;
         p.base_dir = path.parent().map(Path::to_path_buf);
         Ok(p)
@@ -232,9 +242,18 @@ impl Profile {
         let key_info_format = match self.key_info_format.as_str() {
             "gp" | "globalplatform" => KeyInfoFormat::GlobalPlatform,
             "bare" | "yubikit" => KeyInfoFormat::Bare,
-            other => return Err(field_err("key_info_format", format!("`{other}`: expected `gp` or `bare`"))),
+            other => {
+                return Err(field_err(
+                    "key_info_format",
+                    format!("`{other}`: expected `gp` or `bare`"),
+                ));
+            }
         };
-        Ok(CardOptions { atr, key_info_format, failure_limit: self.failure_limit })
+        Ok(CardOptions {
+            atr,
+            key_info_format,
+            failure_limit: self.failure_limit,
+        })
     }
 
     fn card_lifecycle(&self) -> Result<u8, ProfileError> {
@@ -265,7 +284,12 @@ impl Profile {
         }
         let isd_aid = aid_field("isd.aid", &self.isd.aid)?;
         let mut state = CardState {
-            card: CardRecord { lifecycle: self.card_lifecycle()?, cplc, isd: isd_aid.clone(), next_order: 0 },
+            card: CardRecord {
+                lifecycle: self.card_lifecycle()?,
+                cplc,
+                isd: isd_aid.clone(),
+                next_order: 0,
+            },
             entries: BTreeMap::new(),
             domains: BTreeMap::new(),
         };
@@ -304,11 +328,17 @@ impl Profile {
                 None => isd_aid.clone(),
             };
             if !state.domains.contains_key(&associated) {
-                return Err(field_err(&format!("{name}.associated_sd"), "not a security domain listed before"));
+                return Err(field_err(
+                    &format!("{name}.associated_sd"),
+                    "not a security domain listed before",
+                ));
             }
             let privileges = privileges_field(&format!("{name}.privileges"), &ssd.privileges)?;
             if privileges[0] & 0x80 == 0 {
-                return Err(field_err(&format!("{name}.privileges"), "an SSD needs the security domain privilege (80)"));
+                return Err(field_err(
+                    &format!("{name}.privileges"),
+                    "an SSD needs the security domain privilege (80)",
+                ));
             }
             let lifecycle = match &ssd.lifecycle {
                 Some(l) => hex_byte(&format!("{name}.lifecycle"), l)?,
@@ -356,7 +386,9 @@ impl Profile {
                 );
             }
         }
-        state.check_invariants().map_err(|e| field_err("profile", e))?;
+        state
+            .check_invariants()
+            .map_err(|e| field_err("profile", e))?;
         Ok(state)
     }
 
@@ -366,7 +398,12 @@ impl Profile {
             "02" => Scp::Scp02,
             "03" => Scp::Scp03,
             "11b" | "11" => Scp::Scp11b,
-            other => return Err(field_err(&f("scp"), format!("`{other}`: expected 02, 03 or 11b"))),
+            other => {
+                return Err(field_err(
+                    &f("scp"),
+                    format!("`{other}`: expected 02, 03 or 11b"),
+                ));
+            }
         };
         let i = match &d.i {
             Some(i) => hex_byte(&f("i"), i)?,
@@ -378,10 +415,12 @@ impl Profile {
         };
         match scp {
             Scp::Scp02 => {
-                gp_scp::scp02::Scp02Option::new(i).map_err(|e| field_err(&f("i"), e.to_string()))?;
+                gp_scp::scp02::Scp02Option::new(i)
+                    .map_err(|e| field_err(&f("i"), e.to_string()))?;
             }
             Scp::Scp03 => {
-                gp_scp::scp03::Scp03Option::new(i).map_err(|e| field_err(&f("i"), e.to_string()))?;
+                gp_scp::scp03::Scp03Option::new(i)
+                    .map_err(|e| field_err(&f("i"), e.to_string()))?;
             }
             Scp::Scp11b => {}
         }
@@ -408,7 +447,11 @@ impl Profile {
         };
         let mut keys = Vec::new();
         if let (Some(enc), Some(mac), Some(dek)) = (&d.enc, &d.mac, &d.dek) {
-            let key_type = if scp == Scp::Scp02 { KeyType::Des } else { KeyType::Aes };
+            let key_type = if scp == Scp::Scp02 {
+                KeyType::Des
+            } else {
+                KeyType::Aes
+            };
             let set = KeySet::new(
                 kvn,
                 key_type,
@@ -429,10 +472,16 @@ impl Profile {
             let set = if method == Diversification::None {
                 set
             } else {
-                diversify(&set, method, &kdd_arr).map_err(|e| field_err(&f("diversification"), e.to_string()))?
+                diversify(&set, method, &kdd_arr)
+                    .map_err(|e| field_err(&f("diversification"), e.to_string()))?
             };
             for (id, key) in [(1u8, set.enc()), (2, set.mac()), (3, set.dek())] {
-                keys.push(KeyRecord { kvn, id, key_type: key_type.to_byte(), value: key.as_bytes().to_vec() });
+                keys.push(KeyRecord {
+                    kvn,
+                    id,
+                    key_type: key_type.to_byte(),
+                    value: key.as_bytes().to_vec(),
+                });
             }
         } else if d.enc.is_some() || d.mac.is_some() || d.dek.is_some() {
             return Err(field_err(&f("enc"), "enc, mac and dek go together"));
@@ -444,13 +493,21 @@ impl Profile {
                 None => 0x01,
             };
             let scalar = read_pkcs8_p256(&self.resolve(path), &f("scp11_key"))?;
-            keys.push(KeyRecord { kvn: skv, id: SCP11B_KEY_ID, key_type: KeyType::EcPrivate.to_byte(), value: scalar });
+            keys.push(KeyRecord {
+                kvn: skv,
+                id: SCP11B_KEY_ID,
+                key_type: KeyType::EcPrivate.to_byte(),
+                value: scalar,
+            });
             for c in &d.scp11_certificates {
                 certificates.push(read_der_or_pem(&self.resolve(c), &f("scp11_certificates"))?);
             }
         }
         if scp == Scp::Scp11b && !keys.iter().any(|k| k.id == SCP11B_KEY_ID) {
-            return Err(field_err(&f("scp11_key"), "an SCP11b domain needs its PKCS#8 key"));
+            return Err(field_err(
+                &f("scp11_key"),
+                "an SCP11b domain needs its PKCS#8 key",
+            ));
         }
         Ok(DomainRecord {
             scp,
@@ -482,7 +539,10 @@ fn privileges_field(field: &str, s: &str) -> Result<[u8; 3], ProfileError> {
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, ProfileError> {
-    std::fs::read(path).map_err(|source| ProfileError::Io { path: path.to_path_buf(), source })
+    std::fs::read(path).map_err(|source| ProfileError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Read a DER file, or the first PEM block of a PEM file.
@@ -496,7 +556,8 @@ fn read_der_or_pem(path: &Path, field: &str) -> Result<Vec<u8>, ProfileError> {
             .skip(1)
             .take_while(|l| !l.starts_with("-----END"))
             .collect();
-        <base64ct::Base64 as base64ct::Encoding>::decode_vec(&body).map_err(|e| field_err(field, format!("PEM: {e}")))
+        <base64ct::Base64 as base64ct::Encoding>::decode_vec(&body)
+            .map_err(|e| field_err(field, format!("PEM: {e}")))
     } else {
         Ok(bytes)
     }
@@ -506,6 +567,7 @@ fn read_der_or_pem(path: &Path, field: &str) -> Result<Vec<u8>, ProfileError> {
 fn read_pkcs8_p256(path: &Path, field: &str) -> Result<Vec<u8>, ProfileError> {
     use p256::pkcs8::DecodePrivateKey;
     let der = read_der_or_pem(path, field)?;
-    let key = p256::SecretKey::from_pkcs8_der(&der).map_err(|e| field_err(field, format!("PKCS#8: {e}")))?;
+    let key = p256::SecretKey::from_pkcs8_der(&der)
+        .map_err(|e| field_err(field, format!("PKCS#8: {e}")))?;
     Ok(key.to_bytes().to_vec())
 }

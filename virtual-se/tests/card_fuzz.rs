@@ -1,6 +1,6 @@
 //! Replays the committed corpus (and any crash files) of the `card_apdus` fuzz target through
 //! the same checking function, and runs it on random inputs.
-#![allow(clippy::unwrap_used, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation, missing_docs)]
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -9,8 +9,13 @@ fn replay(target: &str) -> usize {
     let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
     let mut count = 0;
     for kind in ["corpus", "artifacts"] {
-        let Ok(entries) = fs::read_dir(base.join(kind).join(target)) else { continue };
-        let mut paths: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect();
+        let Ok(entries) = fs::read_dir(base.join(kind).join(target)) else {
+            continue;
+        };
+        let mut paths: Vec<PathBuf> = entries
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file())
+            .collect();
         paths.sort();
         for path in paths {
             let data = fs::read(&path).unwrap();
@@ -36,7 +41,10 @@ mod never_panics {
         (
             any::<u8>(),
             prop::sample::select(vec![0x00u8, 0x80, 0x84, 0x01, 0x81]),
-            prop::sample::select(vec![0xA4u8, 0xCA, 0xF2, 0xE6, 0xE8, 0xE4, 0xD8, 0xE2, 0xF0, 0x70, 0x50, 0x82, 0x88, 0xC0]),
+            prop::sample::select(vec![
+                0xA4u8, 0xCA, 0xF2, 0xE6, 0xE8, 0xE4, 0xD8, 0xE2, 0xF0, 0x70, 0x50, 0x82, 0x88,
+                0xC0,
+            ]),
             any::<[u8; 2]>(),
             proptest::collection::vec(any::<u8>(), 0..40),
         )

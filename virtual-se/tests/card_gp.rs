@@ -1,6 +1,11 @@
 //! GlobalPlatform card manager: every command's happy path and its error status words, with
 //! "state unchanged" assertions.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_possible_truncation,
+    missing_docs
+)]
 
 mod card_support;
 
@@ -22,8 +27,15 @@ fn refused<S: virtual_se::store::Store>(
         Some(h) => h.sw(card, apdu),
         None => sw(card, apdu),
     };
-    assert_eq!(got, expected, "{apdu}: expected {expected:04X}, got {got:04X}");
-    assert_eq!(card.persistent_snapshot().unwrap(), before, "{apdu} changed the state");
+    assert_eq!(
+        got, expected,
+        "{apdu}: expected {expected:04X}, got {got:04X}"
+    );
+    assert_eq!(
+        card.persistent_snapshot().unwrap(),
+        before,
+        "{apdu} changed the state"
+    );
     card.check_invariants().unwrap();
 }
 
@@ -47,7 +59,12 @@ fn select_isd_fci_and_partial_aid() {
     refused(&mut card, None, "00A4040005A000000999", 0x6A82);
     refused(&mut card, None, "00A4000002 3F00", 0x6A86);
     refused(&mut card, None, "00A4041005A000000151", 0x6A86);
-    refused(&mut card, None, "00A4040011A000000151000000000000000000000000", 0x6A80);
+    refused(
+        &mut card,
+        None,
+        "00A4040011A000000151000000000000000000000000",
+        0x6A80,
+    );
     // P2 0C: no FCI.
     let (d, s) = send(&mut card, &h("00A4040C08A000000151000000"));
     ok(s);
@@ -82,7 +99,10 @@ fn get_data_objects() {
     ok(s);
     assert_eq!(d[0], 0x66);
     assert_eq!(send(&mut card, &h("80CA004200")).0, h("420442034552"));
-    assert_eq!(send(&mut card, &h("80CA004500")).0, h("450A450801020304050607 08"));
+    assert_eq!(
+        send(&mut card, &h("80CA004500")).0,
+        h("450A450801020304050607 08")
+    );
     refused(&mut card, None, "80CA00FE00", 0x6A88);
     // No certificate store on this card.
     refused(&mut card, None, "80CABF2100", 0x6A88);
@@ -125,8 +145,14 @@ fn scp03_all_levels_get_status() {
         ok(s);
         let e3 = find(&d, Tag::new(0xE3)).unwrap().unwrap();
         assert_eq!(e3.find(Tag::new(0x4F)).unwrap().unwrap().value(), ISD);
-        assert_eq!(e3.find(Tag::new(0x9F70)).unwrap().unwrap().value(), &[card_lifecycle::SECURED]);
-        assert_eq!(e3.find(Tag::new(0xC5)).unwrap().unwrap().value(), &h("9AFE80")[..]);
+        assert_eq!(
+            e3.find(Tag::new(0x9F70)).unwrap().unwrap().value(),
+            &[card_lifecycle::SECURED]
+        );
+        assert_eq!(
+            e3.find(Tag::new(0xC5)).unwrap().unwrap().value(),
+            &h("9AFE80")[..]
+        );
         // The counter advanced by one (pseudo-random challenge, i=70).
         assert_eq!(card.counters(ISD), Some((1, 0)));
     }
@@ -136,7 +162,11 @@ fn scp03_all_levels_get_status() {
 fn initialize_update_host_quirks() {
     let mut card = default_card();
     // No Le, Le 00 and Le 28 are all accepted (PROTOCOLS.md "What real hosts send").
-    for apdu in ["8050000008 0102030405060708", "8050000008 0102030405060708 00", "8050000008 0102030405060708 28"] {
+    for apdu in [
+        "8050000008 0102030405060708",
+        "8050000008 0102030405060708 00",
+        "8050000008 0102030405060708 28",
+    ] {
         let (d, s) = send(&mut card, &h(apdu));
         ok(s);
         assert_eq!(d.len(), 32);
@@ -147,7 +177,10 @@ fn initialize_update_host_quirks() {
     assert_eq!(sw(&mut card, "8050200008 0102030405060708"), 0x6A88);
     assert_eq!(sw(&mut card, "8050000004 01020304"), 0x6700);
     // EXTERNAL AUTHENTICATE without INITIALIZE UPDATE.
-    assert_eq!(sw(&mut card, "8482330010 00000000000000000000000000000000"), 0x6985);
+    assert_eq!(
+        sw(&mut card, "8482330010 00000000000000000000000000000000"),
+        0x6985
+    );
 }
 
 #[test]
@@ -155,7 +188,11 @@ fn scp02_i55_session_and_levels() {
     for level in [0x01, 0x03] {
         let p = virtual_se::profile::Profile::from_file(&profile_path("scp02-i55.toml")).unwrap();
         let mut card = card_with(p, virtual_se::store::MemoryStore::new());
-        let mut host = open_scp02(&mut card, SecurityLevel::scp02(level).unwrap(), gp_scp::scp02::Scp02Option::I55);
+        let mut host = open_scp02(
+            &mut card,
+            SecurityLevel::scp02(level).unwrap(),
+            gp_scp::scp02::Scp02Option::I55,
+        );
         let (d, s) = host.hex(&mut card, "80F28000024F00");
         ok(s);
         assert_eq!(d[1..9], h("A000000003000000"));
@@ -172,8 +209,16 @@ fn scp02_i55_session_and_levels() {
 fn scp03_s16_session() {
     let p = virtual_se::profile::Profile::from_file(&profile_path("scp03-s16.toml")).unwrap();
     let mut card = card_with(p, virtual_se::store::MemoryStore::new());
-    let keys = gp_scp::keys::KeySet::single(0x01, KeyType::Aes, &h("404142434445464748494A4B4C4D4E4F505152535455565758595A5B5C5D5E5F")).unwrap();
-    let cfg = gp_scp::scp03::host::Scp03HostConfig { s16: true, ..Default::default() };
+    let keys = gp_scp::keys::KeySet::single(
+        0x01,
+        KeyType::Aes,
+        &h("404142434445464748494A4B4C4D4E4F505152535455565758595A5B5C5D5E5F"),
+    )
+    .unwrap();
+    let cfg = gp_scp::scp03::host::Scp03HostConfig {
+        s16: true,
+        ..Default::default()
+    };
     let mut host = open(&mut card, keys, gp_scp::HostProtocol::Scp03(cfg)).unwrap();
     ok(host.hex(&mut card, "80F28002024F00").1);
 }
@@ -190,19 +235,33 @@ fn diversified_profiles_open_with_master_keys() {
         let scp02 = p.isd.scp == "02";
         let mut card = card_with(p, virtual_se::store::MemoryStore::new());
         let host = if scp02 {
-            let cfg = gp_scp::scp02::host::Scp02HostConfig { diversification: method, ..Default::default() };
+            let cfg = gp_scp::scp02::host::Scp02HostConfig {
+                diversification: method,
+                ..Default::default()
+            };
             open(&mut card, k40_des(), gp_scp::HostProtocol::Scp02(cfg))
         } else {
-            let cfg = gp_scp::scp03::host::Scp03HostConfig { diversification: method, ..Default::default() };
+            let cfg = gp_scp::scp03::host::Scp03HostConfig {
+                diversification: method,
+                ..Default::default()
+            };
             open(&mut card, k40_aes(), gp_scp::HostProtocol::Scp03(cfg))
         };
         let mut host = host.unwrap_or_else(|e| panic!("{file}: {e}"));
         ok(host.hex(&mut card, "80F28002024F00").1);
         // The undiversified master keys do not open the card.
         let wrong = if scp02 {
-            open(&mut card, k40_des(), gp_scp::HostProtocol::Scp02(Default::default()))
+            open(
+                &mut card,
+                k40_des(),
+                gp_scp::HostProtocol::Scp02(Default::default()),
+            )
         } else {
-            open(&mut card, k40_aes(), gp_scp::HostProtocol::Scp03(Default::default()))
+            open(
+                &mut card,
+                k40_aes(),
+                gp_scp::HostProtocol::Scp03(Default::default()),
+            )
         };
         assert!(wrong.is_err(), "{file}");
     }
@@ -218,7 +277,10 @@ fn failed_authentications_are_counted_and_limited() {
         // The host notices the wrong card cryptogram; send a forged EXTERNAL AUTHENTICATE.
         let (_, s) = send(&mut card, &h("8050000008 0102030405060708"));
         ok(s);
-        assert_eq!(sw(&mut card, "8482330010 00000000000000000000000000000000"), 0x6982);
+        assert_eq!(
+            sw(&mut card, "8482330010 00000000000000000000000000000000"),
+            0x6982
+        );
         assert_eq!(card.counters(ISD).unwrap().1, n);
     }
     let _ = wrong;
@@ -232,7 +294,10 @@ fn failed_authentications_are_counted_and_limited() {
 fn successful_authentication_resets_failures() {
     let mut card = default_card();
     ok(sw(&mut card, "8050000008 0102030405060708"));
-    assert_eq!(sw(&mut card, "8482330010 00000000000000000000000000000000"), 0x6982);
+    assert_eq!(
+        sw(&mut card, "8482330010 00000000000000000000000000000000"),
+        0x6982
+    );
     assert_eq!(card.counters(ISD).unwrap().1, 1);
     let _host = open_scp03(&mut card, SecurityLevel::ALL);
     assert_eq!(card.counters(ISD).unwrap().1, 0);
@@ -292,7 +357,10 @@ fn get_status_formats_filters_and_paging() {
     let (d, s) = host.hex(&mut card, "80F21002024F00");
     ok(s);
     let e3 = find(&d, Tag::new(0xE3)).unwrap().unwrap();
-    assert_eq!(e3.find(Tag::new(0x84)).unwrap().unwrap().value(), STORE_MODULE);
+    assert_eq!(
+        e3.find(Tag::new(0x84)).unwrap().unwrap().value(),
+        STORE_MODULE
+    );
     // Load files only (P1 20), legacy.
     let (d, s) = host.hex(&mut card, "80F22000024F00");
     ok(s);
@@ -316,7 +384,13 @@ fn install_store_applet_personalize_and_use() {
     assert_eq!(entry.lifecycle, app_lifecycle::SELECTABLE);
     assert_eq!(entry.associated_sd, ISD);
     // INSTALL [for personalization] then STORE DATA routed to the applet (BER-TLV, 2 blocks).
-    let perso = apdu(0x80, 0xE6, 0x20, 0x00, &[&[0, 0, APP1.len() as u8][..], APP1, &[0, 0, 0]].concat());
+    let perso = apdu(
+        0x80,
+        0xE6,
+        0x20,
+        0x00,
+        &[&[0, 0, APP1.len() as u8][..], APP1, &[0, 0, 0]].concat(),
+    );
     ok(host.send(&mut card, &perso).view().status().to_u16());
     ok(host.sw(&mut card, "80E2100007 DF0104CAFEBABE"));
     // Wrong block number.
@@ -339,19 +413,51 @@ fn install_store_applet_personalize_and_use() {
 fn install_errors_change_nothing() {
     let mut card = default_card();
     let mut host = open_scp03(&mut card, SecurityLevel::ALL);
-    let bad_module = hex::encode(install_data(STORE_ELF, &h("F06D656353FFFF"), APP1, &[0], &[]));
-    refused(&mut card, Some(&mut host), &format!("80E60C00{:02X}{bad_module}", bad_module.len() / 2), 0x6A88);
-    let unknown_elf = hex::encode(install_data(&h("F011223344"), STORE_MODULE, APP1, &[0], &[]));
-    refused(&mut card, Some(&mut host), &format!("80E60C00{:02X}{unknown_elf}", unknown_elf.len() / 2), 0x6A88);
+    let bad_module = hex::encode(install_data(
+        STORE_ELF,
+        &h("F06D656353FFFF"),
+        APP1,
+        &[0],
+        &[],
+    ));
+    refused(
+        &mut card,
+        Some(&mut host),
+        &format!("80E60C00{:02X}{bad_module}", bad_module.len() / 2),
+        0x6A88,
+    );
+    let unknown_elf = hex::encode(install_data(
+        &h("F011223344"),
+        STORE_MODULE,
+        APP1,
+        &[0],
+        &[],
+    ));
+    refused(
+        &mut card,
+        Some(&mut host),
+        &format!("80E60C00{:02X}{unknown_elf}", unknown_elf.len() / 2),
+        0x6A88,
+    );
     refused(&mut card, Some(&mut host), "80E60C0003010203", 0x6A80);
     refused(&mut card, Some(&mut host), "80E6FF0000", 0x6A86);
     refused(&mut card, Some(&mut host), "80E60C0100", 0x6A86);
     ok(install_store_applet(&mut card, &mut host, APP1));
     // The AID is taken.
     let dup = hex::encode(install_data(STORE_ELF, STORE_MODULE, APP1, &[0], &[]));
-    refused(&mut card, Some(&mut host), &format!("80E60C00{:02X}{dup}", dup.len() / 2), 0x6985);
+    refused(
+        &mut card,
+        Some(&mut host),
+        &format!("80E60C00{:02X}{dup}", dup.len() / 2),
+        0x6985,
+    );
     // INSTALL [for personalization] of an unknown application.
-    refused(&mut card, Some(&mut host), "80E620000C 0000 06F0AABBCCDDEE 000000", 0x6A88);
+    refused(
+        &mut card,
+        Some(&mut host),
+        "80E620000C 0000 06F0AABBCCDDEE 000000",
+        0x6A88,
+    );
 }
 
 #[test]
@@ -359,7 +465,13 @@ fn install_ssd_put_key_and_authenticate_to_it() {
     let mut card = default_card();
     let mut host = open_scp03(&mut card, SecurityLevel::ALL);
     // Install an SSD from the store applet package (the module is just the "code").
-    let cmd = apdu(0x80, 0xE6, 0x0C, 0x00, &install_data(STORE_ELF, STORE_MODULE, SSD1, &h("80C000"), &[0xC9, 0x00]));
+    let cmd = apdu(
+        0x80,
+        0xE6,
+        0x0C,
+        0x00,
+        &install_data(STORE_ELF, STORE_MODULE, SSD1, &h("80C000"), &[0xC9, 0x00]),
+    );
     ok(host.send(&mut card, &cmd).view().status().to_u16());
     let ssd = card.registry().into_iter().find(|e| e.aid == SSD1).unwrap();
     assert_eq!(ssd.kind, EntryKind::SecurityDomain);
@@ -380,7 +492,11 @@ fn put_key_add_replace_and_errors() {
     let new_key = SecretKey::new(&[0x22; 16]);
     let data = gp_scp::put_key::encode_put_key_data(
         0x01,
-        &[(KeyType::Aes, &new_key), (KeyType::Aes, &new_key), (KeyType::Aes, &new_key)],
+        &[
+            (KeyType::Aes, &new_key),
+            (KeyType::Aes, &new_key),
+            (KeyType::Aes, &new_key),
+        ],
         &dek,
         KeyType::Aes,
     )
@@ -389,13 +505,31 @@ fn put_key_add_replace_and_errors() {
     let mut bad = data.clone();
     let last = bad.len() - 1;
     bad[last] ^= 0xFF;
-    refused(&mut card, Some(&mut host), &format!("80D80081{:02X}{}", bad.len(), hex::encode(&bad)), 0x6A80);
+    refused(
+        &mut card,
+        Some(&mut host),
+        &format!("80D80081{:02X}{}", bad.len(), hex::encode(&bad)),
+        0x6A80,
+    );
     // Replace a version that does not exist: 6A88.
-    refused(&mut card, Some(&mut host), &format!("80D83081{:02X}{}", data.len(), hex::encode(&data)), 0x6A88);
+    refused(
+        &mut card,
+        Some(&mut host),
+        &format!("80D83081{:02X}{}", data.len(), hex::encode(&data)),
+        0x6A88,
+    );
     // P2 00 without the several-keys bit: 6A86.
-    refused(&mut card, Some(&mut host), &format!("80D80000{:02X}{}", data.len(), hex::encode(&data)), 0x6A86);
+    refused(
+        &mut card,
+        Some(&mut host),
+        &format!("80D80000{:02X}{}", data.len(), hex::encode(&data)),
+        0x6A86,
+    );
     // Add version 01 (three keys): the initial FF set goes away.
-    let (resp, s) = host.hex(&mut card, &format!("80D80081{:02X}{}", data.len(), hex::encode(&data)));
+    let (resp, s) = host.hex(
+        &mut card,
+        &format!("80D80081{:02X}{}", data.len(), hex::encode(&data)),
+    );
     ok(s);
     let kcv = kcv_aes(&[0x22; 16]).unwrap().0;
     assert_eq!(resp, [&[0x01][..], &kcv, &kcv, &kcv].concat());
@@ -403,23 +537,49 @@ fn put_key_add_replace_and_errors() {
     assert_eq!(keys.len(), 3);
     assert!(keys.iter().all(|k| k.kvn == 1 && k.value == vec![0x22; 16]));
     // The old keys no longer open a session; the new ones do.
-    assert!(open(&mut card, k40_aes(), gp_scp::HostProtocol::Scp03(Default::default())).is_err());
+    assert!(
+        open(
+            &mut card,
+            k40_aes(),
+            gp_scp::HostProtocol::Scp03(Default::default())
+        )
+        .is_err()
+    );
     let ks = gp_scp::keys::KeySet::single(0x01, KeyType::Aes, &[0x22; 16]).unwrap();
-    let mut host = open(&mut card, ks, gp_scp::HostProtocol::Scp03(Default::default())).unwrap();
+    let mut host = open(
+        &mut card,
+        ks,
+        gp_scp::HostProtocol::Scp03(Default::default()),
+    )
+    .unwrap();
     // Replace version 01 by version 02 with K40.
     let dek = host.session.dek().unwrap().as_bytes().to_vec();
     let k40 = SecretKey::new(&K40);
     let data = gp_scp::put_key::encode_put_key_data(
         0x02,
-        &[(KeyType::Aes, &k40), (KeyType::Aes, &k40), (KeyType::Aes, &k40)],
+        &[
+            (KeyType::Aes, &k40),
+            (KeyType::Aes, &k40),
+            (KeyType::Aes, &k40),
+        ],
         &dek,
         KeyType::Aes,
     )
     .unwrap();
-    ok(host.hex(&mut card, &format!("80D80181{:02X}{}", data.len(), hex::encode(&data))).1);
+    ok(host
+        .hex(
+            &mut card,
+            &format!("80D80181{:02X}{}", data.len(), hex::encode(&data)),
+        )
+        .1);
     assert!(card.keys(ISD).iter().all(|k| k.kvn == 2));
     // DELETE key version 02 id 03, then an unknown key.
-    let mut host = open(&mut card, gp_scp::keys::KeySet::single(0x02, KeyType::Aes, &K40).unwrap(), gp_scp::HostProtocol::Scp03(Default::default())).unwrap();
+    let mut host = open(
+        &mut card,
+        gp_scp::keys::KeySet::single(0x02, KeyType::Aes, &K40).unwrap(),
+        gp_scp::HostProtocol::Scp03(Default::default()),
+    )
+    .unwrap();
     ok(host.sw(&mut card, "80E4000006D00103D20102"));
     assert_eq!(card.keys(ISD).len(), 2);
     refused(&mut card, Some(&mut host), "80E4000006D00103D20102", 0x6A88);
@@ -433,26 +593,62 @@ fn load_opaque_file_then_delete() {
     // LOAD without INSTALL [for load]: 6985.
     refused(&mut card, Some(&mut host), "80E8800004C4020102", 0x6985);
     let data = [&[elf.len() as u8][..], &elf, &[0, 0, 0, 0]].concat();
-    ok(host.send(&mut card, &apdu(0x80, 0xE6, 0x02, 0x00, &data)).view().status().to_u16());
+    ok(host
+        .send(&mut card, &apdu(0x80, 0xE6, 0x02, 0x00, &data))
+        .view()
+        .status()
+        .to_u16());
     let blob: Vec<u8> = (0..300u32).map(|i| (i % 251) as u8).collect();
     let mut full = vec![0xC4, 0x82, 0x01, 0x2C];
     full.extend(&blob);
     let blocks: Vec<&[u8]> = full.chunks(200).collect();
     // Wrong block number.
-    refused(&mut card, Some(&mut host), &format!("80E80001{:02X}{}", blocks[0].len(), hex::encode(blocks[0])), 0x6A86);
-    ok(host.send(&mut card, &apdu(0x80, 0xE8, 0x00, 0x00, blocks[0])).view().status().to_u16());
-    ok(host.send(&mut card, &apdu(0x80, 0xE8, 0x80, 0x01, blocks[1])).view().status().to_u16());
+    refused(
+        &mut card,
+        Some(&mut host),
+        &format!("80E80001{:02X}{}", blocks[0].len(), hex::encode(blocks[0])),
+        0x6A86,
+    );
+    ok(host
+        .send(&mut card, &apdu(0x80, 0xE8, 0x00, 0x00, blocks[0]))
+        .view()
+        .status()
+        .to_u16());
+    ok(host
+        .send(&mut card, &apdu(0x80, 0xE8, 0x80, 0x01, blocks[1]))
+        .view()
+        .status()
+        .to_u16());
     let e = card.registry().into_iter().find(|e| e.aid == elf).unwrap();
     assert_eq!(e.kind, EntryKind::LoadFile);
     // The blob is stored as it came.
-    let stored = card.persistent_snapshot().unwrap().into_iter().find(|(k, _)| k == &[b"elf/".as_slice(), &elf].concat()).unwrap().1;
+    let stored = card
+        .persistent_snapshot()
+        .unwrap()
+        .into_iter()
+        .find(|(k, _)| k == &[b"elf/".as_slice(), &elf].concat())
+        .unwrap()
+        .1;
     assert_eq!(stored, blob);
     // Install from it: no built-in module: 6A88.
     let inst = hex::encode(install_data(&elf, &h("F011223344556601"), APP1, &[0], &[]));
-    refused(&mut card, Some(&mut host), &format!("80E60C00{:02X}{inst}", inst.len() / 2), 0x6A88);
-    ok(host.sw(&mut card, &format!("80E400000 9 4F07{}", hex::encode(&elf)).replace(' ', "")));
+    refused(
+        &mut card,
+        Some(&mut host),
+        &format!("80E60C00{:02X}{inst}", inst.len() / 2),
+        0x6A88,
+    );
+    ok(host.sw(
+        &mut card,
+        &format!("80E400000 9 4F07{}", hex::encode(&elf)).replace(' ', ""),
+    ));
     assert!(!card.registry().iter().any(|e| e.aid == elf));
-    refused(&mut card, Some(&mut host), &format!("80E40000094F07{}", hex::encode(&elf)), 0x6A88);
+    refused(
+        &mut card,
+        Some(&mut host),
+        &format!("80E40000094F07{}", hex::encode(&elf)),
+        0x6A88,
+    );
 }
 
 #[test]
@@ -464,14 +660,33 @@ fn delete_with_and_without_related_objects() {
     let del_elf = format!("80E40000084F06{}", hex::encode(STORE_ELF));
     refused(&mut card, Some(&mut host), &del_elf, 0x6985);
     // The ISD cannot be deleted.
-    refused(&mut card, Some(&mut host), "80E400000A4F08A000000151000000", 0x6985);
+    refused(
+        &mut card,
+        Some(&mut host),
+        "80E400000A4F08A000000151000000",
+        0x6985,
+    );
     refused(&mut card, Some(&mut host), "80E4000003AABBCC", 0x6A80);
     refused(&mut card, Some(&mut host), "80E40000044F02AABB", 0x6A80);
     // With related objects: the load file and its instance go.
-    ok(host.sw(&mut card, &format!("80E40080084F06{}", hex::encode(STORE_ELF))));
-    assert!(!card.registry().iter().any(|e| e.aid == APP1 || e.aid == STORE_ELF));
+    ok(host.sw(
+        &mut card,
+        &format!("80E40080084F06{}", hex::encode(STORE_ELF)),
+    ));
+    assert!(
+        !card
+            .registry()
+            .iter()
+            .any(|e| e.aid == APP1 || e.aid == STORE_ELF)
+    );
     // And the applet's data is gone with it.
-    assert!(!card.persistent_snapshot().unwrap().iter().any(|(k, _)| k.starts_with(b"app/")));
+    assert!(
+        !card
+            .persistent_snapshot()
+            .unwrap()
+            .iter()
+            .any(|(k, _)| k.starts_with(b"app/"))
+    );
 }
 
 #[test]
@@ -482,14 +697,43 @@ fn set_status_card_and_application_lifecycle() {
     let app = hex::encode(APP1);
     // Lock the application: not selectable any more.
     ok(host.sw(&mut card, &format!("80F0408008{app}")));
-    assert_eq!(card.registry().iter().find(|e| e.aid == APP1).unwrap().lifecycle, 0x87);
-    refused(&mut card, Some(&mut host), &format!("80F0408008{app}"), 0x6985);
+    assert_eq!(
+        card.registry()
+            .iter()
+            .find(|e| e.aid == APP1)
+            .unwrap()
+            .lifecycle,
+        0x87
+    );
+    refused(
+        &mut card,
+        Some(&mut host),
+        &format!("80F0408008{app}"),
+        0x6985,
+    );
     // Unlock.
     ok(host.sw(&mut card, &format!("80F0400008{app}")));
-    assert_eq!(card.registry().iter().find(|e| e.aid == APP1).unwrap().lifecycle, 0x07);
+    assert_eq!(
+        card.registry()
+            .iter()
+            .find(|e| e.aid == APP1)
+            .unwrap()
+            .lifecycle,
+        0x07
+    );
     // Invalid application state, unknown AID, wrong P1.
-    refused(&mut card, Some(&mut host), &format!("80F0400308{app}"), 0x6A80);
-    refused(&mut card, Some(&mut host), "80F0408008F0AABBCCDDEEFF00", 0x6A88);
+    refused(
+        &mut card,
+        Some(&mut host),
+        &format!("80F0400308{app}"),
+        0x6A80,
+    );
+    refused(
+        &mut card,
+        Some(&mut host),
+        "80F0408008F0AABBCCDDEEFF00",
+        0x6A88,
+    );
     refused(&mut card, Some(&mut host), "80F0208000", 0x6A86);
     // Card: SECURED -> INITIALIZED is not allowed; -> CARD_LOCKED is.
     refused(&mut card, Some(&mut host), "80F0800700", 0x6985);
@@ -516,10 +760,24 @@ fn set_status_sd_and_its_applications() {
     let mut card = card_with(p, virtual_se::store::MemoryStore::new());
     // Open a session with the SSD (channel 0) and install an applet there (authorized management).
     ok(sw(&mut card, &format!("00A4040008{}", hex::encode(SSD1))));
-    let keys = gp_scp::keys::KeySet::single(0x01, KeyType::Aes, &h("505152535455565758595A5B5C5D5E5F")).unwrap();
-    let mut ssd_host = open(&mut card, keys, gp_scp::HostProtocol::Scp03(Default::default())).unwrap();
+    let keys =
+        gp_scp::keys::KeySet::single(0x01, KeyType::Aes, &h("505152535455565758595A5B5C5D5E5F"))
+            .unwrap();
+    let mut ssd_host = open(
+        &mut card,
+        keys,
+        gp_scp::HostProtocol::Scp03(Default::default()),
+    )
+    .unwrap();
     ok(install_store_applet(&mut card, &mut ssd_host, APP1));
-    assert_eq!(card.registry().iter().find(|e| e.aid == APP1).unwrap().associated_sd, SSD1);
+    assert_eq!(
+        card.registry()
+            .iter()
+            .find(|e| e.aid == APP1)
+            .unwrap()
+            .associated_sd,
+        SSD1
+    );
     // The SSD cannot change the card life cycle.
     refused(&mut card, Some(&mut ssd_host), "80F0807F00", 0x6982);
     // The SSD sees only its own content.
@@ -531,16 +789,29 @@ fn set_status_sd_and_its_applications() {
     let mut host = open_scp03(&mut card, SecurityLevel::ALL);
     ok(host.sw(&mut card, &format!("80F0608008{}", hex::encode(SSD1))));
     let reg = card.registry();
-    assert_eq!(reg.iter().find(|e| e.aid == APP1).unwrap().lifecycle & 0x80, 0x80);
+    assert_eq!(
+        reg.iter().find(|e| e.aid == APP1).unwrap().lifecycle & 0x80,
+        0x80
+    );
     assert_eq!(reg.iter().find(|e| e.aid == SSD1).unwrap().lifecycle, 0x8F);
     ok(host.sw(&mut card, &format!("80F0600008{}", hex::encode(SSD1))));
     let reg = card.registry();
     assert_eq!(reg.iter().find(|e| e.aid == APP1).unwrap().lifecycle, 0x07);
     assert_eq!(reg.iter().find(|e| e.aid == SSD1).unwrap().lifecycle, 0x0F);
     // DELETE the SSD needs "related objects".
-    refused(&mut card, Some(&mut host), &format!("80E400000A4F08{}", hex::encode(SSD1)), 0x6985);
+    refused(
+        &mut card,
+        Some(&mut host),
+        &format!("80E400000A4F08{}", hex::encode(SSD1)),
+        0x6985,
+    );
     ok(host.sw(&mut card, &format!("80E400800A4F08{}", hex::encode(SSD1))));
-    assert!(!card.registry().iter().any(|e| e.aid == APP1 || e.aid == SSD1));
+    assert!(
+        !card
+            .registry()
+            .iter()
+            .any(|e| e.aid == APP1 || e.aid == SSD1)
+    );
     card.check_invariants().unwrap();
 }
 
@@ -576,18 +847,29 @@ fn manage_channel_and_channel_isolation() {
     assert_eq!(sw(&mut card, "007000000101"), 0x6700);
     // A secure channel on channel 1 is not visible on channel 2.
     let cfg = gp_scp::scp03::host::Scp03HostConfig::default();
-    let mut session = gp_scp::HostSession::new(k40_aes(), gp_scp::HostProtocol::Scp03(cfg), &mut rng(9)).unwrap();
+    let mut session =
+        gp_scp::HostSession::new(k40_aes(), gp_scp::HostProtocol::Scp03(cfg), &mut rng(9)).unwrap();
     let mut step = gp_scp::HostStep::Send(session.begin().unwrap());
     while let gp_scp::HostStep::Send(cmd) = step {
         let mut bytes = cmd.to_vec().unwrap();
         bytes[0] |= 0x01;
         let r = card.transmit(&bytes);
-        step = session.process(&apdu_codec::parse_response(&r).unwrap()).unwrap();
+        step = session
+            .process(&apdu_codec::parse_response(&r).unwrap())
+            .unwrap();
     }
-    let mut cmd = session.wrap(&apdu(0x80, 0xF2, 0x80, 0x02, &h("4F00"))).unwrap().to_vec().unwrap();
+    let mut cmd = session
+        .wrap(&apdu(0x80, 0xF2, 0x80, 0x02, &h("4F00")))
+        .unwrap()
+        .to_vec()
+        .unwrap();
     cmd[0] |= 0x01;
     assert_eq!(send(&mut card, &cmd).1, 0x9000);
-    let mut cmd = session.wrap(&apdu(0x80, 0xF2, 0x80, 0x02, &h("4F00"))).unwrap().to_vec().unwrap();
+    let mut cmd = session
+        .wrap(&apdu(0x80, 0xF2, 0x80, 0x02, &h("4F00")))
+        .unwrap()
+        .to_vec()
+        .unwrap();
     cmd[0] |= 0x02;
     assert_eq!(send(&mut card, &cmd).1, 0x6982);
 }
@@ -600,7 +882,12 @@ fn reset_clears_transient_state() {
     ok(sw(&mut card, "0070000001"));
     card.reset();
     // Session gone, channel 1 closed.
-    let cmd = host.session.wrap(&apdu(0x80, 0xF2, 0x80, 0x02, &h("4F00"))).unwrap().to_vec().unwrap();
+    let cmd = host
+        .session
+        .wrap(&apdu(0x80, 0xF2, 0x80, 0x02, &h("4F00")))
+        .unwrap()
+        .to_vec()
+        .unwrap();
     assert_eq!(send(&mut card, &cmd).1, 0x6982);
     assert_eq!(sw(&mut card, "01CA9F7F00"), 0x6881);
     card.power_off();

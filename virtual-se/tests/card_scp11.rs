@@ -1,6 +1,6 @@
 //! SCP11b sessions against the virtual SE: the shipped test profile (X.509 test certificate)
 //! and a profile whose key and GlobalPlatform-style certificate are generated at test time.
-#![allow(clippy::unwrap_used, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation, missing_docs)]
 
 mod card_support;
 
@@ -11,9 +11,16 @@ use gp_scp::scp11::public_key_from_certificate;
 use virtual_se::profile::Profile;
 use virtual_se::store::MemoryStore;
 
-fn scp11b_session<S: virtual_se::store::Store>(card: &mut virtual_se::card::Card<S>, cert: &[u8]) -> Host {
+fn scp11b_session<S: virtual_se::store::Store>(
+    card: &mut virtual_se::card::Card<S>,
+    cert: &[u8],
+) -> Host {
     let card_key = public_key_from_certificate(cert).unwrap();
-    let cfg = Scp11HostConfig { key_version: 0x01, key_id: 0x13, card_key };
+    let cfg = Scp11HostConfig {
+        key_version: 0x01,
+        key_id: 0x13,
+        card_key,
+    };
     open(card, k40_aes(), HostProtocol::Scp11b(cfg, vec![card_key])).unwrap()
 }
 

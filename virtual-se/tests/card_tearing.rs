@@ -2,7 +2,12 @@
 //! LOAD, and the INITIALIZE UPDATE counter) is torn at every write point of the disk store;
 //! after the power comes back the card is in exactly the old or the new state and still
 //! answers (GET DATA, a new SCP03 session, GET STATUS).
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_possible_truncation,
+    missing_docs
+)]
 
 mod card_support;
 
@@ -29,20 +34,40 @@ fn put_key(card: &mut SimCard) -> (Host, Command) {
     let host = open_scp03(card, SecurityLevel::ALL);
     let dek = host.session.dek().unwrap().as_bytes().to_vec();
     let k = SecretKey::new(&[0x33; 16]);
-    let data = gp_scp::put_key::encode_put_key_data(0x01, &[(KeyType::Aes, &k), (KeyType::Aes, &k), (KeyType::Aes, &k)], &dek, KeyType::Aes)
-        .unwrap();
+    let data = gp_scp::put_key::encode_put_key_data(
+        0x01,
+        &[(KeyType::Aes, &k), (KeyType::Aes, &k), (KeyType::Aes, &k)],
+        &dek,
+        KeyType::Aes,
+    )
+    .unwrap();
     (host, apdu(0x80, 0xD8, 0x00, 0x81, &data))
 }
 
 fn install(card: &mut SimCard) -> (Host, Command) {
     let host = open_scp03(card, SecurityLevel::ALL);
-    (host, apdu(0x80, 0xE6, 0x0C, 0x00, &install_data(STORE_ELF, STORE_MODULE, APP1, &[0x00], &[0xC9, 0x00])))
+    (
+        host,
+        apdu(
+            0x80,
+            0xE6,
+            0x0C,
+            0x00,
+            &install_data(STORE_ELF, STORE_MODULE, APP1, &[0x00], &[0xC9, 0x00]),
+        ),
+    )
 }
 
 fn with_applet(card: &mut SimCard) -> Host {
     let mut host = open_scp03(card, SecurityLevel::ALL);
     ok(install_store_applet(card, &mut host, APP1));
-    let perso = apdu(0x80, 0xE6, 0x20, 0x00, &[&[0, 0, APP1.len() as u8][..], APP1, &[0, 0, 0]].concat());
+    let perso = apdu(
+        0x80,
+        0xE6,
+        0x20,
+        0x00,
+        &[&[0, 0, APP1.len() as u8][..], APP1, &[0, 0, 0]].concat(),
+    );
     ok(host.send(card, &perso).view().status().to_u16());
     host
 }
@@ -57,12 +82,18 @@ fn delete(card: &mut SimCard) -> (Host, Command) {
 
 fn store_data_applet(card: &mut SimCard) -> (Host, Command) {
     let host = with_applet(card);
-    (host, apdu(0x80, 0xE2, 0x90, 0x00, &h("DF0104CAFEBABE 5A03010203")))
+    (
+        host,
+        apdu(0x80, 0xE2, 0x90, 0x00, &h("DF0104CAFEBABE 5A03010203")),
+    )
 }
 
 fn store_data_sd(card: &mut SimCard) -> (Host, Command) {
     let host = open_scp03(card, SecurityLevel::ALL);
-    (host, apdu(0x80, 0xE2, 0x80, 0x00, &h("4203112233 4503445566")))
+    (
+        host,
+        apdu(0x80, 0xE2, 0x80, 0x00, &h("4203112233 4503445566")),
+    )
 }
 
 fn set_status_app(card: &mut SimCard) -> (Host, Command) {
@@ -79,10 +110,18 @@ fn load(card: &mut SimCard) -> (Host, Command) {
     let mut host = open_scp03(card, SecurityLevel::ALL);
     let elf = h("F0112233445566");
     let data = [&[elf.len() as u8][..], &elf, &[0, 0, 0, 0]].concat();
-    ok(host.send(card, &apdu(0x80, 0xE6, 0x02, 0x00, &data)).view().status().to_u16());
+    ok(host
+        .send(card, &apdu(0x80, 0xE6, 0x02, 0x00, &data))
+        .view()
+        .status()
+        .to_u16());
     let mut block = vec![0xC4, 0x81, 0x90];
     block.extend((0..0x90u8).map(|i| i ^ 0x5A));
-    ok(host.send(card, &apdu(0x80, 0xE8, 0x00, 0x00, &block[..100])).view().status().to_u16());
+    ok(host
+        .send(card, &apdu(0x80, 0xE8, 0x00, 0x00, &block[..100]))
+        .view()
+        .status()
+        .to_u16());
     (host, apdu(0x80, 0xE8, 0x80, 0x01, &block[100..]))
 }
 
@@ -111,7 +150,11 @@ fn tear_everywhere(name: &str, setup: Setup, options: DiskOptions) -> (u64, usiz
     let old = snapshot(&card);
     disk.reset_count();
     let resp = host.send(&mut card, &cmd);
-    assert!(resp.view().status().is_success(), "{name}: the command itself fails: {}", resp.view().status());
+    assert!(
+        resp.view().status().is_success(),
+        "{name}: the command itself fails: {}",
+        resp.view().status()
+    );
     let new = snapshot(&card);
     assert_ne!(old, new, "{name}: the command writes nothing");
     let points = disk.write_points();
@@ -120,7 +163,10 @@ fn tear_everywhere(name: &str, setup: Setup, options: DiskOptions) -> (u64, usiz
     let mut runs = 0usize;
     let (mut saw_old, mut saw_new) = (0usize, 0usize);
     for write in 0..points {
-        let size = sizes.get(usize::try_from(write).unwrap()).copied().unwrap_or(0);
+        let size = sizes
+            .get(usize::try_from(write).unwrap())
+            .copied()
+            .unwrap_or(0);
         // Cut at about 32 byte offsets of the write (every byte for short writes), plus the
         // complete write (power lost before the sync).
         let step = (size / 32).max(1);
@@ -158,12 +204,20 @@ fn tear_everywhere(name: &str, setup: Setup, options: DiskOptions) -> (u64, usiz
         }
     }
     eprintln!("{name}: {points} write points, {runs} torn runs: {saw_old} old, {saw_new} new");
-    assert!(saw_old > 0, "{name}: a cut at the first write must keep the old state");
+    assert!(
+        saw_old > 0,
+        "{name}: a cut at the first write must keep the old state"
+    );
     (points, runs)
 }
 
 fn check(name: &str, setup: Setup) {
-    for options in [DiskOptions::default(), DiskOptions { checkpoint_bytes: 0 }] {
+    for options in [
+        DiskOptions::default(),
+        DiskOptions {
+            checkpoint_bytes: 0,
+        },
+    ] {
         let (points, runs) = tear_everywhere(name, setup, options);
         assert!(runs as u64 >= points, "{name}");
     }
@@ -227,7 +281,10 @@ fn initialize_update_counter_torn_everywhere() {
         disk.arm_cut(CutPoint { write, keep: 0 });
         let _ = card.transmit(&h("8050000008 0102030405060708"));
         drop(card);
-        let mut card = new_card(&disk.power_cycle(CrashModel::LoseUnsynced), DiskOptions::default());
+        let mut card = new_card(
+            &disk.power_cycle(CrashModel::LoseUnsynced),
+            DiskOptions::default(),
+        );
         let after = snapshot(&card);
         assert!(after == old || after == new);
         still_answers(&mut card);
@@ -244,7 +301,10 @@ fn state_survives_a_restart_from_disk() {
     let before = snapshot(&card);
     let registry = card.registry();
     drop(card);
-    let card = new_card(&disk.power_cycle(CrashModel::LoseUnsynced), DiskOptions::default());
+    let card = new_card(
+        &disk.power_cycle(CrashModel::LoseUnsynced),
+        DiskOptions::default(),
+    );
     assert_eq!(snapshot(&card), before);
     assert_eq!(card.registry(), registry);
 }

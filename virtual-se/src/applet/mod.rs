@@ -30,6 +30,9 @@ use crate::store::StoreError;
 
 pub use store_applet::{STORE_APPLET_LOAD_FILE, STORE_APPLET_MODULE, StoreApplet};
 
+/// Key-value records, sorted by key.
+pub type Records = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// The persistent storage an applet sees: its own namespace of the current command's
 /// transaction.
 pub trait AppletStorage {
@@ -42,7 +45,7 @@ pub trait AppletStorage {
     ///
     /// # Errors
     /// [`StoreError`] when the store cannot be read.
-    fn scan(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    fn scan(&self) -> Result<Records, StoreError>;
     /// Write a value (effective when the command commits).
     fn write(&mut self, key: &[u8], value: &[u8]);
     /// Remove a value.
@@ -84,8 +87,18 @@ impl fmt::Debug for AppletContext<'_> {
 
 impl<'a> AppletContext<'a> {
     /// A context over an applet's storage (used by the card runtime and by applet tests).
-    pub fn new(aid: &'a [u8], channel: u8, secure_level: u8, storage: &'a mut dyn AppletStorage) -> Self {
-        Self { aid, channel, secure_level, storage }
+    pub fn new(
+        aid: &'a [u8],
+        channel: u8,
+        secure_level: u8,
+        storage: &'a mut dyn AppletStorage,
+    ) -> Self {
+        Self {
+            aid,
+            channel,
+            secure_level,
+            storage,
+        }
     }
 
     /// The AID of the running instance.
@@ -112,14 +125,16 @@ impl<'a> AppletContext<'a> {
     /// # Errors
     /// `6581` (memory failure) when the store cannot be read.
     pub fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StatusWord> {
-        self.storage.read(key).map_err(|_| StatusWord::MEMORY_FAILURE)
+        self.storage
+            .read(key)
+            .map_err(|_| StatusWord::MEMORY_FAILURE)
     }
 
     /// All of this applet's persistent values, sorted by key.
     ///
     /// # Errors
     /// `6581` when the store cannot be read.
-    pub fn scan(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StatusWord> {
+    pub fn scan(&self) -> Result<Records, StatusWord> {
         self.storage.scan().map_err(|_| StatusWord::MEMORY_FAILURE)
     }
 
@@ -138,7 +153,9 @@ impl<'a> AppletContext<'a> {
     /// # Errors
     /// `6581` when nesting is too deep.
     pub fn begin_nested(&mut self) -> Result<(), StatusWord> {
-        self.storage.begin_nested().map_err(|_| StatusWord::MEMORY_FAILURE)
+        self.storage
+            .begin_nested()
+            .map_err(|_| StatusWord::MEMORY_FAILURE)
     }
 
     /// Commit the innermost nested transaction into the command's transaction.
@@ -146,7 +163,9 @@ impl<'a> AppletContext<'a> {
     /// # Errors
     /// `6985` without an open nested transaction.
     pub fn commit_nested(&mut self) -> Result<(), StatusWord> {
-        self.storage.commit_nested().map_err(|_| StatusWord::CONDITIONS_NOT_SATISFIED)
+        self.storage
+            .commit_nested()
+            .map_err(|_| StatusWord::CONDITIONS_NOT_SATISFIED)
     }
 
     /// Abort the innermost nested transaction.
@@ -154,7 +173,9 @@ impl<'a> AppletContext<'a> {
     /// # Errors
     /// `6985` without an open nested transaction.
     pub fn abort_nested(&mut self) -> Result<(), StatusWord> {
-        self.storage.abort_nested().map_err(|_| StatusWord::CONDITIONS_NOT_SATISFIED)
+        self.storage
+            .abort_nested()
+            .map_err(|_| StatusWord::CONDITIONS_NOT_SATISFIED)
     }
 }
 
@@ -212,14 +233,22 @@ pub trait Applet: Send {
     ///
     /// # Errors
     /// A status word; the command's writes are discarded.
-    fn process(&mut self, command: &CommandView<'_>, ctx: &mut AppletContext<'_>) -> Result<Response, StatusWord>;
+    fn process(
+        &mut self,
+        command: &CommandView<'_>,
+        ctx: &mut AppletContext<'_>,
+    ) -> Result<Response, StatusWord>;
 
     /// Handle a STORE DATA block routed by a security domain after INSTALL [for
     /// personalization]; returns response data.
     ///
     /// # Errors
     /// A status word (the default refuses personalization with `6D00`).
-    fn personalize(&mut self, block: StoreDataBlock<'_>, ctx: &mut AppletContext<'_>) -> Result<Vec<u8>, StatusWord> {
+    fn personalize(
+        &mut self,
+        block: StoreDataBlock<'_>,
+        ctx: &mut AppletContext<'_>,
+    ) -> Result<Vec<u8>, StatusWord> {
         let _ = (block, ctx);
         Err(StatusWord::INS_NOT_SUPPORTED)
     }
@@ -241,7 +270,14 @@ impl fmt::Debug for Package {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Package")
             .field("load_file", &hex::encode_upper(&self.load_file))
-            .field("modules", &self.modules.iter().map(|(m, _)| hex::encode_upper(m)).collect::<Vec<_>>())
+            .field(
+                "modules",
+                &self
+                    .modules
+                    .iter()
+                    .map(|(m, _)| hex::encode_upper(m))
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }

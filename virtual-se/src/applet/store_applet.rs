@@ -36,7 +36,10 @@ impl StoreApplet {
     pub fn package() -> Package {
         Package {
             load_file: STORE_APPLET_LOAD_FILE.to_vec(),
-            modules: vec![(STORE_APPLET_MODULE.to_vec(), Arc::new(|| Box::new(StoreApplet) as Box<dyn Applet>))],
+            modules: vec![(
+                STORE_APPLET_MODULE.to_vec(),
+                Arc::new(|| Box::new(StoreApplet) as Box<dyn Applet>),
+            )],
         }
     }
 }
@@ -46,7 +49,10 @@ fn tag_of(p1: u8, p2: u8) -> Vec<u8> {
 }
 
 /// Parse DGI-formatted data (EMV CPS 1.1 §4.1: 2-byte DGI, length 1 byte or `FF` + 2 bytes).
-fn parse_dgis(mut data: &[u8]) -> Result<Vec<(Vec<u8>, &[u8])>, StatusWord> {
+/// Data objects: tag bytes and value.
+type Objects<'a> = Vec<(Vec<u8>, &'a [u8])>;
+
+fn parse_dgis(mut data: &[u8]) -> Result<Objects<'_>, StatusWord> {
     let mut out = Vec::new();
     while !data.is_empty() {
         let (tag, rest) = data.split_at_checked(2).ok_or(StatusWord::INCORRECT_DATA)?;
@@ -57,7 +63,9 @@ fn parse_dgis(mut data: &[u8]) -> Result<Vec<(Vec<u8>, &[u8])>, StatusWord> {
         } else {
             (usize::from(l0), rest)
         };
-        let (value, rest) = rest.split_at_checked(len).ok_or(StatusWord::INCORRECT_DATA)?;
+        let (value, rest) = rest
+            .split_at_checked(len)
+            .ok_or(StatusWord::INCORRECT_DATA)?;
         out.push((tag.to_vec(), value));
         data = rest;
     }
@@ -73,7 +81,11 @@ impl Applet for StoreApplet {
         Ok(fci)
     }
 
-    fn process(&mut self, command: &CommandView<'_>, ctx: &mut AppletContext<'_>) -> Result<Response, StatusWord> {
+    fn process(
+        &mut self,
+        command: &CommandView<'_>,
+        ctx: &mut AppletContext<'_>,
+    ) -> Result<Response, StatusWord> {
         let cla = command.cla().0;
         if cla & 0x7C != 0 && cla & 0x40 == 0 {
             // Secure messaging or chaining on an applet without its own secure channel.
@@ -85,7 +97,9 @@ impl Applet for StoreApplet {
                     return Err(StatusWord::WRONG_LENGTH);
                 }
                 let tag = tag_of(command.p1(), command.p2());
-                let value = ctx.read(&tag)?.ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?;
+                let value = ctx
+                    .read(&tag)?
+                    .ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?;
                 let mut out = Vec::with_capacity(value.len() + 6);
                 out.extend_from_slice(&tag);
                 apdu_codec::tlv::encode_length(&mut out, value.len());
@@ -113,19 +127,29 @@ impl Applet for StoreApplet {
         }
     }
 
-    fn personalize(&mut self, block: StoreDataBlock<'_>, ctx: &mut AppletContext<'_>) -> Result<Vec<u8>, StatusWord> {
+    fn personalize(
+        &mut self,
+        block: StoreDataBlock<'_>,
+        ctx: &mut AppletContext<'_>,
+    ) -> Result<Vec<u8>, StatusWord> {
         if block.p1 & 0x60 != 0 {
             // Encrypted personalization data is application dependent; this applet has none.
             return Err(StatusWord::INCORRECT_DATA);
         }
-        let objects: Vec<(Vec<u8>, &[u8])> = match block.structure() {
+        let objects: Objects<'_> = match block.structure() {
             0x08 => parse_dgis(block.data)?,
             0x00 | 0x10 => {
                 let mut v = Vec::new();
                 for tlv in TlvIter::new(block.data) {
                     let tlv = tlv.map_err(|_| StatusWord::INCORRECT_DATA)?;
                     let (bytes, n) = tlv.tag().to_bytes();
-                    v.push((bytes.get(4usize.saturating_sub(n)..).unwrap_or_default().to_vec(), tlv.value()));
+                    v.push((
+                        bytes
+                            .get(4usize.saturating_sub(n)..)
+                            .unwrap_or_default()
+                            .to_vec(),
+                        tlv.value(),
+                    ));
                 }
                 v
             }

@@ -17,7 +17,10 @@ use crate::store::MemoryStore;
 fn open_session(card: &mut Card<MemoryStore>, level: u8) -> Option<HostSession> {
     let level = SecurityLevel::scp03(level).unwrap_or(SecurityLevel::ALL);
     let keys = KeySet::single(0xFF, KeyType::Aes, &K40).ok()?;
-    let cfg = Scp03HostConfig { level, ..Scp03HostConfig::default() };
+    let cfg = Scp03HostConfig {
+        level,
+        ..Scp03HostConfig::default()
+    };
     let mut rng = ChaCha20Rng::from_seed([1; 32]);
     let mut session = HostSession::new(keys, HostProtocol::Scp03(cfg), &mut rng).ok()?;
     let mut step = HostStep::Send(session.begin().ok()?);
@@ -43,37 +46,46 @@ fn open_session(card: &mut Card<MemoryStore>, level: u8) -> Option<HostSession> 
 /// # Panics
 /// When an invariant breaks.
 pub fn card_apdus(data: &[u8]) {
-    let Ok(profile) = Profile::default_profile() else { panic!("default profile") };
-    let Ok(mut card) = Card::open(MemoryStore::new(), &profile, Packages::builtin(), [2; 32]) else {
+    let Ok(profile) = Profile::default_profile() else {
+        panic!("default profile")
+    };
+    let Ok(mut card) = Card::open(MemoryStore::new(), &profile, Packages::builtin(), [2; 32])
+    else {
         panic!("card does not open")
     };
     card.power_on();
-    let Some((&flags, mut rest)) = data.split_first() else { return };
+    let Some((&flags, mut rest)) = data.split_first() else {
+        return;
+    };
     let level = [0x01, 0x03, 0x13, 0x33][usize::from((flags >> 4) & 0x03)];
-    let mut session = if flags & 0x01 != 0 { open_session(&mut card, level) } else { None };
-    if flags & 0x02 != 0 {
-        if let Some(s) = session.as_mut() {
-            let elf = crate::applet::STORE_APPLET_LOAD_FILE;
-            let module = crate::applet::STORE_APPLET_MODULE;
-            let app = [0xF0, 0x6D, 0x65, 0x63, 0x41, 0x50, 0x50, 0x31];
-            let mut d = Vec::new();
-            for f in [elf, module, &app[..], &[0x00][..], &[0xC9, 0x00][..]] {
-                d.push(u8::try_from(f.len()).unwrap_or(0));
-                d.extend_from_slice(f);
-            }
-            d.push(0);
-            if let Ok(w) = s.wrap(&Command::new(0x80, 0xE6, 0x0C, 0x00).with_data(d)) {
-                if let Ok(bytes) = w.to_vec() {
-                    let r = card.transmit(&bytes);
-                    if let Ok(v) = parse_response(&r) {
-                        let _ = s.unwrap(&v);
-                    }
-                }
-            }
+    let mut session = if flags & 0x01 != 0 {
+        open_session(&mut card, level)
+    } else {
+        None
+    };
+    if flags & 0x02 != 0
+        && let Some(s) = session.as_mut()
+    {
+        let elf = crate::applet::STORE_APPLET_LOAD_FILE;
+        let module = crate::applet::STORE_APPLET_MODULE;
+        let app = [0xF0, 0x6D, 0x65, 0x63, 0x41, 0x50, 0x50, 0x31];
+        let mut d = Vec::new();
+        for f in [elf, module, &app[..], &[0x00][..], &[0xC9, 0x00][..]] {
+            d.push(u8::try_from(f.len()).unwrap_or(0));
+            d.extend_from_slice(f);
+        }
+        d.push(0);
+        if let Ok(w) = s.wrap(&Command::new(0x80, 0xE6, 0x0C, 0x00).with_data(d))
+            && let Ok(bytes) = w.to_vec()
+            && let Ok(v) = parse_response(&card.transmit(&bytes))
+        {
+            let _ = s.unwrap(&v);
         }
     }
     while let Some((&prefix, r)) = rest.split_first() {
-        let Some((&len, r)) = r.split_first() else { break };
+        let Some((&len, r)) = r.split_first() else {
+            break;
+        };
         let n = usize::from(len).min(r.len());
         let (apdu, r) = r.split_at(n);
         rest = r;
@@ -82,18 +94,19 @@ pub fn card_apdus(data: &[u8]) {
             session = None;
         }
         let mut bytes = apdu.to_vec();
-        if prefix & 0x01 != 0 {
-            if let (Some(s), Ok(view)) = (session.as_mut(), parse_command(apdu)) {
-                if let Ok(w) = s.wrap(&view.to_command()).and_then(|c| c.to_vec().map_err(Into::into)) {
-                    bytes = w;
-                }
-            }
+        if prefix & 0x01 != 0
+            && let (Some(s), Ok(view)) = (session.as_mut(), parse_command(apdu))
+            && let Ok(w) = s
+                .wrap(&view.to_command())
+                .and_then(|c| c.to_vec().map_err(Into::into))
+        {
+            bytes = w;
         }
         let channel = (prefix >> 1) & 0x03;
-        if let Some(first) = bytes.first_mut() {
-            if *first & 0x40 == 0 {
-                *first = (*first & !0x03) | channel;
-            }
+        if let Some(first) = bytes.first_mut()
+            && *first & 0x40 == 0
+        {
+            *first = (*first & !0x03) | channel;
         }
         let response = card.transmit(&bytes);
         assert!(response.len() >= 2, "a response without status word");
@@ -106,5 +119,9 @@ pub fn card_apdus(data: &[u8]) {
     let Ok(reopened) = Card::open(store, &profile, Packages::builtin(), [2; 32]) else {
         panic!("card does not reopen from its store")
     };
-    assert_eq!(reopened.registry(), registry, "registry differs after reopening");
+    assert_eq!(
+        reopened.registry(),
+        registry,
+        "registry differs after reopening"
+    );
 }

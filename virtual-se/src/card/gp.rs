@@ -13,8 +13,8 @@ use gp_scp::crypto::{AesCipher, Des3Cipher};
 use gp_scp::keys::{kcv_aes, kcv_des};
 
 use super::model::{
-    CardState, DomainRecord, ELF_PREFIX, EntryKind, KeyRecord, RegistryEntry, app_lifecycle, app_prefix, card_lifecycle,
-    has_privilege, privilege, record_key,
+    CardState, DomainRecord, ELF_PREFIX, EntryKind, KeyRecord, RegistryEntry, app_lifecycle,
+    app_prefix, card_lifecycle, has_privilege, privilege, record_key,
 };
 use super::{CardOptions, KeyInfoFormat, TxStorage};
 use crate::applet::{Applet, AppletContext, Packages, StoreDataBlock};
@@ -84,7 +84,10 @@ impl Env<'_> {
     }
 
     fn sd_entry(&self) -> Result<&RegistryEntry, StatusWord> {
-        self.state.entries.get(&self.sd).ok_or(StatusWord::CONDITIONS_NOT_SATISFIED)
+        self.state
+            .entries
+            .get(&self.sd)
+            .ok_or(StatusWord::CONDITIONS_NOT_SATISFIED)
     }
 
     fn is_isd(&self) -> bool {
@@ -92,11 +95,17 @@ impl Env<'_> {
     }
 
     fn domain(&self) -> Result<&DomainRecord, StatusWord> {
-        self.state.domains.get(&self.sd).ok_or(StatusWord::CONDITIONS_NOT_SATISFIED)
+        self.state
+            .domains
+            .get(&self.sd)
+            .ok_or(StatusWord::CONDITIONS_NOT_SATISFIED)
     }
 
     fn domain_mut(&mut self) -> Result<&mut DomainRecord, StatusWord> {
-        self.state.domains.get_mut(&self.sd).ok_or(StatusWord::CONDITIONS_NOT_SATISFIED)
+        self.state
+            .domains
+            .get_mut(&self.sd)
+            .ok_or(StatusWord::CONDITIONS_NOT_SATISFIED)
     }
 
     /// Whether this SD may manage card content (ISD, or an SSD with authorized management).
@@ -126,7 +135,10 @@ impl<'a> Fields<'a> {
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], StatusWord> {
-        let (a, b) = self.0.split_at_checked(n).ok_or(StatusWord::INCORRECT_DATA)?;
+        let (a, b) = self
+            .0
+            .split_at_checked(n)
+            .ok_or(StatusWord::INCORRECT_DATA)?;
         self.0 = b;
         Ok(a)
     }
@@ -154,7 +166,11 @@ impl<'a> Fields<'a> {
 
 fn check_aid(aid: &[u8]) -> Result<(), StatusWord> {
     // ISO 7816-5: an AID is 5 to 16 bytes.
-    if (5..=16).contains(&aid.len()) { Ok(()) } else { Err(StatusWord::INCORRECT_DATA) }
+    if (5..=16).contains(&aid.len()) {
+        Ok(())
+    } else {
+        Err(StatusWord::INCORRECT_DATA)
+    }
 }
 
 fn tlv(tag: u32, value: &[u8]) -> Vec<u8> {
@@ -215,7 +231,11 @@ pub(crate) fn get_data(cmd: &CommandView<'_>, env: &Env<'_>) -> Outcome {
         // GPC 2.3 §11.3.3: sequence counter of the default key version (2 bytes SCP02, 3 SCP03).
         0x00C1 => {
             let b = domain.sequence_counter.to_be_bytes();
-            let v = if domain.scp == super::model::Scp::Scp02 { &b[2..] } else { &b[1..] };
+            let v = if domain.scp == super::model::Scp::Scp02 {
+                &b[2..]
+            } else {
+                &b[1..]
+            };
             ok(tlv(0xC1, v))
         }
         // GPC 2.3 §11.3.3.1: key information template.
@@ -228,7 +248,10 @@ pub(crate) fn get_data(cmd: &CommandView<'_>, env: &Env<'_>) -> Outcome {
         }
         // GPC 2.3 §H.1: IIN and CIN.
         0x0042 | 0x0045 => {
-            let v = domain.data_objects.get(&u32::from(tag)).ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?;
+            let v = domain
+                .data_objects
+                .get(&u32::from(tag))
+                .ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?;
             ok(tlv(u32::from(tag), v))
         }
         // Amd F §6.3 (GET DATA certificate store): the SD's certificate chain.
@@ -243,7 +266,10 @@ pub(crate) fn get_data(cmd: &CommandView<'_>, env: &Env<'_>) -> Outcome {
             }
         }
         other => {
-            let v = domain.data_objects.get(&u32::from(other)).ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?;
+            let v = domain
+                .data_objects
+                .get(&u32::from(other))
+                .ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?;
             ok(tlv(u32::from(other), v))
         }
     }
@@ -280,7 +306,11 @@ fn status_item(e: &RegistryEntry, p1: u8, tagged: bool, lifecycle: u8) -> Vec<u8
         let mut v = vec![len(&e.aid)];
         v.extend_from_slice(&e.aid);
         v.push(lifecycle);
-        v.push(if e.kind == EntryKind::LoadFile { 0 } else { e.privileges[0] });
+        v.push(if e.kind == EntryKind::LoadFile {
+            0
+        } else {
+            e.privileges[0]
+        });
         if p1 == 0x10 {
             v.push(u8::try_from(e.modules.len()).unwrap_or(u8::MAX));
             for m in &e.modules {
@@ -324,7 +354,8 @@ pub(crate) fn get_status(cmd: &CommandView<'_>, env: &mut Env<'_>) -> Outcome {
     } else {
         0
     };
-    let isd_view = env.is_isd() || has_privilege(env.sd_entry()?.privileges, privilege::GLOBAL_REGISTRY);
+    let isd_view =
+        env.is_isd() || has_privilege(env.sd_entry()?.privileges, privilege::GLOBAL_REGISTRY);
     let card_lc = env.state.card.lifecycle;
     let matching: Vec<(&RegistryEntry, u8)> = env
         .state
@@ -337,7 +368,16 @@ pub(crate) fn get_status(cmd: &CommandView<'_>, env: &mut Env<'_>) -> Outcome {
         })
         .filter(|e| e.aid.starts_with(&search))
         .filter(|e| isd_view || (e.associated_sd == env.sd && e.aid != env.sd))
-        .map(|e| (e, if e.kind == EntryKind::IssuerSecurityDomain { card_lc } else { e.lifecycle }))
+        .map(|e| {
+            (
+                e,
+                if e.kind == EntryKind::IssuerSecurityDomain {
+                    card_lc
+                } else {
+                    e.lifecycle
+                },
+            )
+        })
         .collect();
     if matching.is_empty() {
         env.mgmt.status_paging = None;
@@ -371,7 +411,11 @@ pub(crate) fn get_status(cmd: &CommandView<'_>, env: &mut Env<'_>) -> Outcome {
 // INSTALL
 
 /// INSTALL (GPC 2.3 §11.5): `80 E6 P1 00`.
-pub(crate) fn install<S: Store>(cmd: &CommandView<'_>, env: &mut Env<'_>, tx: &mut Transaction<'_, S>) -> Outcome {
+pub(crate) fn install<S: Store>(
+    cmd: &CommandView<'_>,
+    env: &mut Env<'_>,
+    tx: &mut Transaction<'_, S>,
+) -> Outcome {
     env.require_auth()?;
     if cmd.p2() != 0x00 {
         return Err(StatusWord::INCORRECT_P1_P2);
@@ -418,7 +462,12 @@ fn install_for_load(f: &mut Fields<'_>, env: &mut Env<'_>) -> Outcome {
         // GPC 2.3 §11.5.3: the AID is already in use.
         return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
     }
-    env.mgmt.load = Some(LoadInProgress { load_file: elf, sd, next_block: 0, data: Vec::new() });
+    env.mgmt.load = Some(LoadInProgress {
+        load_file: elf,
+        sd,
+        next_block: 0,
+        data: Vec::new(),
+    });
     ok(vec![0x00])
 }
 
@@ -477,8 +526,16 @@ fn install_for_install<S: Store>(
     let order = env.state.next_order();
     let entry = RegistryEntry {
         aid: app.clone(),
-        kind: if is_sd { EntryKind::SecurityDomain } else { EntryKind::Application },
-        lifecycle: if selectable { app_lifecycle::SELECTABLE } else { app_lifecycle::INSTALLED },
+        kind: if is_sd {
+            EntryKind::SecurityDomain
+        } else {
+            EntryKind::Application
+        },
+        lifecycle: if selectable {
+            app_lifecycle::SELECTABLE
+        } else {
+            app_lifecycle::INSTALLED
+        },
         privileges,
         associated_sd: env.sd.clone(),
         load_file: Some(elf.clone()),
@@ -504,7 +561,10 @@ fn install_for_install<S: Store>(
         };
         env.state.domains.insert(app.clone(), record);
     } else {
-        let factory = env.packages.factory(&elf, &module).ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?;
+        let factory = env
+            .packages
+            .factory(&elf, &module)
+            .ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?;
         let mut instance = factory();
         let mut storage = TxStorage::new(tx, app_prefix(&app));
         let level = env.level.map_or(0, |l| l.to_byte());
@@ -526,7 +586,11 @@ fn make_selectable(f: &mut Fields<'_>, env: &mut Env<'_>) -> Outcome {
     if !f.0.is_empty() {
         return Err(StatusWord::INCORRECT_DATA);
     }
-    let entry = env.state.entries.get(&app).ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?;
+    let entry = env
+        .state
+        .entries
+        .get(&app)
+        .ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?;
     if !env.may_act_on(entry)? {
         return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
     }
@@ -539,7 +603,11 @@ fn make_selectable(f: &mut Fields<'_>, env: &mut Env<'_>) -> Outcome {
         [a, b, c] => Some([*a, *b, *c]),
         _ => return Err(StatusWord::INCORRECT_DATA),
     };
-    let entry = env.state.entries.get_mut(&app).ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?;
+    let entry = env
+        .state
+        .entries
+        .get_mut(&app)
+        .ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?;
     entry.lifecycle = app_lifecycle::SELECTABLE;
     if let Some(p) = new_priv {
         // The SD bit cannot change after installation.
@@ -582,7 +650,11 @@ fn extradition(f: &mut Fields<'_>, env: &mut Env<'_>) -> Outcome {
             _ => break,
         }
     }
-    let entry = env.state.entries.get_mut(&app).ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?;
+    let entry = env
+        .state
+        .entries
+        .get_mut(&app)
+        .ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?;
     entry.associated_sd = sd;
     ok(vec![0x00])
 }
@@ -597,7 +669,11 @@ fn for_personalization(f: &mut Fields<'_>, env: &mut Env<'_>) -> Outcome {
     if !f.0.is_empty() {
         return Err(StatusWord::INCORRECT_DATA);
     }
-    let entry = env.state.entries.get(&app).ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?;
+    let entry = env
+        .state
+        .entries
+        .get(&app)
+        .ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?;
     // GPC 2.3 §11.5.2.3.4: the application must be associated with this SD.
     if entry.associated_sd != env.sd || entry.kind != EntryKind::Application {
         return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
@@ -629,13 +705,19 @@ fn registry_update(f: &mut Fields<'_>, env: &mut Env<'_>) -> Outcome {
             _ => return Err(StatusWord::REFERENCED_DATA_NOT_FOUND),
         }
     }
-    let entry = env.state.entries.get_mut(&app).ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?;
+    let entry = env
+        .state
+        .entries
+        .get_mut(&app)
+        .ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?;
     if entry.kind == EntryKind::LoadFile || entry.kind == EntryKind::IssuerSecurityDomain {
         return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
     }
     match privileges {
         [] => {}
-        [a] | [a, _, _] if (a ^ entry.privileges[0]) & 0x80 != 0 => return Err(StatusWord::INCORRECT_DATA),
+        [a] | [a, _, _] if (a ^ entry.privileges[0]) & 0x80 != 0 => {
+            return Err(StatusWord::INCORRECT_DATA);
+        }
         [a] => entry.privileges = [*a, 0, 0],
         [a, b, c] => entry.privileges = [*a, *b, *c],
         _ => return Err(StatusWord::INCORRECT_DATA),
@@ -650,7 +732,11 @@ fn registry_update(f: &mut Fields<'_>, env: &mut Env<'_>) -> Outcome {
 // LOAD
 
 /// LOAD (GPC 2.3 §11.6): `80 E8 P1 P2`, P1 `80` last block, P2 block number.
-pub(crate) fn load<S: Store>(cmd: &CommandView<'_>, env: &mut Env<'_>, tx: &mut Transaction<'_, S>) -> Outcome {
+pub(crate) fn load<S: Store>(
+    cmd: &CommandView<'_>,
+    env: &mut Env<'_>,
+    tx: &mut Transaction<'_, S>,
+) -> Outcome {
     env.require_auth()?;
     let p1 = cmd.p1();
     if p1 & 0x7F != 0 {
@@ -723,7 +809,11 @@ pub(crate) fn load<S: Store>(cmd: &CommandView<'_>, env: &mut Env<'_>, tx: &mut 
 
 /// DELETE (GPC 2.3 §11.2): `80 E4 00 P2`, P2 `80` = with related objects; data `4F AID`
 /// or `D0 key id` / `D2 key version`.
-pub(crate) fn delete<S: Store>(cmd: &CommandView<'_>, env: &mut Env<'_>, tx: &mut Transaction<'_, S>) -> Outcome {
+pub(crate) fn delete<S: Store>(
+    cmd: &CommandView<'_>,
+    env: &mut Env<'_>,
+    tx: &mut Transaction<'_, S>,
+) -> Outcome {
     env.require_auth()?;
     if cmd.p1() & 0x7F != 0 || cmd.p2() & 0x7F != 0 {
         return Err(StatusWord::INCORRECT_P1_P2);
@@ -755,7 +845,9 @@ pub(crate) fn delete<S: Store>(cmd: &CommandView<'_>, env: &mut Env<'_>, tx: &mu
             }
             let domain = env.domain_mut()?;
             let before = domain.keys.len();
-            domain.keys.retain(|k| !(key_id.is_none_or(|i| i == k.id) && key_version.is_none_or(|v| v == k.kvn)));
+            domain.keys.retain(|k| {
+                !(key_id.is_none_or(|i| i == k.id) && key_version.is_none_or(|v| v == k.kvn))
+            });
             if domain.keys.len() == before {
                 return Err(StatusWord::REFERENCED_DATA_NOT_FOUND);
             }
@@ -764,9 +856,19 @@ pub(crate) fn delete<S: Store>(cmd: &CommandView<'_>, env: &mut Env<'_>, tx: &mu
     }
 }
 
-fn delete_object<S: Store>(aid: &[u8], related: bool, env: &mut Env<'_>, tx: &mut Transaction<'_, S>) -> Outcome {
+fn delete_object<S: Store>(
+    aid: &[u8],
+    related: bool,
+    env: &mut Env<'_>,
+    tx: &mut Transaction<'_, S>,
+) -> Outcome {
     check_aid(aid)?;
-    let entry = env.state.entries.get(aid).ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?.clone();
+    let entry = env
+        .state
+        .entries
+        .get(aid)
+        .ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?
+        .clone();
     if entry.kind == EntryKind::IssuerSecurityDomain {
         return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
     }
@@ -804,13 +906,25 @@ fn delete_object<S: Store>(aid: &[u8], related: bool, env: &mut Env<'_>, tx: &mu
         if a == env.state.card.isd || a == env.sd {
             return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
         }
-        let Some(e) = env.state.entries.get(&a) else { continue };
+        let Some(e) = env.state.entries.get(&a) else {
+            continue;
+        };
         if e.kind.is_security_domain() {
-            queue.extend(env.state.entries.values().filter(|x| x.associated_sd == a && x.aid != a).map(|x| x.aid.clone()));
+            queue.extend(
+                env.state
+                    .entries
+                    .values()
+                    .filter(|x| x.associated_sd == a && x.aid != a)
+                    .map(|x| x.aid.clone()),
+            );
         }
         if e.kind == EntryKind::LoadFile {
             queue.extend(
-                env.state.entries.values().filter(|x| x.load_file.as_deref() == Some(a.as_slice())).map(|x| x.aid.clone()),
+                env.state
+                    .entries
+                    .values()
+                    .filter(|x| x.load_file.as_deref() == Some(a.as_slice()))
+                    .map(|x| x.aid.clone()),
             );
         }
         to_delete.push(a);
@@ -833,7 +947,8 @@ fn delete_object<S: Store>(aid: &[u8], related: bool, env: &mut Env<'_>, tx: &mu
             match e.kind {
                 EntryKind::LoadFile => tx.delete(record_key(ELF_PREFIX, a)),
                 EntryKind::Application => {
-                    tx.delete_prefix(&app_prefix(a)).map_err(|_| StatusWord::MEMORY_FAILURE)?;
+                    tx.delete_prefix(&app_prefix(a))
+                        .map_err(|_| StatusWord::MEMORY_FAILURE)?;
                     env.instances.remove(a);
                 }
                 EntryKind::SecurityDomain => {
@@ -843,7 +958,12 @@ fn delete_object<S: Store>(aid: &[u8], related: bool, env: &mut Env<'_>, tx: &mu
             }
         }
     }
-    if env.mgmt.personalization.as_ref().is_some_and(|p| to_delete.contains(p)) {
+    if env
+        .mgmt
+        .personalization
+        .as_ref()
+        .is_some_and(|p| to_delete.contains(p))
+    {
         env.mgmt.personalization = None;
     }
     ok(vec![0x00])
@@ -856,7 +976,7 @@ fn decrypt_key_component(dek: &[u8], key_type: u8, data: &[u8]) -> Result<Vec<u8
     match key_type {
         // GPC 2.3 §11.8.2.3 / Annex E: DES keys under the DEK in 3DES-ECB.
         0x80 => {
-            if data.len() % 8 != 0 || data.is_empty() {
+            if !data.len().is_multiple_of(8) || data.is_empty() {
                 return Err(StatusWord::INCORRECT_DATA);
             }
             let c = Des3Cipher::new(dek).map_err(|_| StatusWord::CONDITIONS_NOT_SATISFIED)?;
@@ -868,7 +988,7 @@ fn decrypt_key_component(dek: &[u8], key_type: u8, data: &[u8]) -> Result<Vec<u8
         }
         // Amd D §7.2 (SCP03) and Amd F: AES keys under the DEK in AES-CBC with a zero ICV.
         0x88 => {
-            if data.len() % 16 != 0 || data.is_empty() {
+            if !data.len().is_multiple_of(16) || data.is_empty() {
                 return Err(StatusWord::INCORRECT_DATA);
             }
             let c = AesCipher::new(dek).map_err(|_| StatusWord::CONDITIONS_NOT_SATISFIED)?;
@@ -884,7 +1004,10 @@ fn decrypt_key_component(dek: &[u8], key_type: u8, data: &[u8]) -> Result<Vec<u8
 /// (bit 80 = several keys).
 pub(crate) fn put_key(cmd: &CommandView<'_>, env: &mut Env<'_>) -> Outcome {
     env.require_auth()?;
-    let dek = env.dek.clone().ok_or(StatusWord::SECURITY_STATUS_NOT_SATISFIED)?;
+    let dek = env
+        .dek
+        .clone()
+        .ok_or(StatusWord::SECURITY_STATUS_NOT_SATISFIED)?;
     let old_kvn = cmd.p1() & 0x7F;
     let first_id = cmd.p2() & 0x7F;
     let several = cmd.p2() & 0x80 != 0;
@@ -931,7 +1054,7 @@ pub(crate) fn put_key(cmd: &CommandView<'_>, env: &mut Env<'_>) -> Outcome {
             // Amd F: an ECC public key (B0) in clear, with key parameter reference (F0)
             // following in the same command.
             0xB0 => {
-                if kcv.len() > 0 && kcv.len() != 3 {
+                if !kcv.is_empty() && kcv.len() != 3 {
                     return Err(StatusWord::INCORRECT_DATA);
                 }
                 (block.to_vec(), [0; 3])
@@ -956,7 +1079,12 @@ pub(crate) fn put_key(cmd: &CommandView<'_>, env: &mut Env<'_>) -> Outcome {
             }
             response.extend_from_slice(&check);
         }
-        new_keys.push(KeyRecord { kvn: new_kvn, id, key_type, value });
+        new_keys.push(KeyRecord {
+            kvn: new_kvn,
+            id,
+            key_type,
+            value,
+        });
         if !several && new_keys.len() > 1 {
             return Err(StatusWord::INCORRECT_DATA);
         }
@@ -969,7 +1097,11 @@ pub(crate) fn put_key(cmd: &CommandView<'_>, env: &mut Env<'_>) -> Outcome {
     if old_kvn == 0 {
         // Add a new key version; an initial key set (version FF) is replaced by the first new
         // one (GPC 2.3 §11.1.8 note on the initial key set).
-        if domain.keys.iter().any(|k| k.kvn == new_kvn && new_keys.iter().any(|n| n.id == k.id)) {
+        if domain
+            .keys
+            .iter()
+            .any(|k| k.kvn == new_kvn && new_keys.iter().any(|n| n.id == k.id))
+        {
             return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
         }
         domain.keys.retain(|k| k.kvn != 0xFF);
@@ -981,7 +1113,9 @@ pub(crate) fn put_key(cmd: &CommandView<'_>, env: &mut Env<'_>) -> Outcome {
             return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
         }
         let replaced: Vec<u8> = new_keys.iter().map(|k| k.id).collect();
-        domain.keys.retain(|k| !(k.kvn == old_kvn && (replaced.contains(&k.id) || new_kvn != old_kvn)));
+        domain
+            .keys
+            .retain(|k| !(k.kvn == old_kvn && (replaced.contains(&k.id) || new_kvn != old_kvn)));
     }
     domain.keys.extend(new_keys);
     // A new key set restarts its sequence counter and failure count.
@@ -995,23 +1129,41 @@ pub(crate) fn put_key(cmd: &CommandView<'_>, env: &mut Env<'_>) -> Outcome {
 
 /// STORE DATA (GPC 2.3 §11.11): `80 E2 P1 P2`, routed to the application under INSTALL
 /// [for personalization] or kept by the security domain itself.
-pub(crate) fn store_data<S: Store>(cmd: &CommandView<'_>, env: &mut Env<'_>, tx: &mut Transaction<'_, S>) -> Outcome {
+pub(crate) fn store_data<S: Store>(
+    cmd: &CommandView<'_>,
+    env: &mut Env<'_>,
+    tx: &mut Transaction<'_, S>,
+) -> Outcome {
     let level = env.require_auth()?;
     if cmd.p2() != env.mgmt.next_store_block {
         return Err(StatusWord::INCORRECT_P1_P2);
     }
-    let block = StoreDataBlock { p1: cmd.p1(), block: cmd.p2(), data: cmd.data() };
+    let block = StoreDataBlock {
+        p1: cmd.p1(),
+        block: cmd.p2(),
+        data: cmd.data(),
+    };
     let out = if let Some(target) = env.mgmt.personalization.clone() {
-        let entry = env.state.entries.get(&target).ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?;
+        let entry = env
+            .state
+            .entries
+            .get(&target)
+            .ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?;
         let (elf, module) = match (&entry.load_file, &entry.module) {
             (Some(e), Some(m)) => (e.clone(), m.clone()),
             _ => return Err(StatusWord::CONDITIONS_NOT_SATISFIED),
         };
         if !env.instances.contains_key(&target) {
-            let factory = env.packages.factory(&elf, &module).ok_or(StatusWord::CONDITIONS_NOT_SATISFIED)?;
+            let factory = env
+                .packages
+                .factory(&elf, &module)
+                .ok_or(StatusWord::CONDITIONS_NOT_SATISFIED)?;
             env.instances.insert(target.clone(), factory());
         }
-        let instance = env.instances.get_mut(&target).ok_or(StatusWord::CONDITIONS_NOT_SATISFIED)?;
+        let instance = env
+            .instances
+            .get_mut(&target)
+            .ok_or(StatusWord::CONDITIONS_NOT_SATISFIED)?;
         let mut storage = TxStorage::new(tx, app_prefix(&target));
         let mut ctx = AppletContext::new(&target, env.channel, level.to_byte(), &mut storage);
         instance.personalize(block, &mut ctx)?
@@ -1022,7 +1174,10 @@ pub(crate) fn store_data<S: Store>(cmd: &CommandView<'_>, env: &mut Env<'_>, tx:
         env.mgmt.next_store_block = 0;
         env.mgmt.personalization = None;
     } else {
-        env.mgmt.next_store_block = block.block.checked_add(1).ok_or(StatusWord::INCORRECT_P1_P2)?;
+        env.mgmt.next_store_block = block
+            .block
+            .checked_add(1)
+            .ok_or(StatusWord::INCORRECT_P1_P2)?;
     }
     ok(out)
 }
@@ -1100,7 +1255,10 @@ fn entry_transition(entry: &RegistryEntry, p2: u8) -> Result<u8, StatusWord> {
         }
         _ => {
             // Application-specific states: b3-b1 = 111, b8 = 0, never back (§5.3.1).
-            if p2 & 0x07 == 0x07 && p2 > entry.lifecycle && entry.lifecycle >= app_lifecycle::SELECTABLE {
+            if p2 & 0x07 == 0x07
+                && p2 > entry.lifecycle
+                && entry.lifecycle >= app_lifecycle::SELECTABLE
+            {
                 Ok(p2)
             } else if p2 & 0x07 != 0x07 {
                 Err(StatusWord::INCORRECT_DATA)
@@ -1127,10 +1285,14 @@ pub(crate) fn set_status(cmd: &CommandView<'_>, env: &mut Env<'_>) -> Outcome {
                 return Err(StatusWord::INCORRECT_DATA);
             }
             let isd = env.sd_entry()?;
-            if p2 == card_lifecycle::CARD_LOCKED && !has_privilege(isd.privileges, privilege::CARD_LOCK) {
+            if p2 == card_lifecycle::CARD_LOCKED
+                && !has_privilege(isd.privileges, privilege::CARD_LOCK)
+            {
                 return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
             }
-            if p2 == card_lifecycle::TERMINATED && !has_privilege(isd.privileges, privilege::CARD_TERMINATE) {
+            if p2 == card_lifecycle::TERMINATED
+                && !has_privilege(isd.privileges, privilege::CARD_TERMINATE)
+            {
                 return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
             }
             if !card_transition_allowed(env.state.card.lifecycle, p2) {
@@ -1142,13 +1304,18 @@ pub(crate) fn set_status(cmd: &CommandView<'_>, env: &mut Env<'_>) -> Outcome {
         p1 @ (0x40 | 0x60) => {
             let aid = cmd.data().to_vec();
             check_aid(&aid)?;
-            let entry = env.state.entries.get(&aid).ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?.clone();
+            let entry = env
+                .state
+                .entries
+                .get(&aid)
+                .ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?
+                .clone();
             if entry.kind == EntryKind::LoadFile || entry.kind == EntryKind::IssuerSecurityDomain {
                 return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
             }
             let sd_priv = env.sd_entry()?.privileges;
             let global_lock = has_privilege(sd_priv, privilege::GLOBAL_LOCK);
-            if !env.may_act_on(&entry)? && !(global_lock && p2 & 0x80 != 0) {
+            if !(env.may_act_on(&entry)? || global_lock && p2 & 0x80 != 0) {
                 return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
             }
             if aid == env.sd && p2 & 0x80 != 0 {

@@ -21,7 +21,9 @@ use apdu_codec::{CommandView, Response, StatusWord, parse_command};
 use chacha20::ChaCha20Rng;
 use rand_core::SeedableRng;
 
-pub use model::{EntryKind, KeyRecord, ModelError, RegistryEntry, Scp, app_lifecycle, card_lifecycle};
+pub use model::{
+    EntryKind, KeyRecord, ModelError, RegistryEntry, Scp, app_lifecycle, card_lifecycle,
+};
 
 use crate::applet::{Applet, AppletContext, AppletStorage, Packages};
 use crate::store::{Store, StoreError, Transaction};
@@ -56,14 +58,19 @@ pub struct CardOptions {
 
 impl Default for CardOptions {
     fn default() -> Self {
-        Self { atr: DEFAULT_ATR.to_vec(), key_info_format: KeyInfoFormat::GlobalPlatform, failure_limit: 10 }
+        Self {
+            atr: DEFAULT_ATR.to_vec(),
+            key_info_format: KeyInfoFormat::GlobalPlatform,
+            failure_limit: 10,
+        }
     }
 }
 
 /// A T=1 ATR with "mec virtual SE" historical bytes (TA1 = 96, extended length hint via
 /// `ATR[1] & F0 == F0`).
 pub const DEFAULT_ATR: &[u8] = &[
-    0x3B, 0xF8, 0x13, 0x00, 0x00, 0x81, 0x31, 0xFE, 0x45, 0x6D, 0x65, 0x63, 0x76, 0x53, 0x45, 0x30, 0x31, 0x30,
+    0x3B, 0xF8, 0x13, 0x00, 0x00, 0x81, 0x31, 0xFE, 0x45, 0x6D, 0x65, 0x63, 0x76, 0x53, 0x45, 0x30,
+    0x31, 0x30,
 ];
 
 /// A view of an applet's namespace in the current command's transaction.
@@ -88,7 +95,7 @@ impl<S: Store> AppletStorage for TxStorage<'_, '_, S> {
     fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.tx.read(&self.key(key))
     }
-    fn scan(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan(&self) -> Result<crate::applet::Records, StoreError> {
         let n = self.prefix.len();
         Ok(self
             .tx
@@ -171,7 +178,10 @@ pub struct Card<S: Store> {
 impl<S: Store> fmt::Debug for Card<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Card")
-            .field("lifecycle", &format_args!("{:02X}", self.state.card.lifecycle))
+            .field(
+                "lifecycle",
+                &format_args!("{:02X}", self.state.card.lifecycle),
+            )
             .field("entries", &self.state.entries.len())
             .field("powered", &self.powered)
             .finish_non_exhaustive()
@@ -193,7 +203,12 @@ impl<S: Store> Card<S> {
     /// # Errors
     /// [`CardError`] when the store cannot be read or written, its records do not decode, or
     /// the profile is invalid.
-    pub fn open(mut store: S, profile: &crate::profile::Profile, packages: Packages, seed: [u8; 32]) -> Result<Self, CardError> {
+    pub fn open(
+        mut store: S,
+        profile: &crate::profile::Profile,
+        packages: Packages,
+        seed: [u8; 32],
+    ) -> Result<Self, CardError> {
         let state = match CardState::load(&store) {
             Ok(s) => s,
             Err(ModelError::Missing) => {
@@ -242,7 +257,10 @@ impl<S: Store> Card<S> {
     /// Warm reset: like power off then on.
     pub fn reset(&mut self) {
         self.power_off();
-        let basic = Channel { selected: Some(self.state.card.isd.clone()), ..Channel::default() };
+        let basic = Channel {
+            selected: Some(self.state.card.isd.clone()),
+            ..Channel::default()
+        };
         self.channels[0] = Some(basic);
         self.powered = true;
     }
@@ -274,13 +292,20 @@ impl<S: Store> Card<S> {
     /// Keys held by a security domain (redacted `Debug`).
     #[must_use]
     pub fn keys(&self, sd: &[u8]) -> Vec<KeyRecord> {
-        self.state.domains.get(sd).map(|d| d.keys.clone()).unwrap_or_default()
+        self.state
+            .domains
+            .get(sd)
+            .map(|d| d.keys.clone())
+            .unwrap_or_default()
     }
 
     /// Sequence counter and failed-authentication count of a security domain.
     #[must_use]
     pub fn counters(&self, sd: &[u8]) -> Option<(u32, u16)> {
-        self.state.domains.get(sd).map(|d| (d.sequence_counter, d.failures))
+        self.state
+            .domains
+            .get(sd)
+            .map(|d| (d.sequence_counter, d.failures))
     }
 
     /// A digest of the whole persistent state as committed (for "state unchanged" checks):
@@ -288,7 +313,7 @@ impl<S: Store> Card<S> {
     ///
     /// # Errors
     /// [`StoreError`] when the store cannot be read.
-    pub fn persistent_snapshot(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn persistent_snapshot(&self) -> Result<crate::applet::Records, StoreError> {
         self.store.scan_prefix(b"")
     }
 
@@ -338,7 +363,9 @@ impl<S: Store> Card<S> {
 
     /// Split a response longer than a short Le allows into 61xx + GET RESPONSE.
     fn chunk(&mut self, ch: usize, cmd: &CommandView<'_>, response: Response) -> Response {
-        let Some(Some(channel)) = self.channels.get_mut(ch) else { return response };
+        let Some(Some(channel)) = self.channels.get_mut(ch) else {
+            return response;
+        };
         channel.pending_response.clear();
         let data = response.view().data();
         if cmd.is_extended() || data.len() <= 256 || cmd.ins() == apdu_codec::ins::GET_RESPONSE {
@@ -349,7 +376,10 @@ impl<S: Store> Card<S> {
         let rest = full.split_off(256);
         let remaining = rest.len().saturating_sub(2);
         channel.pending_response = rest;
-        Response::new(full, StatusWord::new(0x61, u8::try_from(remaining.min(256)).unwrap_or(0)))
+        Response::new(
+            full,
+            StatusWord::new(0x61, u8::try_from(remaining.min(256)).unwrap_or(0)),
+        )
     }
 
     fn dispatch(&mut self, ch: usize, cmd: &CommandView<'_>) -> Response {
@@ -395,7 +425,9 @@ impl<S: Store> Card<S> {
         if cmd.p1() != 0 || cmd.p2() != 0 || !cmd.data().is_empty() {
             return StatusWord::INCORRECT_P1_P2.into();
         }
-        let Some(channel) = self.channel_mut(ch) else { return StatusWord::LOGICAL_CHANNEL_NOT_SUPPORTED.into() };
+        let Some(channel) = self.channel_mut(ch) else {
+            return StatusWord::LOGICAL_CHANNEL_NOT_SUPPORTED.into();
+        };
         if channel.pending_response.len() < 2 {
             return StatusWord::CONDITIONS_NOT_SATISFIED.into();
         }
@@ -407,7 +439,10 @@ impl<S: Store> Card<S> {
         if rest.len() > 2 {
             let remaining = rest.len() - 2;
             channel.pending_response = rest;
-            Response::new(data, StatusWord::new(0x61, u8::try_from(remaining.min(256)).unwrap_or(0)))
+            Response::new(
+                data,
+                StatusWord::new(0x61, u8::try_from(remaining.min(256)).unwrap_or(0)),
+            )
         } else {
             let sw = match rest.as_slice() {
                 [a, b] => StatusWord::new(*a, *b),
@@ -428,7 +463,9 @@ impl<S: Store> Card<S> {
         match (cmd.p1(), cmd.p2()) {
             // ISO 7816-4 §11.1.2: open, the card assigns the number.
             (0x00, 0x00) => {
-                let Some(free) = (1..LOGICAL_CHANNELS).find(|&n| self.channels.get(n).is_some_and(Option::is_none)) else {
+                let Some(free) = (1..LOGICAL_CHANNELS)
+                    .find(|&n| self.channels.get(n).is_some_and(Option::is_none))
+                else {
                     return StatusWord::FUNCTION_NOT_SUPPORTED.into();
                 };
                 self.open_channel(free);
@@ -465,14 +502,19 @@ impl<S: Store> Card<S> {
 
     fn open_channel(&mut self, n: usize) {
         // GPC 2.3 §11.1.3: the ISD (default selected) is selected on a new channel.
-        let channel = Channel { selected: Some(self.state.card.isd.clone()), ..Channel::default() };
+        let channel = Channel {
+            selected: Some(self.state.card.isd.clone()),
+            ..Channel::default()
+        };
         if let Some(slot) = self.channels.get_mut(n) {
             *slot = Some(channel);
         }
     }
 
     fn deselect_applet(&mut self, ch: usize, aid: &[u8]) {
-        let Some(instance) = self.instances.get_mut(aid) else { return };
+        let Some(instance) = self.instances.get_mut(aid) else {
+            return;
+        };
         let mut tx = Transaction::new(&mut self.store);
         let mut storage = TxStorage::new(&mut tx, app_prefix(aid));
         let mut ctx = AppletContext::new(aid, u8::try_from(ch).unwrap_or(0), 0, &mut storage);
@@ -490,7 +532,8 @@ impl<S: Store> Card<S> {
             Kind::LoadFile => false,
             _ if card >= card_lifecycle::CARD_LOCKED => false,
             Kind::SecurityDomain | Kind::Application => {
-                e.lifecycle & app_lifecycle::LOCKED_BIT == 0 && e.lifecycle >= app_lifecycle::SELECTABLE
+                e.lifecycle & app_lifecycle::LOCKED_BIT == 0
+                    && e.lifecycle >= app_lifecycle::SELECTABLE
             }
         }
     }
@@ -521,7 +564,10 @@ impl<S: Store> Card<S> {
                 .collect()
         };
         let start = if next {
-            current.as_ref().and_then(|c| candidates.iter().position(|a| a == c)).map_or(0, |p| p + 1)
+            current
+                .as_ref()
+                .and_then(|c| candidates.iter().position(|a| a == c))
+                .map_or(0, |p| p + 1)
         } else {
             0
         };
@@ -558,7 +604,11 @@ impl<S: Store> Card<S> {
                 } else {
                     StatusWord::SUCCESS
                 };
-                if cmd.p2() & 0x0C == 0x0C { Response::status_only(sw) } else { Response::new(fci, sw) }
+                if cmd.p2() & 0x0C == 0x0C {
+                    Response::status_only(sw)
+                } else {
+                    Response::new(fci, sw)
+                }
             }
             Err(sw) => sw.into(),
         }
@@ -567,7 +617,11 @@ impl<S: Store> Card<S> {
     /// The FCI of a security domain (GPC 2.3 §11.9.3.1): `6F { 84 AID, A5 { 73 card
     /// recognition data, 9F65 max command length } }`.
     fn sd_fci(&self, entry: &RegistryEntry) -> Vec<u8> {
-        let (scp, i) = self.state.domains.get(&entry.aid).map_or((0x03, 0x70), |d| (d.scp.id(), d.i));
+        let (scp, i) = self
+            .state
+            .domains
+            .get(&entry.aid)
+            .map_or((0x03, 0x70), |d| (d.scp.id(), d.i));
         let mut prop = gp::card_recognition_data(scp, i);
         write_tlv(&mut prop, Tag::new(0x9F65), &[0xFF]);
         let mut inner = Vec::new();
@@ -585,17 +639,24 @@ impl<S: Store> Card<S> {
         let (Some(elf), Some(module)) = (&entry.load_file, &entry.module) else {
             return Err(StatusWord::APPLET_SELECT_FAILED);
         };
-        let factory = self.packages.factory(elf, module).ok_or(StatusWord::APPLET_SELECT_FAILED)?;
+        let factory = self
+            .packages
+            .factory(elf, module)
+            .ok_or(StatusWord::APPLET_SELECT_FAILED)?;
         self.instances.insert(entry.aid.clone(), factory());
         Ok(())
     }
 
     fn select_applet(&mut self, ch: usize, entry: &RegistryEntry) -> Result<Vec<u8>, StatusWord> {
         self.instance_for(entry)?;
-        let instance = self.instances.get_mut(&entry.aid).ok_or(StatusWord::APPLET_SELECT_FAILED)?;
+        let instance = self
+            .instances
+            .get_mut(&entry.aid)
+            .ok_or(StatusWord::APPLET_SELECT_FAILED)?;
         let mut tx = Transaction::new(&mut self.store);
         let mut storage = TxStorage::new(&mut tx, app_prefix(&entry.aid));
-        let mut ctx = AppletContext::new(&entry.aid, u8::try_from(ch).unwrap_or(0), 0, &mut storage);
+        let mut ctx =
+            AppletContext::new(&entry.aid, u8::try_from(ch).unwrap_or(0), 0, &mut storage);
         let fci = instance.select(&mut ctx)?;
         if !tx.is_empty() {
             tx.commit().map_err(|_| StatusWord::MEMORY_FAILURE)?;
@@ -608,7 +669,9 @@ impl<S: Store> Card<S> {
         let Some(entry) = self.state.entries.get(aid).cloned() else {
             return StatusWord::CONDITIONS_NOT_SATISFIED.into();
         };
-        if entry.lifecycle & app_lifecycle::LOCKED_BIT != 0 || self.state.card.lifecycle >= card_lifecycle::CARD_LOCKED {
+        if entry.lifecycle & app_lifecycle::LOCKED_BIT != 0
+            || self.state.card.lifecycle >= card_lifecycle::CARD_LOCKED
+        {
             return StatusWord::CONDITIONS_NOT_SATISFIED.into();
         }
         if let Err(sw) = self.instance_for(&entry) {
@@ -656,18 +719,24 @@ impl<S: Store> Card<S> {
         let cmd = &cmd;
         let cla = cmd.cla();
         match cmd.ins() {
-            apdu_codec::ins::INITIALIZE_UPDATE if !cla.has_secure_messaging() && cla.is_proprietary() => {
+            apdu_codec::ins::INITIALIZE_UPDATE
+                if !cla.has_secure_messaging() && cla.is_proprietary() =>
+            {
                 return self.initialize_update(ch, sd, cmd);
             }
             apdu_codec::ins::EXTERNAL_AUTHENTICATE if cla.is_proprietary() => {
                 return self.external_authenticate(ch, sd, cmd);
             }
-            apdu_codec::ins::INTERNAL_AUTHENTICATE if cla.is_proprietary() && !cla.has_secure_messaging() => {
+            apdu_codec::ins::INTERNAL_AUTHENTICATE
+                if cla.is_proprietary() && !cla.has_secure_messaging() =>
+            {
                 return self.internal_authenticate(ch, sd, cmd);
             }
             _ => {}
         }
-        let Some(channel) = self.channel_mut(ch) else { return StatusWord::LOGICAL_CHANNEL_NOT_SUPPORTED.into() };
+        let Some(channel) = self.channel_mut(ch) else {
+            return StatusWord::LOGICAL_CHANNEL_NOT_SUPPORTED.into();
+        };
         channel.pending = None;
         let secured = cla.has_secure_messaging();
         let plain = if secured {
@@ -707,7 +776,9 @@ impl<S: Store> Card<S> {
             Ok(r) => r,
             Err(sw) => (Vec::new(), sw),
         };
-        let Some(channel) = self.channel_mut(ch) else { return Response::new(data, sw) };
+        let Some(channel) = self.channel_mut(ch) else {
+            return Response::new(data, sw);
+        };
         match (secured, channel.session.as_mut()) {
             (true, Some(session)) => session.wrap(&data, sw),
             _ => Response::new(data, sw),
@@ -715,9 +786,26 @@ impl<S: Store> Card<S> {
     }
 
     /// Run a card-management command in a transaction; commit on success.
-    fn management(&mut self, ch: usize, sd: &[u8], cmd: &CommandView<'_>) -> Result<(Vec<u8>, StatusWord), StatusWord> {
-        let Self { store, state, options, packages, channels, instances, last_committed, .. } = self;
-        let channel = channels.get_mut(ch).and_then(Option::as_mut).ok_or(StatusWord::LOGICAL_CHANNEL_NOT_SUPPORTED)?;
+    fn management(
+        &mut self,
+        ch: usize,
+        sd: &[u8],
+        cmd: &CommandView<'_>,
+    ) -> Result<(Vec<u8>, StatusWord), StatusWord> {
+        let Self {
+            store,
+            state,
+            options,
+            packages,
+            channels,
+            instances,
+            last_committed,
+            ..
+        } = self;
+        let channel = channels
+            .get_mut(ch)
+            .and_then(Option::as_mut)
+            .ok_or(StatusWord::LOGICAL_CHANNEL_NOT_SUPPORTED)?;
         let (level, dek) = match &channel.session {
             Some(s) => (Some(s.level()), Some(s.dek())),
             None => (None, None),
@@ -747,7 +835,9 @@ impl<S: Store> Card<S> {
                 apdu_codec::ins::LOAD if proprietary => gp::load(cmd, &mut env, &mut tx),
                 apdu_codec::ins::DELETE if proprietary => gp::delete(cmd, &mut env, &mut tx),
                 apdu_codec::ins::PUT_KEY if proprietary => gp::put_key(cmd, &mut env),
-                apdu_codec::ins::STORE_DATA if proprietary => gp::store_data(cmd, &mut env, &mut tx),
+                apdu_codec::ins::STORE_DATA if proprietary => {
+                    gp::store_data(cmd, &mut env, &mut tx)
+                }
                 apdu_codec::ins::SET_STATUS if proprietary => gp::set_status(cmd, &mut env),
                 apdu_codec::ins::GET_STATUS
                 | apdu_codec::ins::INSTALL
@@ -779,7 +869,10 @@ impl<S: Store> Card<S> {
             Err(sw) => {
                 instances.retain(|aid, _| state.entries.contains_key(aid));
                 // Transient LOAD/paging progress changes that must survive an error.
-                if matches!(cmd.ins(), apdu_codec::ins::LOAD | apdu_codec::ins::GET_STATUS) {
+                if matches!(
+                    cmd.ins(),
+                    apdu_codec::ins::LOAD | apdu_codec::ins::GET_STATUS
+                ) {
                     channel.mgmt.load = mgmt.load;
                     channel.mgmt.status_paging = mgmt.status_paging;
                 }
@@ -789,12 +882,21 @@ impl<S: Store> Card<S> {
     }
 
     /// Persist a changed domain record on its own (counters of the handshake).
-    fn commit_domain(&mut self, sd: &[u8], update: impl FnOnce(&mut model::DomainRecord)) -> Result<(), StatusWord> {
+    fn commit_domain(
+        &mut self,
+        sd: &[u8],
+        update: impl FnOnce(&mut model::DomainRecord),
+    ) -> Result<(), StatusWord> {
         let mut working = self.state.clone();
-        let domain = working.domains.get_mut(sd).ok_or(StatusWord::CONDITIONS_NOT_SATISFIED)?;
+        let domain = working
+            .domains
+            .get_mut(sd)
+            .ok_or(StatusWord::CONDITIONS_NOT_SATISFIED)?;
         update(domain);
         let mut tx = Transaction::new(&mut self.store);
-        working.write_changes(&self.state, &mut tx).map_err(|_| StatusWord::MEMORY_FAILURE)?;
+        working
+            .write_changes(&self.state, &mut tx)
+            .map_err(|_| StatusWord::MEMORY_FAILURE)?;
         tx.commit().map_err(|_| StatusWord::MEMORY_FAILURE)?;
         self.state = working;
         self.last_committed = true;
@@ -816,10 +918,10 @@ impl<S: Store> Card<S> {
             Ok(a) => a,
             Err(sw) => return sw.into(),
         };
-        if answer.next_counter != domain.sequence_counter {
-            if let Err(sw) = self.commit_domain(sd, |d| d.sequence_counter = answer.next_counter) {
-                return sw.into();
-            }
+        if answer.next_counter != domain.sequence_counter
+            && let Err(sw) = self.commit_domain(sd, |d| d.sequence_counter = answer.next_counter)
+        {
+            return sw.into();
         }
         if let Some(c) = self.channel_mut(ch) {
             c.pending = Some(answer.pending);
@@ -851,10 +953,10 @@ impl<S: Store> Card<S> {
         };
         match session::external_authenticate(pending, cmd) {
             Ok((response, session)) => {
-                if self.state.domains.get(sd).is_some_and(|d| d.failures != 0) {
-                    if let Err(sw) = self.commit_domain(sd, |d| d.failures = 0) {
-                        return sw.into();
-                    }
+                if self.state.domains.get(sd).is_some_and(|d| d.failures != 0)
+                    && let Err(sw) = self.commit_domain(sd, |d| d.failures = 0)
+                {
+                    return sw.into();
                 }
                 if let Some(c) = self.channel_mut(ch) {
                     c.session = Some(session);
@@ -862,10 +964,11 @@ impl<S: Store> Card<S> {
                 response
             }
             Err(e) => {
-                if e.counts {
-                    if let Err(sw) = self.commit_domain(sd, |d| d.failures = d.failures.saturating_add(1)) {
-                        return sw.into();
-                    }
+                if e.counts
+                    && let Err(sw) =
+                        self.commit_domain(sd, |d| d.failures = d.failures.saturating_add(1))
+                {
+                    return sw.into();
                 }
                 e.status.into()
             }

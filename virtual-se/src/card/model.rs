@@ -94,7 +94,9 @@ pub(crate) mod privilege {
 
 /// Whether a 3-byte privilege field holds a privilege.
 pub(crate) fn has_privilege(privileges: [u8; 3], which: (usize, u8)) -> bool {
-    privileges.get(which.0).is_some_and(|b| b & which.1 == which.1)
+    privileges
+        .get(which.0)
+        .is_some_and(|b| b & which.1 == which.1)
 }
 
 /// The card-level persistent record.
@@ -304,11 +306,19 @@ impl CardState {
             let aid = k.get(SD_PREFIX.len()..).unwrap_or_default().to_vec();
             domains.insert(aid, d);
         }
-        Ok(Self { card, entries, domains })
+        Ok(Self {
+            card,
+            entries,
+            domains,
+        })
     }
 
     /// Write every record that differs between `old` and `self` into the transaction.
-    pub(crate) fn write_changes<S: Store>(&self, old: &Self, tx: &mut Transaction<'_, S>) -> Result<(), StoreError> {
+    pub(crate) fn write_changes<S: Store>(
+        &self,
+        old: &Self,
+        tx: &mut Transaction<'_, S>,
+    ) -> Result<(), StoreError> {
         if self.card != old.card {
             tx.put(CARD_KEY, encode(&self.card));
         }
@@ -382,7 +392,10 @@ impl CardState {
                 | card_lifecycle::CARD_LOCKED
                 | card_lifecycle::TERMINATED
         ) {
-            return Err(format!("card life cycle {:02X} invalid", self.card.lifecycle));
+            return Err(format!(
+                "card life cycle {:02X} invalid",
+                self.card.lifecycle
+            ));
         }
         for (aid, e) in &self.entries {
             if aid != &e.aid {
@@ -391,19 +404,25 @@ impl CardState {
             if !(5..=16).contains(&aid.len()) {
                 return Err(format!("AID length {} out of range", aid.len()));
             }
-            let sd = self.entries.get(&e.associated_sd).ok_or("associated SD missing")?;
+            let sd = self
+                .entries
+                .get(&e.associated_sd)
+                .ok_or("associated SD missing")?;
             if !sd.kind.is_security_domain() {
                 return Err("associated SD is not a security domain".into());
             }
             if e.kind.is_security_domain() != self.domains.contains_key(aid) {
                 return Err("security domain without a domain record (or the reverse)".into());
             }
-            if e.kind == EntryKind::Application || e.kind == EntryKind::SecurityDomain {
-                if let Some(elf) = &e.load_file {
-                    let lf = self.entries.get(elf).ok_or("instance of a missing load file")?;
-                    if lf.kind != EntryKind::LoadFile {
-                        return Err("instance's load file is not a load file".into());
-                    }
+            if matches!(e.kind, EntryKind::Application | EntryKind::SecurityDomain)
+                && let Some(elf) = &e.load_file
+            {
+                let lf = self
+                    .entries
+                    .get(elf)
+                    .ok_or("instance of a missing load file")?;
+                if lf.kind != EntryKind::LoadFile {
+                    return Err("instance's load file is not a load file".into());
                 }
             }
         }

@@ -4,8 +4,8 @@
 use apdu_codec::{Command, CommandView, Response, StatusWord};
 use gp_scp::SecurityLevel;
 use gp_scp::keys::{KeySet, KeyType};
-use gp_scp::scp02::card::{Scp02CardConfig, Scp02CardPending, Scp02CardSession};
 use gp_scp::scp02::Scp02Option;
+use gp_scp::scp02::card::{Scp02CardConfig, Scp02CardPending, Scp02CardSession};
 use gp_scp::scp03::card::{Scp03CardPending, Scp03CardSession};
 use gp_scp::scp03::{Scp03Option, pseudo_random_challenge};
 use gp_scp::scp11::card::{Scp11CardKeys, Scp11CardSession};
@@ -17,15 +17,21 @@ use crate::profile::SCP11B_KEY_ID;
 
 /// The handshake state between INITIALIZE UPDATE and EXTERNAL AUTHENTICATE.
 pub(crate) enum Pending {
-    Scp02(Scp02CardPending),
-    Scp03 { pending: Scp03CardPending, dek: Zeroizing<Vec<u8>> },
+    Scp02(Box<Scp02CardPending>),
+    Scp03 {
+        pending: Box<Scp03CardPending>,
+        dek: Zeroizing<Vec<u8>>,
+    },
 }
 
 /// An open secure channel session.
 pub(crate) enum Session {
-    Scp02(Scp02CardSession),
-    Scp03 { session: Scp03CardSession, dek: Zeroizing<Vec<u8>> },
-    Scp11(Scp11CardSession),
+    Scp02(Box<Scp02CardSession>),
+    Scp03 {
+        session: Box<Scp03CardSession>,
+        dek: Zeroizing<Vec<u8>>,
+    },
+    Scp11(Box<Scp11CardSession>),
 }
 
 impl std::fmt::Debug for Session {
@@ -51,10 +57,15 @@ impl std::fmt::Debug for Pending {
 pub(crate) fn key_sets(domain: &DomainRecord, key_type: KeyType) -> Vec<KeySet> {
     let mut out = Vec::new();
     for kvn in domain.key_versions() {
-        let (Some(enc), Some(mac), Some(dek)) = (domain.key(kvn, 1), domain.key(kvn, 2), domain.key(kvn, 3)) else {
+        let (Some(enc), Some(mac), Some(dek)) =
+            (domain.key(kvn, 1), domain.key(kvn, 2), domain.key(kvn, 3))
+        else {
             continue;
         };
-        if enc.key_type != key_type.to_byte() || mac.key_type != enc.key_type || dek.key_type != enc.key_type {
+        if enc.key_type != key_type.to_byte()
+            || mac.key_type != enc.key_type
+            || dek.key_type != enc.key_type
+        {
             continue;
         }
         if let Ok(ks) = KeySet::new(kvn, key_type, &enc.value, &mac.value, &dek.value) {
@@ -91,14 +102,24 @@ pub(crate) fn initialize_update(
         Scp::Scp02 => {
             let sets = key_sets(domain, KeyType::Des);
             let option = Scp02Option::new(domain.i).map_err(|e| e.status_word())?;
-            let config = Scp02CardConfig { option, sd_aid: sd_aid.to_vec() };
-            let counter = u16::try_from(domain.sequence_counter).map_err(|_| StatusWord::REFERENCE_DATA_NOT_USABLE)?;
-            let (response, pending) =
-                gp_scp::scp02::card::initialize_update(cmd, &sets, &config, counter, kdd_array(domain), rng)
-                    .map_err(|e| e.status_word())?;
+            let config = Scp02CardConfig {
+                option,
+                sd_aid: sd_aid.to_vec(),
+            };
+            let counter = u16::try_from(domain.sequence_counter)
+                .map_err(|_| StatusWord::REFERENCE_DATA_NOT_USABLE)?;
+            let (response, pending) = gp_scp::scp02::card::initialize_update(
+                cmd,
+                &sets,
+                &config,
+                counter,
+                kdd_array(domain),
+                rng,
+            )
+            .map_err(|e| e.status_word())?;
             Ok(InitUpdate {
                 response,
-                pending: Pending::Scp02(pending),
+                pending: Pending::Scp02(Box::new(pending)),
                 next_counter: domain.sequence_counter.saturating_add(1),
             })
         }
@@ -120,8 +141,13 @@ pub(crate) fn initialize_update(
                     return Err(StatusWord::REFERENCE_DATA_NOT_USABLE);
                 }
                 let [_, a, b, c] = counter.to_be_bytes();
-                pseudo_random_challenge(keys.enc().as_bytes(), [a, b, c], sd_aid, &mut challenge[..n])
-                    .map_err(|e| e.status_word())?;
+                pseudo_random_challenge(
+                    keys.enc().as_bytes(),
+                    [a, b, c],
+                    sd_aid,
+                    &mut challenge[..n],
+                )
+                .map_err(|e| e.status_word())?;
                 (Some([a, b, c]), counter.saturating_add(1))
             } else {
                 rng.fill_bytes(&mut challenge[..n]);
@@ -137,7 +163,14 @@ pub(crate) fn initialize_update(
                 kdd_array(domain),
             )
             .map_err(|e| e.status_word())?;
-            Ok(InitUpdate { response, pending: Pending::Scp03 { pending, dek }, next_counter })
+            Ok(InitUpdate {
+                response,
+                pending: Pending::Scp03 {
+                    pending: Box::new(pending),
+                    dek,
+                },
+                next_counter,
+            })
         }
         // An SCP11b-only domain has no INITIALIZE UPDATE (Amd F §7.5 uses INTERNAL
         // AUTHENTICATE).
@@ -158,8 +191,9 @@ pub(crate) fn internal_authenticate(
         .ok_or(StatusWord::INS_NOT_SUPPORTED)?;
     let keys = Scp11CardKeys::from_scalar(key.kvn, key.id, &key.value, domain.certificates.clone())
         .map_err(|e| e.status_word())?;
-    let (response, session) = gp_scp::scp11::card::internal_authenticate(cmd, &keys, rng).map_err(|e| e.status_word())?;
-    Ok((response, Session::Scp11(session)))
+    let (response, session) =
+        gp_scp::scp11::card::internal_authenticate(cmd, &keys, rng).map_err(|e| e.status_word())?;
+    Ok((response, Session::Scp11(Box::new(session))))
 }
 
 /// Why EXTERNAL AUTHENTICATE failed: the status word and whether it counts as a failed
@@ -170,7 +204,10 @@ pub(crate) struct AuthError {
 }
 
 /// Check EXTERNAL AUTHENTICATE.
-pub(crate) fn external_authenticate(pending: Pending, cmd: &CommandView<'_>) -> Result<(Response, Session), AuthError> {
+pub(crate) fn external_authenticate(
+    pending: Pending,
+    cmd: &CommandView<'_>,
+) -> Result<(Response, Session), AuthError> {
     let map = |e: gp_scp::Error| AuthError {
         counts: matches!(e, gp_scp::Error::HostCryptogram | gp_scp::Error::CommandMac),
         status: e.status_word(),
@@ -178,11 +215,17 @@ pub(crate) fn external_authenticate(pending: Pending, cmd: &CommandView<'_>) -> 
     match pending {
         Pending::Scp02(p) => {
             let (r, s) = p.external_authenticate(cmd).map_err(map)?;
-            Ok((r, Session::Scp02(s)))
+            Ok((r, Session::Scp02(Box::new(s))))
         }
         Pending::Scp03 { pending, dek } => {
             let (r, s) = pending.external_authenticate(cmd).map_err(map)?;
-            Ok((r, Session::Scp03 { session: s, dek }))
+            Ok((
+                r,
+                Session::Scp03 {
+                    session: Box::new(s),
+                    dek,
+                },
+            ))
         }
     }
 }

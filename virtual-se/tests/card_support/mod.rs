@@ -1,6 +1,12 @@
 //! Host-side harness for the card tests: drives a `Card` in memory with gp-scp's host
 //! sessions.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, unreachable_pub, missing_docs)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    unreachable_pub,
+    missing_docs
+)]
 
 use apdu_codec::{Command, Response, StatusWord, parse_response};
 use chacha20::ChaCha20Rng;
@@ -22,7 +28,9 @@ pub fn h(s: &str) -> Vec<u8> {
 }
 
 pub fn profile_path(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles").join(name)
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("profiles")
+        .join(name)
 }
 
 pub fn default_card() -> Card<MemoryStore> {
@@ -65,25 +73,41 @@ pub fn rng(seed: u8) -> ChaCha20Rng {
 }
 
 /// Run a handshake; returns the host or the status word / error of the failing step.
-pub fn open<S: Store>(card: &mut Card<S>, keys: KeySet, protocol: HostProtocol) -> Result<Host, String> {
+pub fn open<S: Store>(
+    card: &mut Card<S>,
+    keys: KeySet,
+    protocol: HostProtocol,
+) -> Result<Host, String> {
     let mut r = rng(3);
     let mut session = HostSession::new(keys, protocol, &mut r).map_err(|e| e.to_string())?;
     let mut step = HostStep::Send(session.begin().map_err(|e| e.to_string())?);
     while let HostStep::Send(cmd) = step {
         let resp = card.transmit(&cmd.to_vec().unwrap());
         let view = parse_response(&resp).unwrap();
-        step = session.process(&view).map_err(|e| format!("{e} ({})", view.status()))?;
+        step = session
+            .process(&view)
+            .map_err(|e| format!("{e} ({})", view.status()))?;
     }
-    Ok(Host { session, channel: 0 })
+    Ok(Host {
+        session,
+        channel: 0,
+    })
 }
 
 pub fn open_scp03<S: Store>(card: &mut Card<S>, level: SecurityLevel) -> Host {
-    let cfg = Scp03HostConfig { level, ..Scp03HostConfig::default() };
+    let cfg = Scp03HostConfig {
+        level,
+        ..Scp03HostConfig::default()
+    };
     open(card, k40_aes(), HostProtocol::Scp03(cfg)).unwrap()
 }
 
 pub fn open_scp02<S: Store>(card: &mut Card<S>, level: SecurityLevel, option: Scp02Option) -> Host {
-    let cfg = Scp02HostConfig { level, option, ..Scp02HostConfig::default() };
+    let cfg = Scp02HostConfig {
+        level,
+        option,
+        ..Scp02HostConfig::default()
+    };
     open(card, k40_des(), HostProtocol::Scp02(cfg)).unwrap()
 }
 
@@ -113,11 +137,21 @@ impl Host {
 }
 
 pub fn ok(sw: u16) {
-    assert_eq!(sw, StatusWord::SUCCESS.to_u16(), "expected 9000, got {sw:04X}");
+    assert_eq!(
+        sw,
+        StatusWord::SUCCESS.to_u16(),
+        "expected 9000, got {sw:04X}"
+    );
 }
 
 /// INSTALL [for install and make selectable] command data.
-pub fn install_data(elf: &[u8], module: &[u8], app: &[u8], privileges: &[u8], params: &[u8]) -> Vec<u8> {
+pub fn install_data(
+    elf: &[u8],
+    module: &[u8],
+    app: &[u8],
+    privileges: &[u8],
+    params: &[u8],
+) -> Vec<u8> {
     let mut d = Vec::new();
     for f in [elf, module, app, privileges] {
         d.push(u8::try_from(f.len()).unwrap());
@@ -131,7 +165,11 @@ pub fn install_data(elf: &[u8], module: &[u8], app: &[u8], privileges: &[u8], pa
 
 pub fn apdu(cla: u8, ins: u8, p1: u8, p2: u8, data: &[u8]) -> Command {
     let c = Command::new(cla, ins, p1, p2);
-    if data.is_empty() { c } else { c.with_data(data.to_vec()) }
+    if data.is_empty() {
+        c
+    } else {
+        c.with_data(data.to_vec())
+    }
 }
 
 pub const STORE_ELF: &[u8] = virtual_se::applet::STORE_APPLET_LOAD_FILE;
@@ -141,6 +179,12 @@ pub const SSD1: &[u8] = &[0xA0, 0x00, 0x00, 0x01, 0x51, 0x53, 0x50, 0x31];
 
 /// Install the store applet as APP1 (selectable).
 pub fn install_store_applet<S: Store>(card: &mut Card<S>, host: &mut Host, aid: &[u8]) -> u16 {
-    let cmd = apdu(0x80, 0xE6, 0x0C, 0x00, &install_data(STORE_ELF, STORE_MODULE, aid, &[0x00], &[0xC9, 0x00]));
+    let cmd = apdu(
+        0x80,
+        0xE6,
+        0x0C,
+        0x00,
+        &install_data(STORE_ELF, STORE_MODULE, aid, &[0x00], &[0xC9, 0x00]),
+    );
     host.send(card, &cmd).view().status().to_u16()
 }
