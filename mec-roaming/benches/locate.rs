@@ -44,7 +44,7 @@ pub fn build(rng: &mut SeededRng) -> (Registry, Vec<E164>) {
     // Query numbers: 12-digit E.164 numbers, two thirds under a registered country code.
     let mut numbers = Vec::with_capacity(4096);
     for _ in 0..4096 {
-        let mut d: Vec<u8> = if rng.next_u32() % 3 == 0 {
+        let mut d: Vec<u8> = if rng.next_u32().is_multiple_of(3) {
             Vec::new()
         } else {
             ccs[(rng.next_u32() as usize) % ccs.len()].bytes().map(|b| b - b'0').collect()

@@ -3,6 +3,7 @@
 
 pub mod e164;
 pub mod error;
+pub mod fuzzing;
 pub mod jose;
 pub mod locator;
 pub mod message;

@@ -1,0 +1,5 @@
+//! Fuzz target `roaming_message`: the checks live in `mec_roaming::fuzzing::message`, which
+//! `mec-roaming/tests/fuzz_corpus.rs` also runs over the committed corpus.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mec_roaming::fuzzing::message(data));
