@@ -22,13 +22,19 @@ fn aid_lengths_and_text() {
             assert_eq!(result, Err(CommandError::AidLength(len)));
         }
     }
-    assert_eq!("a0000001510000".parse::<Aid>().unwrap().to_string(), "A0000001510000");
+    assert_eq!(
+        "a0000001510000".parse::<Aid>().unwrap().to_string(),
+        "A0000001510000"
+    );
     for (text, err) in [
         ("A00000015", CommandError::AidHex),
         ("A0000001XX", CommandError::AidHex),
         ("A0000001", CommandError::AidLength(4)),
         ("", CommandError::AidLength(0)),
-        ("A0000001510000000000000000000000FF", CommandError::AidLength(17)),
+        (
+            "A0000001510000000000000000000000FF",
+            CommandError::AidLength(17),
+        ),
     ] {
         assert_eq!(text.parse::<Aid>(), Err(err), "{text}");
     }
@@ -75,7 +81,10 @@ fn privileges_named_bits() {
     let bare = Privileges::from_bytes([0x40, 0, 0]);
     assert!(!bare.has(Privilege::DapVerification));
     assert_eq!(bare.reserved_bits(), [0x40, 0, 0]);
-    assert_eq!(Privileges::from_bytes([0, 0, 0x0F]).reserved_bits(), [0, 0, 0x0F]);
+    assert_eq!(
+        Privileges::from_bytes([0, 0, 0x0F]).reserved_bits(),
+        [0, 0, 0x0F]
+    );
     // A JCOP-class ISD (PROTOCOLS.md: 9AFE80).
     let isd = Privileges::from_bytes([0x9A, 0xFE, 0x80]);
     let names: Vec<_> = isd.names().collect();
@@ -98,11 +107,17 @@ fn privileges_named_bits() {
     );
     assert_eq!(isd.to_string(), "9AFE80");
     assert!(format!("{isd:?}").contains("Card Lock"));
-    assert_eq!(Privileges::from_slice(&[0x80]).unwrap(), Privileges::from_bytes([0x80, 0, 0]));
+    assert_eq!(
+        Privileges::from_slice(&[0x80]).unwrap(),
+        Privileges::from_bytes([0x80, 0, 0])
+    );
     for bad in [&[][..], &[1, 2], &[1, 2, 3, 4]] {
         assert!(matches!(
             Privileges::from_slice(bad),
-            Err(CommandError::FieldLength { field: "privileges", .. })
+            Err(CommandError::FieldLength {
+                field: "privileges",
+                ..
+            })
         ));
     }
 }
@@ -139,7 +154,13 @@ fn card_life_cycle_transitions() {
     }
     assert_eq!(
         [OpReady, Initialized, Secured, CardLocked, Terminated].map(CardLifeCycle::name),
-        ["OP_READY", "INITIALIZED", "SECURED", "CARD_LOCKED", "TERMINATED"]
+        [
+            "OP_READY",
+            "INITIALIZED",
+            "SECURED",
+            "CARD_LOCKED",
+            "TERMINATED"
+        ]
     );
     for b in 0..=255u8 {
         let known = [0x01, 0x07, 0x0F, 0x7F, 0xFF].contains(&b);
@@ -172,13 +193,29 @@ fn application_life_cycle() {
         (selectable, 0x07), // no-op is not a transition
         (locked, 0x07),     // locked: unlock first
     ] {
-        assert!(matches!(from.transition(to), Err(CommandError::Transition { .. })), "{from:?} {to:02X}");
+        assert!(
+            matches!(from.transition(to), Err(CommandError::Transition { .. })),
+            "{from:?} {to:02X}"
+        );
     }
-    assert!(matches!(locked.lock(), Err(CommandError::Transition { .. })));
-    assert!(matches!(selectable.unlock(), Err(CommandError::Transition { .. })));
-    assert!(matches!(selectable.transition(0x05), Err(CommandError::LifeCycle { .. })));
+    assert!(matches!(
+        locked.lock(),
+        Err(CommandError::Transition { .. })
+    ));
+    assert!(matches!(
+        selectable.unlock(),
+        Err(CommandError::Transition { .. })
+    ));
+    assert!(matches!(
+        selectable.transition(0x05),
+        Err(CommandError::LifeCycle { .. })
+    ));
     for b in 0..=255u8 {
-        let valid = if b & 0x80 != 0 { b & 0x03 == 0x03 } else { b == 0x03 || b & 0x07 == 0x07 };
+        let valid = if b & 0x80 != 0 {
+            b & 0x03 == 0x03
+        } else {
+            b == 0x03 || b & 0x07 == 0x07
+        };
         assert_eq!(ApplicationLifeCycle::from_byte(b).is_ok(), valid, "{b:02X}");
     }
 }
@@ -194,12 +231,30 @@ fn security_domain_and_load_file_life_cycles() {
     assert_eq!(locked.to_byte(), 0x8F);
     assert_eq!(locked.name(), "LOCKED");
     assert_eq!(locked.transition(0x0F).unwrap(), personalized);
-    assert!(matches!(locked.transition(0x07), Err(CommandError::Transition { .. })));
-    assert!(matches!(locked.transition(0x80), Err(CommandError::Transition { .. })));
-    assert!(matches!(personalized.transition(0x07), Err(CommandError::Transition { .. })));
-    assert!(matches!(personalized.transition(0x01), Err(CommandError::LifeCycle { .. })));
-    assert_eq!(SecurityDomainLifeCycle::from_byte(0x83).unwrap(), SecurityDomainLifeCycle::LOCKED);
-    assert_eq!(LoadFileLifeCycle::from_byte(0x01), Ok(LoadFileLifeCycle::Loaded));
+    assert!(matches!(
+        locked.transition(0x07),
+        Err(CommandError::Transition { .. })
+    ));
+    assert!(matches!(
+        locked.transition(0x80),
+        Err(CommandError::Transition { .. })
+    ));
+    assert!(matches!(
+        personalized.transition(0x07),
+        Err(CommandError::Transition { .. })
+    ));
+    assert!(matches!(
+        personalized.transition(0x01),
+        Err(CommandError::LifeCycle { .. })
+    ));
+    assert_eq!(
+        SecurityDomainLifeCycle::from_byte(0x83).unwrap(),
+        SecurityDomainLifeCycle::LOCKED
+    );
+    assert_eq!(
+        LoadFileLifeCycle::from_byte(0x01),
+        Ok(LoadFileLifeCycle::Loaded)
+    );
     assert!(LoadFileLifeCycle::from_byte(0x03).is_err());
 }
 
@@ -209,22 +264,100 @@ fn status_word_mapping() {
     let table = [
         (CommandError::AidLength(3), 0x6A80),
         (CommandError::AidHex, 0x6A80),
-        (CommandError::Instruction { expected: 0xE4, found: 0xE6 }, 0x6D00),
-        (CommandError::P1P2 { command: "X", p1: 1, p2: 2 }, 0x6A86),
-        (CommandError::DataLength { command: "X", len: 0 }, 0x6700),
-        (CommandError::FieldLength { field: "f", len: 1, min: 2, max: 3 }, 0x6A80),
-        (CommandError::Truncated { field: "f", needed: 2, available: 1 }, 0x6A80),
-        (CommandError::TrailingBytes { field: "f", count: 1 }, 0x6A80),
+        (
+            CommandError::Instruction {
+                expected: 0xE4,
+                found: 0xE6,
+            },
+            0x6D00,
+        ),
+        (
+            CommandError::P1P2 {
+                command: "X",
+                p1: 1,
+                p2: 2,
+            },
+            0x6A86,
+        ),
+        (
+            CommandError::DataLength {
+                command: "X",
+                len: 0,
+            },
+            0x6700,
+        ),
+        (
+            CommandError::FieldLength {
+                field: "f",
+                len: 1,
+                min: 2,
+                max: 3,
+            },
+            0x6A80,
+        ),
+        (
+            CommandError::Truncated {
+                field: "f",
+                needed: 2,
+                available: 1,
+            },
+            0x6A80,
+        ),
+        (
+            CommandError::TrailingBytes {
+                field: "f",
+                count: 1,
+            },
+            0x6A80,
+        ),
         (CommandError::MissingTag(tag), 0x6A80),
-        (CommandError::UnexpectedTag { context: "c", found: tag }, 0x6A80),
+        (
+            CommandError::UnexpectedTag {
+                context: "c",
+                found: tag,
+            },
+            0x6A80,
+        ),
         (CommandError::DuplicateTag(tag), 0x6A80),
-        (CommandError::Value { field: "f", value: 1 }, 0x6A80),
-        (CommandError::LifeCycle { kind: "card", value: 2 }, 0x6A80),
-        (CommandError::Transition { kind: "card", from: 0xFF, to: 0x0F }, 0x6985),
-        (CommandError::BlockNumber { expected: 1, found: 2 }, 0x6A86),
+        (
+            CommandError::Value {
+                field: "f",
+                value: 1,
+            },
+            0x6A80,
+        ),
+        (
+            CommandError::LifeCycle {
+                kind: "card",
+                value: 2,
+            },
+            0x6A80,
+        ),
+        (
+            CommandError::Transition {
+                kind: "card",
+                from: 0xFF,
+                to: 0x0F,
+            },
+            0x6985,
+        ),
+        (
+            CommandError::BlockNumber {
+                expected: 1,
+                found: 2,
+            },
+            0x6A86,
+        ),
         (CommandError::Sequence("LOAD"), 0x6985),
         (CommandError::TooManyBlocks(70_000), 0x6A84),
-        (CommandError::TooLong { field: "f", len: 9, max: 8 }, 0x6A84),
+        (
+            CommandError::TooLong {
+                field: "f",
+                len: 9,
+                max: 8,
+            },
+            0x6A84,
+        ),
         (CommandError::NotFound, 0x6A88),
         (CommandError::Tlv(TlvError::Empty), 0x6A80),
         (CommandError::Apdu(apdu_codec::Error::ZeroLc), 0x6700),

@@ -34,11 +34,13 @@ fn command_builder_p1_p2() {
             }
             let bytes = cmd.to_command().unwrap().to_vec().unwrap();
             assert_eq!(bytes, [0x80, 0xF2, p1, p2, 0x02, 0x4F, 0x00, 0x00]);
-            let parsed = get_status::parse_get_status(&CommandView::try_from(&bytes[..]).unwrap()).unwrap();
+            let parsed =
+                get_status::parse_get_status(&CommandView::try_from(&bytes[..]).unwrap()).unwrap();
             assert_eq!(parsed, cmd);
         }
     }
-    let with_prefix = GetStatus::new(StatusSubset::Applications).with_aid_prefix(&[0xA0, 0x00, 0x00, 0x01, 0x51]);
+    let with_prefix =
+        GetStatus::new(StatusSubset::Applications).with_aid_prefix(&[0xA0, 0x00, 0x00, 0x01, 0x51]);
     assert_eq!(
         with_prefix.to_command().unwrap().to_vec().unwrap(),
         hex::decode("80F24002074F05A00000015100").unwrap()
@@ -46,11 +48,15 @@ fn command_builder_p1_p2() {
     assert!(with_prefix.matches(&Aid::GP_ISD));
     assert!(!with_prefix.matches(&Aid::OP_ISD));
     assert!(matches!(
-        GetStatus::new(StatusSubset::Applications).with_aid_prefix(&[0; 17]).to_command(),
+        GetStatus::new(StatusSubset::Applications)
+            .with_aid_prefix(&[0; 17])
+            .to_command(),
         Err(CommandError::FieldLength { .. })
     ));
     assert!(matches!(
-        GetStatus::new(StatusSubset::Applications).with_tag_list(&[0; 128]).to_command(),
+        GetStatus::new(StatusSubset::Applications)
+            .with_tag_list(&[0; 128])
+            .to_command(),
         Err(CommandError::TooLong { .. })
     ));
 }
@@ -58,19 +64,20 @@ fn command_builder_p1_p2() {
 #[test]
 fn command_parser_errors() {
     for (bytes, expected) in [
-        ("80F20002024F0000", 0x6A86),   // P1 00
-        ("80F24004024F0000", 0x6A86),   // P2 reserved bit
-        ("80F2C002024F0000", 0x6A86),   // P1 C0 (two subsets)
-        ("80F2400200", 0x6700),         // no search criteria
-        ("80F22002", 0x6700),           // case 1 (pysim sends this; GPC 2.3 §11.4.2.3 requires 4F)
-        ("80F24002025C0000", 0x6A80),   // no 4F
+        ("80F20002024F0000", 0x6A86),     // P1 00
+        ("80F24004024F0000", 0x6A86),     // P2 reserved bit
+        ("80F2C002024F0000", 0x6A86),     // P1 C0 (two subsets)
+        ("80F2400200", 0x6700),           // no search criteria
+        ("80F22002", 0x6700), // case 1 (pysim sends this; GPC 2.3 §11.4.2.3 requires 4F)
+        ("80F24002025C0000", 0x6A80), // no 4F
         ("80F24002044F004F0000", 0x6A80), // 4F twice
-        ("80F24002024E0000", 0x6A80),   // unknown tag
-        ("80F24002024F0500", 0x6A80),   // truncated TLV
-        ("80E44002024F0000", 0x6D00),   // not GET STATUS
+        ("80F24002024E0000", 0x6A80), // unknown tag
+        ("80F24002024F0500", 0x6A80), // truncated TLV
+        ("80E44002024F0000", 0x6D00), // not GET STATUS
     ] {
         let b = hex::decode(bytes).unwrap();
-        let err = get_status::parse_get_status(&CommandView::try_from(&b[..]).unwrap()).unwrap_err();
+        let err =
+            get_status::parse_get_status(&CommandView::try_from(&b[..]).unwrap()).unwrap_err();
         assert_eq!(err.status_word().to_u16(), expected, "{bytes}: {err}");
     }
     let mut long = hex::decode("80F2400213 4F11".replace(' ', "")).unwrap();
@@ -98,22 +105,51 @@ fn sample_entries() -> Vec<RegistryEntry> {
 #[test]
 fn tagged_response_round_trip() {
     let entries = sample_entries();
-    let answer =
-        encode_get_status_response(&entries, StatusSubset::Applications, ResponseFormat::Tagged, 0, 255).unwrap();
+    let answer = encode_get_status_response(
+        &entries,
+        StatusSubset::Applications,
+        ResponseFormat::Tagged,
+        0,
+        255,
+    )
+    .unwrap();
     assert_eq!(answer.status, StatusWord::SUCCESS);
     assert_eq!(answer.next, None);
-    let parsed = parse_get_status_response(StatusSubset::Applications, ResponseFormat::Tagged, &answer.data).unwrap();
+    let parsed = parse_get_status_response(
+        StatusSubset::Applications,
+        ResponseFormat::Tagged,
+        &answer.data,
+    )
+    .unwrap();
     assert_eq!(parsed, entries);
     assert_eq!(
-        parsed[1].life_cycle_state(StatusSubset::Applications).unwrap(),
+        parsed[1]
+            .life_cycle_state(StatusSubset::Applications)
+            .unwrap(),
         LifeCycle::SecurityDomain(SecurityDomainLifeCycle::PERSONALIZED)
     );
-    assert_eq!(parsed[2].life_cycle_state(StatusSubset::Applications).unwrap().name(), "SELECTABLE");
-    assert_eq!(parsed[0].life_cycle_state(StatusSubset::IssuerSecurityDomain).unwrap().name(), "SECURED");
+    assert_eq!(
+        parsed[2]
+            .life_cycle_state(StatusSubset::Applications)
+            .unwrap()
+            .name(),
+        "SELECTABLE"
+    );
+    assert_eq!(
+        parsed[0]
+            .life_cycle_state(StatusSubset::IssuerSecurityDomain)
+            .unwrap()
+            .name(),
+        "SECURED"
+    );
     assert!(parsed[0].life_cycle_state(StatusSubset::LoadFiles).is_err());
     // The example from apdu-codec's docs (GPC 2.3 §11.4.3.1 layout).
-    let one = [0xE3, 0x10, 0x4F, 0x05, 0xA0, 0, 0, 0, 0x03, 0x9F, 0x70, 0x01, 0x07, 0xC5, 0x03, 0, 0, 0];
-    let parsed = parse_get_status_response(StatusSubset::Applications, ResponseFormat::Tagged, &one).unwrap();
+    let one = [
+        0xE3, 0x10, 0x4F, 0x05, 0xA0, 0, 0, 0, 0x03, 0x9F, 0x70, 0x01, 0x07, 0xC5, 0x03, 0, 0, 0,
+    ];
+    let parsed =
+        parse_get_status_response(StatusSubset::Applications, ResponseFormat::Tagged, &one)
+            .unwrap();
     assert_eq!(parsed[0].aid.to_string(), "A000000003");
     assert_eq!(parsed[0].to_tagged(), one);
 }
@@ -121,66 +157,175 @@ fn tagged_response_round_trip() {
 #[test]
 fn legacy_response_round_trip() {
     // Legacy format (GPC 2.3 §11.4.3.2): len AID lcs privileges(1).
-    let bytes = hex::decode("08A000000151000000 0F 9A 07A0000000620001 01 00".replace(' ', "")).unwrap();
-    let parsed = parse_get_status_response(StatusSubset::Applications, ResponseFormat::Legacy, &bytes).unwrap();
+    let bytes =
+        hex::decode("08A000000151000000 0F 9A 07A0000000620001 01 00".replace(' ', "")).unwrap();
+    let parsed =
+        parse_get_status_response(StatusSubset::Applications, ResponseFormat::Legacy, &bytes)
+            .unwrap();
     assert_eq!(parsed.len(), 2);
     assert_eq!(parsed[0].aid, Aid::GP_ISD);
-    assert_eq!(parsed[0].privileges, Some(Privileges::from_bytes([0x9A, 0, 0])));
-    let re: Vec<u8> = parsed.iter().flat_map(|e| e.to_legacy(StatusSubset::Applications).unwrap()).collect();
+    assert_eq!(
+        parsed[0].privileges,
+        Some(Privileges::from_bytes([0x9A, 0, 0]))
+    );
+    let re: Vec<u8> = parsed
+        .iter()
+        .flat_map(|e| e.to_legacy(StatusSubset::Applications).unwrap())
+        .collect();
     assert_eq!(re, bytes);
     // Load files and modules: ... count (len AID)*.
-    let lfm = hex::decode("07A0000000620001 01 00 02 08A000000062000101 08A000000062000102".replace(' ', "")).unwrap();
-    let parsed = parse_get_status_response(StatusSubset::LoadFilesAndModules, ResponseFormat::Legacy, &lfm).unwrap();
+    let lfm = hex::decode(
+        "07A0000000620001 01 00 02 08A000000062000101 08A000000062000102".replace(' ', ""),
+    )
+    .unwrap();
+    let parsed = parse_get_status_response(
+        StatusSubset::LoadFilesAndModules,
+        ResponseFormat::Legacy,
+        &lfm,
+    )
+    .unwrap();
     assert_eq!(parsed[0].modules.len(), 2);
-    assert_eq!(parsed[0].to_legacy(StatusSubset::LoadFilesAndModules).unwrap(), lfm);
+    assert_eq!(
+        parsed[0]
+            .to_legacy(StatusSubset::LoadFilesAndModules)
+            .unwrap(),
+        lfm
+    );
     for (hex_in, subset) in [
         ("08A0000001510000", StatusSubset::Applications),
         ("08A0000001510000000F", StatusSubset::Applications),
-        ("07A0000000620001 01 00".replace(' ', "").leak(), StatusSubset::LoadFilesAndModules),
-        ("07A0000000620001 01 00 01 08A0000000".replace(' ', "").leak(), StatusSubset::LoadFilesAndModules),
+        (
+            "07A0000000620001 01 00".replace(' ', "").leak(),
+            StatusSubset::LoadFilesAndModules,
+        ),
+        (
+            "07A0000000620001 01 00 01 08A0000000"
+                .replace(' ', "")
+                .leak(),
+            StatusSubset::LoadFilesAndModules,
+        ),
     ] {
         let b = hex::decode(hex_in).unwrap();
         assert!(
-            matches!(parse_get_status_response(subset, ResponseFormat::Legacy, &b), Err(CommandError::Truncated { .. })),
+            matches!(
+                parse_get_status_response(subset, ResponseFormat::Legacy, &b),
+                Err(CommandError::Truncated { .. })
+            ),
             "{hex_in}"
         );
     }
     let b = hex::decode("03A00000 0F 00".replace(' ', "")).unwrap();
-    assert_eq!(parse_get_status_response(StatusSubset::Applications, ResponseFormat::Legacy, &b), Err(CommandError::AidLength(3)));
+    assert_eq!(
+        parse_get_status_response(StatusSubset::Applications, ResponseFormat::Legacy, &b),
+        Err(CommandError::AidLength(3))
+    );
 }
 
 #[test]
 fn tagged_response_errors() {
     for (hex_in, expected) in [
-        ("E1024F00", CommandError::UnexpectedTag { context: "GET STATUS response", found: Tag::new(0xE1) }),
-        ("E3039F7001", CommandError::Tlv(apdu_codec::tlv::TlvError::TruncatedValue { expected: 1, available: 0 })),
+        (
+            "E1024F00",
+            CommandError::UnexpectedTag {
+                context: "GET STATUS response",
+                found: Tag::new(0xE1),
+            },
+        ),
+        (
+            "E3039F7001",
+            CommandError::Tlv(apdu_codec::tlv::TlvError::TruncatedValue {
+                expected: 1,
+                available: 0,
+            }),
+        ),
         ("E3049F700107", CommandError::MissingTag(Tag::new(0x4F))),
-        ("E3084F05A0000000039F", CommandError::Tlv(apdu_codec::tlv::TlvError::TruncatedTag)),
-        ("E3074F05A000000003", CommandError::MissingTag(Tag::new(0x9F70))),
+        (
+            "E3084F05A0000000039F",
+            CommandError::Tlv(apdu_codec::tlv::TlvError::TruncatedTag),
+        ),
+        (
+            "E3074F05A000000003",
+            CommandError::MissingTag(Tag::new(0x9F70)),
+        ),
     ] {
         let b = hex::decode(hex_in).unwrap();
-        assert_eq!(parse_get_status_response(StatusSubset::Applications, ResponseFormat::Tagged, &b), Err(expected), "{hex_in}");
+        assert_eq!(
+            parse_get_status_response(StatusSubset::Applications, ResponseFormat::Tagged, &b),
+            Err(expected),
+            "{hex_in}"
+        );
     }
     let entry = |extra: &str| {
-        hex::decode(format!("E3{:02X}4F05A000000003{extra}", 7 + extra.len() / 2)).unwrap()
+        hex::decode(format!(
+            "E3{:02X}4F05A000000003{extra}",
+            7 + extra.len() / 2
+        ))
+        .unwrap()
     };
     for (extra, expected) in [
-        ("9F7000", CommandError::FieldLength { field: "life cycle state", len: 0, min: 1, max: 2 }),
-        ("9F7003070000", CommandError::FieldLength { field: "life cycle state", len: 3, min: 1, max: 2 }),
-        ("9F70010F9F70010F", CommandError::DuplicateTag(Tag::new(0x9F70))),
-        ("9F70010FC5020000", CommandError::FieldLength { field: "privileges", len: 2, min: 1, max: 3 }),
+        (
+            "9F7000",
+            CommandError::FieldLength {
+                field: "life cycle state",
+                len: 0,
+                min: 1,
+                max: 2,
+            },
+        ),
+        (
+            "9F7003070000",
+            CommandError::FieldLength {
+                field: "life cycle state",
+                len: 3,
+                min: 1,
+                max: 2,
+            },
+        ),
+        (
+            "9F70010F9F70010F",
+            CommandError::DuplicateTag(Tag::new(0x9F70)),
+        ),
+        (
+            "9F70010FC5020000",
+            CommandError::FieldLength {
+                field: "privileges",
+                len: 2,
+                min: 1,
+                max: 3,
+            },
+        ),
         ("9F70010FC403A00000", CommandError::AidLength(3)),
         ("9F70010F8403A00000", CommandError::AidLength(3)),
         ("9F70010FCC03A00000", CommandError::AidLength(3)),
-        ("9F70010FCF028000", CommandError::FieldLength { field: "implicit selection parameter", len: 2, min: 1, max: 1 }),
-        ("9F70010FCE0101CE0101", CommandError::DuplicateTag(Tag::new(0xCE))),
+        (
+            "9F70010FCF028000",
+            CommandError::FieldLength {
+                field: "implicit selection parameter",
+                len: 2,
+                min: 1,
+                max: 1,
+            },
+        ),
+        (
+            "9F70010FCE0101CE0101",
+            CommandError::DuplicateTag(Tag::new(0xCE)),
+        ),
     ] {
         let b = entry(extra);
-        assert_eq!(parse_get_status_response(StatusSubset::Applications, ResponseFormat::Tagged, &b), Err(expected), "{extra}");
+        assert_eq!(
+            parse_get_status_response(StatusSubset::Applications, ResponseFormat::Tagged, &b),
+            Err(expected),
+            "{extra}"
+        );
     }
     // Two-byte 9F70 (seen on some cards): the first byte is the state.
     let b = entry("9F7002070F");
-    assert_eq!(parse_get_status_response(StatusSubset::Applications, ResponseFormat::Tagged, &b).unwrap()[0].life_cycle, 0x07);
+    assert_eq!(
+        parse_get_status_response(StatusSubset::Applications, ResponseFormat::Tagged, &b).unwrap()
+            [0]
+        .life_cycle,
+        0x07
+    );
 }
 
 #[test]
@@ -188,7 +333,10 @@ fn paging_6310() {
     let entries = sample_entries();
     let subset = StatusSubset::Applications;
     for format in [ResponseFormat::Tagged, ResponseFormat::Legacy] {
-        let sizes: Vec<usize> = entries.iter().map(|e| e.encode(subset, format).unwrap().len()).collect();
+        let sizes: Vec<usize> = entries
+            .iter()
+            .map(|e| e.encode(subset, format).unwrap().len())
+            .collect();
         // Room for exactly the first entry: three pages.
         let max = sizes.iter().copied().max().unwrap();
         let mut start = 0;
@@ -223,11 +371,24 @@ fn paging_6310() {
             encode_get_status_response(&entries, subset, format, 0, sizes[0] - 1),
             Err(CommandError::TooLong { .. })
         ));
-        assert_eq!(encode_get_status_response(&entries, subset, format, 3, 255), Err(CommandError::NotFound));
-        assert_eq!(encode_get_status_response(&[], subset, format, 0, 255).unwrap_err().status_word(), StatusWord::REFERENCED_DATA_NOT_FOUND);
+        assert_eq!(
+            encode_get_status_response(&entries, subset, format, 3, 255),
+            Err(CommandError::NotFound)
+        );
+        assert_eq!(
+            encode_get_status_response(&[], subset, format, 0, 255)
+                .unwrap_err()
+                .status_word(),
+            StatusWord::REFERENCED_DATA_NOT_FOUND
+        );
     }
     assert_eq!(
-        parse_get_status_page(subset, ResponseFormat::Tagged, &[], StatusWord::REFERENCED_DATA_NOT_FOUND),
+        parse_get_status_page(
+            subset,
+            ResponseFormat::Tagged,
+            &[],
+            StatusWord::REFERENCED_DATA_NOT_FOUND
+        ),
         Err(CommandError::Status(StatusWord::REFERENCED_DATA_NOT_FOUND))
     );
 }

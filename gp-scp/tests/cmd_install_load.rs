@@ -34,7 +34,11 @@ fn all_variants() -> Vec<Install> {
             load_file: aid("A0000000620001"),
             security_domain: Some(Aid::GP_ISD),
             hash: vec![0xAA; 32],
-            parameters: SystemParameters { non_volatile_code: Some(0x1000), ..Default::default() }.to_tlv(),
+            parameters: SystemParameters {
+                non_volatile_code: Some(0x1000),
+                ..Default::default()
+            }
+            .to_tlv(),
             token: vec![],
         },
         Install::ForLoad {
@@ -74,7 +78,9 @@ fn all_variants() -> Vec<Install> {
             parameters: vec![],
             token: vec![],
         },
-        Install::Personalization { application: aid("A00000006200010101") },
+        Install::Personalization {
+            application: aid("A00000006200010101"),
+        },
         Install::RegistryUpdate {
             security_domain: None,
             application: Some(aid("A00000006200010101")),
@@ -100,7 +106,11 @@ fn every_variant_round_trips() {
             (true, CombinedSequence::Beginning),
             (false, CombinedSequence::End),
         ] {
-            let cmd = InstallCommand { install: variant.clone(), more, sequence };
+            let cmd = InstallCommand {
+                install: variant.clone(),
+                more,
+                sequence,
+            };
             let bytes = cmd.to_command().unwrap().to_vec().unwrap();
             assert_eq!(&bytes[..2], &[0x80, 0xE6]);
             assert_eq!(bytes[2] & 0x7F, variant.p1());
@@ -121,7 +131,11 @@ fn install_byte_layouts() {
     }
     .to_command()
     .unwrap();
-    assert_eq!(cmd.to_vec().unwrap(), hex::decode("80E60200 14 07A0000000620001 08A000000151000000 000000 00".replace(' ', "")).unwrap());
+    assert_eq!(
+        cmd.to_vec().unwrap(),
+        hex::decode("80E60200 14 07A0000000620001 08A000000151000000 000000 00".replace(' ', ""))
+            .unwrap()
+    );
     // INSTALL [for install and make selectable] with C9 00 (GPC 2.3 §11.5.2.3.2).
     let cmd = Install::ForInstall {
         load_file: aid("A0000000620001"),
@@ -165,58 +179,185 @@ fn install_parser_errors() {
     .to_command()
     .unwrap();
     let with = |p1: u8, p2: u8, data: &[u8]| {
-        Command::new(0x80, 0xE6, p1, p2).with_data(data.to_vec()).with_le(256).to_vec().unwrap()
+        Command::new(0x80, 0xE6, p1, p2)
+            .with_data(data.to_vec())
+            .with_le(256)
+            .to_vec()
+            .unwrap()
     };
     let d = ok.data.clone();
     let table: Vec<(Vec<u8>, CommandError)> = vec![
-        (with(0x01, 0, &d), CommandError::P1P2 { command: "INSTALL", p1: 0x01, p2: 0 }),
-        (with(0x06, 0, &d), CommandError::P1P2 { command: "INSTALL", p1: 0x06, p2: 0 }),
-        (with(0x04, 0x02, &d), CommandError::P1P2 { command: "INSTALL", p1: 0x04, p2: 0x02 }),
-        (Command::new(0x80, 0xE6, 0x04, 0).to_vec().unwrap(), CommandError::DataLength { command: "INSTALL", len: 0 }),
-        (with(0x04, 0, &d[..d.len() - 1]), CommandError::Truncated { field: "install token", needed: 1, available: 0 }),
-        (with(0x04, 0, &[&d[..], &[0x00]].concat()), CommandError::TrailingBytes { field: "INSTALL data", count: 1 }),
-        (with(0x04, 0, &[&[0x03, 0xA0, 0, 0][..], &d[8..]].concat()), CommandError::AidLength(3)),
+        (
+            with(0x01, 0, &d),
+            CommandError::P1P2 {
+                command: "INSTALL",
+                p1: 0x01,
+                p2: 0,
+            },
+        ),
+        (
+            with(0x06, 0, &d),
+            CommandError::P1P2 {
+                command: "INSTALL",
+                p1: 0x06,
+                p2: 0,
+            },
+        ),
+        (
+            with(0x04, 0x02, &d),
+            CommandError::P1P2 {
+                command: "INSTALL",
+                p1: 0x04,
+                p2: 0x02,
+            },
+        ),
+        (
+            Command::new(0x80, 0xE6, 0x04, 0).to_vec().unwrap(),
+            CommandError::DataLength {
+                command: "INSTALL",
+                len: 0,
+            },
+        ),
+        (
+            with(0x04, 0, &d[..d.len() - 1]),
+            CommandError::Truncated {
+                field: "install token",
+                needed: 1,
+                available: 0,
+            },
+        ),
+        (
+            with(0x04, 0, &[&d[..], &[0x00]].concat()),
+            CommandError::TrailingBytes {
+                field: "INSTALL data",
+                count: 1,
+            },
+        ),
+        (
+            with(0x04, 0, &[&[0x03, 0xA0, 0, 0][..], &d[8..]].concat()),
+            CommandError::AidLength(3),
+        ),
         // privileges of 2 bytes
         (
-            with(0x04, 0, &hex::decode("07A0000000620001 08A000000062000101 08A000000062000101 020000 02C900 00".replace(' ', "")).unwrap()),
-            CommandError::FieldLength { field: "privileges", len: 2, min: 1, max: 3 },
+            with(
+                0x04,
+                0,
+                &hex::decode(
+                    "07A0000000620001 08A000000062000101 08A000000062000101 020000 02C900 00"
+                        .replace(' ', ""),
+                )
+                .unwrap(),
+            ),
+            CommandError::FieldLength {
+                field: "privileges",
+                len: 2,
+                min: 1,
+                max: 3,
+            },
         ),
         // install parameters without C9
         (
-            with(0x04, 0, &hex::decode("07A0000000620001 08A000000062000101 08A000000062000101 0100 02EF00 00".replace(' ', "")).unwrap()),
+            with(
+                0x04,
+                0,
+                &hex::decode(
+                    "07A0000000620001 08A000000062000101 08A000000062000101 0100 02EF00 00"
+                        .replace(' ', ""),
+                )
+                .unwrap(),
+            ),
             CommandError::MissingTag(Tag::new(0xC9)),
         ),
         // malformed install parameters
         (
-            with(0x04, 0, &hex::decode("07A0000000620001 08A000000062000101 08A000000062000101 0100 02C905 00".replace(' ', "")).unwrap()),
-            CommandError::Tlv(apdu_codec::tlv::TlvError::TruncatedValue { expected: 5, available: 0 }),
+            with(
+                0x04,
+                0,
+                &hex::decode(
+                    "07A0000000620001 08A000000062000101 08A000000062000101 0100 02C905 00"
+                        .replace(' ', ""),
+                )
+                .unwrap(),
+            ),
+            CommandError::Tlv(apdu_codec::tlv::TlvError::TruncatedValue {
+                expected: 5,
+                available: 0,
+            }),
         ),
         // make selectable with a load file AID
         (
-            with(0x08, 0, &hex::decode("07A0000000620001 00 08A000000062000101 0100 00 00".replace(' ', "")).unwrap()),
-            CommandError::FieldLength { field: "executable load file AID", len: 7, min: 0, max: 0 },
+            with(
+                0x08,
+                0,
+                &hex::decode("07A0000000620001 00 08A000000062000101 0100 00 00".replace(' ', ""))
+                    .unwrap(),
+            ),
+            CommandError::FieldLength {
+                field: "executable load file AID",
+                len: 7,
+                min: 0,
+                max: 0,
+            },
         ),
         // personalization with a token
         (
-            with(0x20, 0, &hex::decode("00 00 08A000000062000101 00 00 0155".replace(' ', "")).unwrap()),
-            CommandError::FieldLength { field: "token", len: 1, min: 0, max: 0 },
+            with(
+                0x20,
+                0,
+                &hex::decode("00 00 08A000000062000101 00 00 0155".replace(' ', "")).unwrap(),
+            ),
+            CommandError::FieldLength {
+                field: "token",
+                len: 1,
+                min: 0,
+                max: 0,
+            },
         ),
         // for load with an 80 length byte (indefinite / legacy)
         (
-            with(0x02, 0, &hex::decode("07A0000000620001 00 80 00 00".replace(' ', "")).unwrap()),
-            CommandError::Value { field: "load file data block hash", value: 0x80 },
+            with(
+                0x02,
+                0,
+                &hex::decode("07A0000000620001 00 80 00 00".replace(' ', "")).unwrap(),
+            ),
+            CommandError::Value {
+                field: "load file data block hash",
+                value: 0x80,
+            },
         ),
         // extradition without its security domain
         (
-            with(0x10, 0, &hex::decode("00 00 08A000000062000101 00 00 00".replace(' ', "")).unwrap()),
+            with(
+                0x10,
+                0,
+                &hex::decode("00 00 08A000000062000101 00 00 00".replace(' ', "")).unwrap(),
+            ),
             CommandError::AidLength(0),
         ),
         // registry update with a module AID
         (
-            with(0x40, 0, &hex::decode("00 05A000000001 00 00 00 00".replace(' ', "")).unwrap()),
-            CommandError::FieldLength { field: "executable module AID", len: 5, min: 0, max: 0 },
+            with(
+                0x40,
+                0,
+                &hex::decode("00 05A000000001 00 00 00 00".replace(' ', "")).unwrap(),
+            ),
+            CommandError::FieldLength {
+                field: "executable module AID",
+                len: 5,
+                min: 0,
+                max: 0,
+            },
         ),
-        (Command::new(0x80, 0xE8, 0x04, 0).with_data(d.clone()).to_vec().unwrap(), CommandError::Instruction { expected: 0xE6, found: 0xE8 }),
+        (
+            Command::new(0x80, 0xE8, 0x04, 0)
+                .with_data(d.clone())
+                .to_vec()
+                .unwrap(),
+            CommandError::Instruction {
+                expected: 0xE6,
+                found: 0xE8,
+            },
+        ),
     ];
     for (bytes, expected) in table {
         assert_eq!(parse_install_bytes(&bytes), Err(expected), "{bytes:02X?}");
@@ -250,19 +391,59 @@ fn parameters_round_trip_and_errors() {
     assert_eq!(&ef[..1], &[0xEF]);
     // Memory quotas are 2 bytes up to FFFF, else 4 (GPC 2.3 Table 11-49).
     assert!(ef.windows(4).any(|w| w == [0xD7, 0x02, 0x00, 0x10]));
-    assert!(ef.windows(6).any(|w| w == [0xC8, 0x04, 0x00, 0x01, 0x20, 0x00]));
-    assert_eq!(install::InstallParameters::application(&[]).to_vec(), [0xC9, 0x00]);
+    assert!(
+        ef.windows(6)
+            .any(|w| w == [0xC8, 0x04, 0x00, 0x01, 0x20, 0x00])
+    );
+    assert_eq!(
+        install::InstallParameters::application(&[]).to_vec(),
+        [0xC9, 0x00]
+    );
     for (hex_in, expected) in [
-        ("C603001000", CommandError::FieldLength { field: "C6", len: 3, min: 2, max: 4 }),
-        ("D70101", CommandError::FieldLength { field: "D7", len: 1, min: 2, max: 4 }),
-        ("CF028041", CommandError::FieldLength { field: "implicit selection parameter", len: 2, min: 1, max: 1 }),
+        (
+            "C603001000",
+            CommandError::FieldLength {
+                field: "C6",
+                len: 3,
+                min: 2,
+                max: 4,
+            },
+        ),
+        (
+            "D70101",
+            CommandError::FieldLength {
+                field: "D7",
+                len: 1,
+                min: 2,
+                max: 4,
+            },
+        ),
+        (
+            "CF028041",
+            CommandError::FieldLength {
+                field: "implicit selection parameter",
+                len: 2,
+                min: 1,
+                max: 1,
+            },
+        ),
         ("CB00CB00", CommandError::DuplicateTag(Tag::new(0xCB))),
     ] {
         let b = hex::decode(hex_in).unwrap();
-        assert_eq!(install::parse_system_parameters(&b), Err(expected), "{hex_in}");
+        assert_eq!(
+            install::parse_system_parameters(&b),
+            Err(expected),
+            "{hex_in}"
+        );
     }
-    assert_eq!(install::parse_install_parameters(&[0xC9, 0x00, 0xC9, 0x00]), Err(CommandError::DuplicateTag(Tag::new(0xC9))));
-    assert!(matches!(install::parse_install_parameters(&[0xEF, 0x02, 0xC6, 0x01]), Err(CommandError::Tlv(_))));
+    assert_eq!(
+        install::parse_install_parameters(&[0xC9, 0x00, 0xC9, 0x00]),
+        Err(CommandError::DuplicateTag(Tag::new(0xC9)))
+    );
+    assert!(matches!(
+        install::parse_install_parameters(&[0xEF, 0x02, 0xC6, 0x01]),
+        Err(CommandError::Tlv(_))
+    ));
 }
 
 #[test]
@@ -277,26 +458,47 @@ fn load_block_splitting() {
         let mut joined = Vec::new();
         for (i, cmd) in commands.iter().enumerate() {
             let last = i + 1 == commands.len();
-            assert_eq!(cmd.header(), [0x80, 0xE8, if last { 0x80 } else { 0x00 }, u8::try_from(i).unwrap()]);
+            assert_eq!(
+                cmd.header(),
+                [
+                    0x80,
+                    0xE8,
+                    if last { 0x80 } else { 0x00 },
+                    u8::try_from(i).unwrap()
+                ]
+            );
             assert!(cmd.data.len() <= block_size);
             joined.extend_from_slice(&cmd.data);
         }
         assert_eq!(joined, bytes);
     }
-    assert_eq!(LoadFile::new(&[0; 300]).to_commands(1).unwrap_err(), CommandError::TooManyBlocks(304));
-    assert!(matches!(file.to_commands(0), Err(CommandError::FieldLength { .. })));
+    assert_eq!(
+        LoadFile::new(&[0; 300]).to_commands(1).unwrap_err(),
+        CommandError::TooManyBlocks(304)
+    );
+    assert!(matches!(
+        file.to_commands(0),
+        Err(CommandError::FieldLength { .. })
+    ));
     // DAP blocks precede the data block (GPC 2.3 §11.6.2.3).
     let with_dap = LoadFile {
-        dap_blocks: vec![DapBlock { security_domain: Aid::GP_ISD, signature: vec![0x5A; 8] }],
+        dap_blocks: vec![DapBlock {
+            security_domain: Aid::GP_ISD,
+            signature: vec![0x5A; 8],
+        }],
         ciphered: false,
         data: vec![1, 2, 3],
     };
     assert_eq!(
         with_dap.to_vec(),
-        hex::decode("E214 4F08A000000151000000 C3085A5A5A5A5A5A5A5A C403010203".replace(' ', "")).unwrap()
+        hex::decode("E214 4F08A000000151000000 C3085A5A5A5A5A5A5A5A C403010203".replace(' ', ""))
+            .unwrap()
     );
     assert_eq!(load::parse_load_file(&with_dap.to_vec()).unwrap(), with_dap);
-    let ciphered = LoadFile { ciphered: true, ..LoadFile::new(&[9]) };
+    let ciphered = LoadFile {
+        ciphered: true,
+        ..LoadFile::new(&[9])
+    };
     assert_eq!(ciphered.to_vec(), [0xD4, 0x01, 0x09]);
     assert_eq!(load::parse_load_file(&ciphered.to_vec()).unwrap(), ciphered);
 }
@@ -311,7 +513,9 @@ fn load_reassembly() {
     let encoded = views(&file.to_commands(200).unwrap());
     let mut card = LoadReassembler::with_default_limit();
     for (i, bytes) in encoded.iter().enumerate() {
-        let out = card.push(&CommandView::try_from(&bytes[..]).unwrap()).unwrap();
+        let out = card
+            .push(&CommandView::try_from(&bytes[..]).unwrap())
+            .unwrap();
         if i + 1 < encoded.len() {
             assert_eq!(out, None);
         } else {
@@ -320,28 +524,55 @@ fn load_reassembly() {
     }
     assert_eq!(card.received(), 704);
     // After the last block: refused.
-    assert_eq!(card.push(&CommandView::try_from(&encoded[0][..]).unwrap()), Err(CommandError::Sequence("LOAD")));
+    assert_eq!(
+        card.push(&CommandView::try_from(&encoded[0][..]).unwrap()),
+        Err(CommandError::Sequence("LOAD"))
+    );
 
     // Out of order: block 1 first, then a repeated block 0; a refused block changes nothing.
     let mut card = LoadReassembler::with_default_limit();
-    let err = card.push(&CommandView::try_from(&encoded[1][..]).unwrap()).unwrap_err();
-    assert_eq!(err, CommandError::BlockNumber { expected: 0, found: 1 });
+    let err = card
+        .push(&CommandView::try_from(&encoded[1][..]).unwrap())
+        .unwrap_err();
+    assert_eq!(
+        err,
+        CommandError::BlockNumber {
+            expected: 0,
+            found: 1
+        }
+    );
     assert_eq!(err.status_word().to_u16(), 0x6A86);
-    card.push(&CommandView::try_from(&encoded[0][..]).unwrap()).unwrap();
+    card.push(&CommandView::try_from(&encoded[0][..]).unwrap())
+        .unwrap();
     assert_eq!(
         card.push(&CommandView::try_from(&encoded[0][..]).unwrap()),
-        Err(CommandError::BlockNumber { expected: 1, found: 0 })
+        Err(CommandError::BlockNumber {
+            expected: 1,
+            found: 0
+        })
     );
     assert_eq!(card.received(), 200);
     for bytes in &encoded[1..] {
-        card.push(&CommandView::try_from(&bytes[..]).unwrap()).unwrap();
+        card.push(&CommandView::try_from(&bytes[..]).unwrap())
+            .unwrap();
     }
 
     // Limit.
     let mut small = LoadReassembler::new(300);
-    small.push(&CommandView::try_from(&encoded[0][..]).unwrap()).unwrap();
-    let err = small.push(&CommandView::try_from(&encoded[1][..]).unwrap()).unwrap_err();
-    assert_eq!(err, CommandError::TooLong { field: "load file", len: 400, max: 300 });
+    small
+        .push(&CommandView::try_from(&encoded[0][..]).unwrap())
+        .unwrap();
+    let err = small
+        .push(&CommandView::try_from(&encoded[1][..]).unwrap())
+        .unwrap_err();
+    assert_eq!(
+        err,
+        CommandError::TooLong {
+            field: "load file",
+            len: 400,
+            max: 300
+        }
+    );
     assert_eq!(err.status_word().to_u16(), 0x6A84);
 
     // Bad P1, no data, wrong instruction.
@@ -350,7 +581,9 @@ fn load_reassembly() {
         (hex::decode("80E88000").unwrap(), 0x6700),
         (hex::decode("80E6800001C4").unwrap(), 0x6D00),
     ] {
-        let err = LoadReassembler::with_default_limit().push(&CommandView::try_from(&bytes[..]).unwrap()).unwrap_err();
+        let err = LoadReassembler::with_default_limit()
+            .push(&CommandView::try_from(&bytes[..]).unwrap())
+            .unwrap_err();
         assert_eq!(err.status_word().to_u16(), expected, "{bytes:02X?}");
     }
 }
@@ -360,12 +593,39 @@ fn load_file_errors() {
     for (hex_in, expected) in [
         ("", CommandError::MissingTag(Tag::new(0xC4))),
         ("E200", CommandError::MissingTag(Tag::new(0x4F))),
-        ("E2074F05A000000001", CommandError::MissingTag(Tag::new(0xC3))),
-        ("E20B4F05A000000001C3000100", CommandError::UnexpectedTag { context: "DAP block", found: Tag::new(0x01) }),
+        (
+            "E2074F05A000000001",
+            CommandError::MissingTag(Tag::new(0xC3)),
+        ),
+        (
+            "E20B4F05A000000001C3000100",
+            CommandError::UnexpectedTag {
+                context: "DAP block",
+                found: Tag::new(0x01),
+            },
+        ),
         ("E2074F03A00000C300C400", CommandError::AidLength(3)),
-        ("C402AA", CommandError::Tlv(apdu_codec::tlv::TlvError::TruncatedValue { expected: 2, available: 1 })),
-        ("C401AA00", CommandError::TrailingBytes { field: "load file data block", count: 1 }),
-        ("C301AA", CommandError::UnexpectedTag { context: "load file", found: Tag::new(0xC3) }),
+        (
+            "C402AA",
+            CommandError::Tlv(apdu_codec::tlv::TlvError::TruncatedValue {
+                expected: 2,
+                available: 1,
+            }),
+        ),
+        (
+            "C401AA00",
+            CommandError::TrailingBytes {
+                field: "load file data block",
+                count: 1,
+            },
+        ),
+        (
+            "C301AA",
+            CommandError::UnexpectedTag {
+                context: "load file",
+                found: Tag::new(0xC3),
+            },
+        ),
     ] {
         let b = hex::decode(hex_in).unwrap();
         assert_eq!(load::parse_load_file(&b), Err(expected), "{hex_in}");
@@ -373,8 +633,12 @@ fn load_file_errors() {
     // The reassembler reports the same error on the last block.
     let bytes = hex::decode("80E8800003C401AA").unwrap();
     let mut card = LoadReassembler::with_default_limit();
-    card.push(&CommandView::try_from(&bytes[..]).unwrap()).unwrap();
+    card.push(&CommandView::try_from(&bytes[..]).unwrap())
+        .unwrap();
     let bytes = hex::decode("80E8800002C401").unwrap();
     let mut card = LoadReassembler::with_default_limit();
-    assert!(matches!(card.push(&CommandView::try_from(&bytes[..]).unwrap()), Err(CommandError::Tlv(_))));
+    assert!(matches!(
+        card.push(&CommandView::try_from(&bytes[..]).unwrap()),
+        Err(CommandError::Tlv(_))
+    ));
 }

@@ -5,19 +5,26 @@
 use apdu_codec::tlv::Tag;
 use apdu_codec::{Command, CommandView, StatusWord};
 use gp_scp::cmd::delete::{self, Delete, Target};
-use gp_scp::cmd::get_data::{self, CardRecognitionData, Cplc, KeyComponent, KeyInformation, KeyUsageAccess, ScpInfo};
+use gp_scp::cmd::get_data::{
+    self, CardRecognitionData, Cplc, KeyComponent, KeyInformation, KeyUsageAccess, ScpInfo,
+};
 use gp_scp::cmd::get_status::{self, GetStatus, RegistryEntry, ResponseFormat, StatusSubset};
 use gp_scp::cmd::install::{self, CombinedSequence, Install, InstallCommand};
 use gp_scp::cmd::load::{self, LoadFile, LoadReassembler};
 use gp_scp::cmd::put_key::{self, KeyBlock, PutKey};
 use gp_scp::cmd::select::{self, Fci, Occurrence, Select};
 use gp_scp::cmd::set_status::{self, Scope, SetStatus};
-use gp_scp::cmd::store_data::{self, Encryption, StoreDataOptions, StoreDataReassembler, Structure};
+use gp_scp::cmd::store_data::{
+    self, Encryption, StoreDataOptions, StoreDataReassembler, Structure,
+};
 use gp_scp::cmd::{Aid, Privileges};
 use proptest::prelude::*;
 
 fn config() -> ProptestConfig {
-    ProptestConfig { cases: 256, ..ProptestConfig::default() }
+    ProptestConfig {
+        cases: 256,
+        ..ProptestConfig::default()
+    }
 }
 
 fn aid() -> impl Strategy<Value = Aid> {
@@ -91,11 +98,32 @@ fn install() -> impl Strategy<Value = Install> {
         ]
     };
     prop_oneof![
-        (aid(), prop::option::of(aid()), bytes(64), params(), bytes(200)).prop_map(|(l, s, h, p, t)| {
-            Install::ForLoad { load_file: l, security_domain: s, hash: h, parameters: p, token: t }
-        }),
-        (aid(), aid(), aid(), privileges(), params(), bytes(80), any::<bool>()).prop_map(
-            |(l, m, a, pr, p, t, ms)| Install::ForInstall {
+        (
+            aid(),
+            prop::option::of(aid()),
+            bytes(64),
+            params(),
+            bytes(200)
+        )
+            .prop_map(|(l, s, h, p, t)| {
+                Install::ForLoad {
+                    load_file: l,
+                    security_domain: s,
+                    hash: h,
+                    parameters: p,
+                    token: t,
+                }
+            }),
+        (
+            aid(),
+            aid(),
+            aid(),
+            privileges(),
+            params(),
+            bytes(80),
+            any::<bool>()
+        )
+            .prop_map(|(l, m, a, pr, p, t, ms)| Install::ForInstall {
                 load_file: l,
                 module: m,
                 application: a,
@@ -103,13 +131,14 @@ fn install() -> impl Strategy<Value = Install> {
                 parameters: p,
                 token: t,
                 make_selectable: ms,
+            }),
+        (aid(), privileges(), params(), bytes(80)).prop_map(|(a, pr, p, t)| {
+            Install::MakeSelectable {
+                application: a,
+                privileges: pr,
+                parameters: p,
+                token: t,
             }
-        ),
-        (aid(), privileges(), params(), bytes(80)).prop_map(|(a, pr, p, t)| Install::MakeSelectable {
-            application: a,
-            privileges: pr,
-            parameters: p,
-            token: t,
         }),
         (aid(), aid(), params(), bytes(80)).prop_map(|(s, a, p, t)| Install::Extradition {
             security_domain: s,
@@ -118,7 +147,13 @@ fn install() -> impl Strategy<Value = Install> {
             token: t,
         }),
         aid().prop_map(|a| Install::Personalization { application: a }),
-        (prop::option::of(aid()), prop::option::of(aid()), prop::option::of(privileges()), params(), bytes(80))
+        (
+            prop::option::of(aid()),
+            prop::option::of(aid()),
+            prop::option::of(privileges()),
+            params(),
+            bytes(80)
+        )
             .prop_map(|(s, a, pr, p, t)| Install::RegistryUpdate {
                 security_domain: s,
                 application: a,
@@ -130,17 +165,23 @@ fn install() -> impl Strategy<Value = Install> {
 }
 
 fn key_information() -> impl Strategy<Value = KeyInformation> {
-    let basic = (any::<u8>(), any::<u8>(), prop::collection::vec((0u8..0xFF, any::<u8>()), 1..4)).prop_map(
-        |(id, v, comps)| KeyInformation {
+    let basic = (
+        any::<u8>(),
+        any::<u8>(),
+        prop::collection::vec((0u8..0xFF, any::<u8>()), 1..4),
+    )
+        .prop_map(|(id, v, comps)| KeyInformation {
             id,
             version: v,
             components: comps
                 .into_iter()
-                .map(|(t, l)| KeyComponent { key_type: t, length: u16::from(l) })
+                .map(|(t, l)| KeyComponent {
+                    key_type: t,
+                    length: u16::from(l),
+                })
                 .collect(),
             extended: None,
-        },
-    );
+        });
     let extended = (
         any::<u8>(),
         any::<u8>(),
@@ -151,7 +192,13 @@ fn key_information() -> impl Strategy<Value = KeyInformation> {
         .prop_map(|(id, v, comps, usage, access)| KeyInformation {
             id,
             version: v,
-            components: comps.into_iter().map(|(t, l)| KeyComponent { key_type: t, length: l }).collect(),
+            components: comps
+                .into_iter()
+                .map(|(t, l)| KeyComponent {
+                    key_type: t,
+                    length: l,
+                })
+                .collect(),
             extended: Some(KeyUsageAccess { usage, access }),
         });
     prop_oneof![basic, extended]

@@ -4,7 +4,9 @@
 
 use apdu_codec::tlv::Tag;
 use apdu_codec::{Command, CommandView, StatusWord};
-use gp_scp::cmd::get_data::{self, Cplc, KeyComponent, KeyInformation, KeyReference, KeyUsageAccess};
+use gp_scp::cmd::get_data::{
+    self, Cplc, KeyComponent, KeyInformation, KeyReference, KeyUsageAccess,
+};
 use gp_scp::cmd::select::{self, Fci, Occurrence};
 use gp_scp::cmd::{Aid, CommandError};
 
@@ -22,9 +24,15 @@ fn select_builders() {
         select::select(&Aid::GP_ISD).to_vec().unwrap(),
         hex::decode("00A4040008A00000015100000000").unwrap()
     );
-    assert_eq!(select::select_isd().to_vec().unwrap(), [0x00, 0xA4, 0x04, 0x00, 0x00]);
     assert_eq!(
-        select::select_partial(&[0xA0, 0x00], Occurrence::Next).unwrap().to_vec().unwrap(),
+        select::select_isd().to_vec().unwrap(),
+        [0x00, 0xA4, 0x04, 0x00, 0x00]
+    );
+    assert_eq!(
+        select::select_partial(&[0xA0, 0x00], Occurrence::Next)
+            .unwrap()
+            .to_vec()
+            .unwrap(),
         [0x00, 0xA4, 0x04, 0x02, 0x02, 0xA0, 0x00, 0x00]
     );
     assert!(matches!(
@@ -51,7 +59,11 @@ fn select_parser() {
         (hex::decode("00B0000000").unwrap(), 0x6D00),     // not SELECT
         (long, 0x6700),
     ] {
-        assert_eq!(sw(select::parse_select(&view(&bytes))), expected, "{bytes:02X?}");
+        assert_eq!(
+            sw(select::parse_select(&view(&bytes))),
+            expected,
+            "{bytes:02X?}"
+        );
     }
 }
 
@@ -77,20 +89,37 @@ fn fci_round_trip_and_errors() {
     assert_eq!(parsed, fci);
     let m = parsed.management().unwrap();
     assert_eq!(m.gp_version.as_deref(), Some(&[2, 3, 1][..]));
-    assert_eq!(m.secure_channels[0].option_names()[1], "pseudo-random card challenge");
+    assert_eq!(
+        m.secure_channels[0].option_names()[1],
+        "pseudo-random card challenge"
+    );
     // Minimal FCI as many cards send it: 6F 10 84 08 <ISD AID> A5 04 9F 65 01 FF.
     let minimal = hex::decode("6F108408A000000151000000A5049F6501FF").unwrap();
     let parsed = select::parse_fci(&minimal).unwrap();
     assert_eq!(parsed.aid, Aid::GP_ISD);
     assert_eq!(parsed.max_command_data, Some(0xFF));
-    assert_eq!(parsed.management(), Err(CommandError::MissingTag(Tag::new(0x73))));
+    assert_eq!(
+        parsed.management(),
+        Err(CommandError::MissingTag(Tag::new(0x73)))
+    );
     for (hex_in, expected) in [
         ("6F00", CommandError::MissingTag(Tag::new(0x84))),
-        ("6E00", CommandError::UnexpectedTag { context: "FCI", found: Tag::new(0x6E) }),
+        (
+            "6E00",
+            CommandError::UnexpectedTag {
+                context: "FCI",
+                found: Tag::new(0x6E),
+            },
+        ),
         ("6F038401A0", CommandError::AidLength(1)),
         (
             "6F138408A000000151000000A5079F65009F650101",
-            CommandError::FieldLength { field: "maximum command data length", len: 0, min: 1, max: 4 },
+            CommandError::FieldLength {
+                field: "maximum command data length",
+                len: 0,
+                min: 1,
+                max: 4,
+            },
         ),
         (
             "6F148408A0000001510000008408A000000151000000",
@@ -100,7 +129,10 @@ fn fci_round_trip_and_errors() {
         let bytes = hex::decode(hex_in).unwrap();
         assert_eq!(select::parse_fci(&bytes), Err(expected), "{hex_in}");
     }
-    assert!(matches!(select::parse_fci(&[0x6F, 0x05, 0x84]), Err(CommandError::Tlv(_))));
+    assert!(matches!(
+        select::parse_fci(&[0x6F, 0x05, 0x84]),
+        Err(CommandError::Tlv(_))
+    ));
 }
 
 #[test]
@@ -122,10 +154,16 @@ fn get_data_builders_and_parser() {
         assert_eq!(parsed.key, None);
     }
     // SCP11 certificate store of key 10/01: BF21 with A6 { 83 02 10 01 } (Amendment F §7.4.2).
-    let key = KeyReference { id: 0x10, version: 0x01 };
+    let key = KeyReference {
+        id: 0x10,
+        version: 0x01,
+    };
     let cmd = get_data::get_certificate_store(Some(key)).to_vec().unwrap();
     assert_eq!(cmd, hex::decode("80CABF2106A6048302100100").unwrap());
-    assert_eq!(get_data::parse_get_data(&view(&cmd)).unwrap().key, Some(key));
+    assert_eq!(
+        get_data::parse_get_data(&view(&cmd)).unwrap().key,
+        Some(key)
+    );
     for (bytes, expected) in [
         ("80CA000000", 0x6A86),
         ("80CB9F7F00", 0x6D00),
@@ -178,14 +216,22 @@ fn cplc_layout() {
     assert_eq!(&tlv[..3], &[0x9F, 0x7F, 0x2A]);
     assert_eq!(get_data::parse_cplc(&tlv).unwrap(), cplc);
     assert_eq!(get_data::parse_cplc(&bytes).unwrap(), cplc);
-    let short = CommandError::FieldLength { field: "CPLC", len: 41, min: 42, max: 42 };
+    let short = CommandError::FieldLength {
+        field: "CPLC",
+        len: 41,
+        min: 42,
+        max: 42,
+    };
     assert_eq!(Cplc::from_bytes(&bytes[..41]), Err(short));
     let mut short_tlv = vec![0x9F, 0x7F, 41];
     short_tlv.extend_from_slice(&bytes[..41]);
     assert_eq!(get_data::parse_cplc(&short_tlv), Err(short));
     let mut wrong = tlv.clone();
     wrong[1] = 0x7E;
-    assert!(matches!(get_data::parse_cplc(&wrong), Err(CommandError::UnexpectedTag { .. })));
+    assert!(matches!(
+        get_data::parse_cplc(&wrong),
+        Err(CommandError::UnexpectedTag { .. })
+    ));
     assert_eq!(get_data::parse_cplc_date(0x2050), Some((2, 50)));
     assert_eq!(get_data::parse_cplc_date(0x1366), Some((1, 366)));
     assert_eq!(get_data::parse_cplc_date(0x0000), None);
@@ -210,7 +256,10 @@ fn card_recognition_data_errors() {
     let bytes = crd.to_card_data();
     assert_eq!(get_data::parse_card_recognition_data(&bytes).unwrap(), crd);
     // A bare 73 template parses too.
-    assert_eq!(get_data::parse_card_recognition_data(&crd.to_template()).unwrap(), crd);
+    assert_eq!(
+        get_data::parse_card_recognition_data(&crd.to_template()).unwrap(),
+        crd
+    );
     let gp = |arc: u8, rest: &[u8]| {
         let mut v = vec![0x2A, 0x86, 0x48, 0x86, 0xFC, 0x6B, arc];
         v.extend_from_slice(rest);
@@ -225,30 +274,58 @@ fn card_recognition_data_errors() {
     let card_data = |children: Vec<u8>| tlv(&[0x66], &tlv(&[0x73], &children));
     let cases = [
         (vec![0x66, 0x00], CommandError::MissingTag(Tag::new(0x73))),
-        (vec![0x67, 0x00], CommandError::UnexpectedTag { context: "card data", found: Tag::new(0x67) }),
+        (
+            vec![0x67, 0x00],
+            CommandError::UnexpectedTag {
+                context: "card data",
+                found: Tag::new(0x67),
+            },
+        ),
         (
             card_data(tlv(&[0x06], &[0x2B, 0x06])),
-            CommandError::Value { field: "card recognition OID", value: 0x2B },
+            CommandError::Value {
+                field: "card recognition OID",
+                value: 0x2B,
+            },
         ),
         (
             card_data(tlv(&[0x64], &tlv(&[0x06], &gp(4, &[])))),
-            CommandError::FieldLength { field: "secure channel protocol OID", len: 0, min: 2, max: 2 },
+            CommandError::FieldLength {
+                field: "secure channel protocol OID",
+                len: 0,
+                min: 2,
+                max: 2,
+            },
         ),
         (
             card_data(tlv(&[0x64], &tlv(&[0x06], &gp(4, &[0x02])))),
-            CommandError::FieldLength { field: "secure channel protocol OID", len: 1, min: 2, max: 2 },
+            CommandError::FieldLength {
+                field: "secure channel protocol OID",
+                len: 1,
+                min: 2,
+                max: 2,
+            },
         ),
         (
             card_data(tlv(&[0x64], &tlv(&[0x04], &gp(4, &[0x02, 0x15])))),
-            CommandError::UnexpectedTag { context: "secure channel protocol OID", found: Tag::new(0x04) },
+            CommandError::UnexpectedTag {
+                context: "secure channel protocol OID",
+                found: Tag::new(0x04),
+            },
         ),
         (
             card_data(tlv(&[0x64], &tlv(&[0x06], &gp(5, &[0x02, 0x15])))),
-            CommandError::Value { field: "secure channel protocol OID", value: 0x2A },
+            CommandError::Value {
+                field: "secure channel protocol OID",
+                value: 0x2A,
+            },
         ),
         (
             card_data(tlv(&[0x60], &tlv(&[0x06], &[0x2A, 0x86]))),
-            CommandError::Value { field: "card management version OID", value: 0x2A },
+            CommandError::Value {
+                field: "card management version OID",
+                value: 0x2A,
+            },
         ),
         (
             card_data(tlv(&[0x63], &[])),
@@ -256,7 +333,10 @@ fn card_recognition_data_errors() {
         ),
         (
             card_data(tlv(&[0x69], &[])),
-            CommandError::UnexpectedTag { context: "card recognition data", found: Tag::new(0x69) },
+            CommandError::UnexpectedTag {
+                context: "card recognition data",
+                found: Tag::new(0x69),
+            },
         ),
         (
             card_data([tlv(&[0x65], &[]), tlv(&[0x65], &[])].concat()),
@@ -264,7 +344,11 @@ fn card_recognition_data_errors() {
         ),
     ];
     for (bytes, expected) in cases {
-        assert_eq!(get_data::parse_card_recognition_data(&bytes), Err(expected), "{bytes:02X?}");
+        assert_eq!(
+            get_data::parse_card_recognition_data(&bytes),
+            Err(expected),
+            "{bytes:02X?}"
+        );
     }
 }
 
@@ -279,8 +363,14 @@ fn key_information_formats() {
             id: 0x13,
             version: 0x01,
             components: vec![
-                KeyComponent { key_type: 0xB0, length: 0x41 },
-                KeyComponent { key_type: 0xF0, length: 0x01 },
+                KeyComponent {
+                    key_type: 0xB0,
+                    length: 0x41,
+                },
+                KeyComponent {
+                    key_type: 0xF0,
+                    length: 0x01,
+                },
             ],
             extended: None,
         },
@@ -288,8 +378,14 @@ fn key_information_formats() {
         KeyInformation {
             id: 0x20,
             version: 0x02,
-            components: vec![KeyComponent { key_type: 0xA1, length: 0x0100 }],
-            extended: Some(KeyUsageAccess { usage: vec![0x82], access: vec![] }),
+            components: vec![KeyComponent {
+                key_type: 0xA1,
+                length: 0x0100,
+            }],
+            extended: Some(KeyUsageAccess {
+                usage: vec![0x82],
+                access: vec![],
+            }),
         },
     ];
     let with = get_data::encode_key_information(&keys, true).unwrap();
@@ -297,38 +393,134 @@ fn key_information_formats() {
     assert_eq!(&with[..2], &[0xE0, u8::try_from(without.len()).unwrap()]);
     assert_eq!(&with[2..], &without[..]);
     assert_eq!(&without[..6], &[0xC0, 0x04, 0x01, 0x30, 0x88, 0x10]);
-    assert!(without.ends_with(&[0xC0, 0x09, 0x20, 0x02, 0xFF, 0xA1, 0x01, 0x00, 0x01, 0x82, 0x00]));
+    assert!(without.ends_with(&[
+        0xC0, 0x09, 0x20, 0x02, 0xFF, 0xA1, 0x01, 0x00, 0x01, 0x82, 0x00
+    ]));
     assert_eq!(get_data::parse_key_information(&with).unwrap(), keys);
     assert_eq!(get_data::parse_key_information(&without).unwrap(), keys);
     assert_eq!(get_data::parse_key_information(&[]).unwrap(), []);
     for (hex_in, expected) in [
-        ("C0020101", Some(CommandError::Truncated { field: "key type", needed: 2, available: 0 })),
-        ("C003010188", Some(CommandError::Truncated { field: "key length", needed: 1, available: 0 })),
-        ("C0050101FF8800", Some(CommandError::Truncated { field: "extended key length", needed: 2, available: 1 })),
-        ("C0070101FF88001001", Some(CommandError::Truncated { field: "key usage", needed: 1, available: 0 })),
-        ("C0060101FF880010", Some(CommandError::Truncated { field: "key usage", needed: 1, available: 0 })),
-        ("C0070101FF88001000", Some(CommandError::Truncated { field: "key access", needed: 1, available: 0 })),
-        ("C0090101FF880010000000", Some(CommandError::TrailingBytes { field: "extended key information", count: 1 })),
-        ("C101", Some(CommandError::Tlv(apdu_codec::tlv::TlvError::TruncatedValue { expected: 1, available: 0 }))),
-        ("C100", Some(CommandError::UnexpectedTag { context: "key information template", found: Tag::new(0xC1) })),
-        ("E002C100", Some(CommandError::UnexpectedTag { context: "key information template", found: Tag::new(0xC1) })),
-        ("C0", Some(CommandError::Tlv(apdu_codec::tlv::TlvError::TruncatedLength))),
+        (
+            "C0020101",
+            Some(CommandError::Truncated {
+                field: "key type",
+                needed: 2,
+                available: 0,
+            }),
+        ),
+        (
+            "C003010188",
+            Some(CommandError::Truncated {
+                field: "key length",
+                needed: 1,
+                available: 0,
+            }),
+        ),
+        (
+            "C0050101FF8800",
+            Some(CommandError::Truncated {
+                field: "extended key length",
+                needed: 2,
+                available: 1,
+            }),
+        ),
+        (
+            "C0070101FF88001001",
+            Some(CommandError::Truncated {
+                field: "key usage",
+                needed: 1,
+                available: 0,
+            }),
+        ),
+        (
+            "C0060101FF880010",
+            Some(CommandError::Truncated {
+                field: "key usage",
+                needed: 1,
+                available: 0,
+            }),
+        ),
+        (
+            "C0070101FF88001000",
+            Some(CommandError::Truncated {
+                field: "key access",
+                needed: 1,
+                available: 0,
+            }),
+        ),
+        (
+            "C0090101FF880010000000",
+            Some(CommandError::TrailingBytes {
+                field: "extended key information",
+                count: 1,
+            }),
+        ),
+        (
+            "C101",
+            Some(CommandError::Tlv(
+                apdu_codec::tlv::TlvError::TruncatedValue {
+                    expected: 1,
+                    available: 0,
+                },
+            )),
+        ),
+        (
+            "C100",
+            Some(CommandError::UnexpectedTag {
+                context: "key information template",
+                found: Tag::new(0xC1),
+            }),
+        ),
+        (
+            "E002C100",
+            Some(CommandError::UnexpectedTag {
+                context: "key information template",
+                found: Tag::new(0xC1),
+            }),
+        ),
+        (
+            "C0",
+            Some(CommandError::Tlv(
+                apdu_codec::tlv::TlvError::TruncatedLength,
+            )),
+        ),
     ] {
         let b = hex::decode(hex_in).unwrap();
-        assert_eq!(get_data::parse_key_information(&b).err(), expected, "{hex_in}");
+        assert_eq!(
+            get_data::parse_key_information(&b).err(),
+            expected,
+            "{hex_in}"
+        );
     }
     // Encoder errors.
     let bad_len = KeyInformation {
         id: 1,
         version: 1,
-        components: vec![KeyComponent { key_type: 0xA1, length: 256 }],
+        components: vec![KeyComponent {
+            key_type: 0xA1,
+            length: 256,
+        }],
         extended: None,
     };
-    assert!(matches!(get_data::encode_key_information(&[bad_len], true), Err(CommandError::Value { .. })));
+    assert!(matches!(
+        get_data::encode_key_information(&[bad_len], true),
+        Err(CommandError::Value { .. })
+    ));
     let bad_type = KeyInformation::basic(1, 1, 0xFF, 16);
-    assert!(matches!(get_data::encode_key_information(&[bad_type], true), Err(CommandError::Value { .. })));
-    let none = KeyInformation { id: 1, version: 1, components: vec![], extended: None };
-    assert!(matches!(none.to_value(), Err(CommandError::FieldLength { .. })));
+    assert!(matches!(
+        get_data::encode_key_information(&[bad_type], true),
+        Err(CommandError::Value { .. })
+    ));
+    let none = KeyInformation {
+        id: 1,
+        version: 1,
+        components: vec![],
+        extended: None,
+    };
+    assert!(matches!(
+        none.to_value(),
+        Err(CommandError::FieldLength { .. })
+    ));
 }
 
 #[test]
@@ -339,17 +531,32 @@ fn certificate_store_formats() {
     let certs = [&gp_cert[..], &der_cert[..]];
     let with = get_data::encode_certificate_store(&certs, true).unwrap();
     let without = get_data::encode_certificate_store(&certs, false).unwrap();
-    assert_eq!(&with[..3], &[0xBF, 0x21, u8::try_from(without.len()).unwrap()]);
+    assert_eq!(
+        &with[..3],
+        &[0xBF, 0x21, u8::try_from(without.len()).unwrap()]
+    );
     assert_eq!(get_data::parse_certificate_store(&with).unwrap(), certs);
     assert_eq!(get_data::parse_certificate_store(&without).unwrap(), certs);
     // One bare DER certificate (yubikit with a single certificate).
-    assert_eq!(get_data::parse_certificate_store(&der_cert).unwrap(), [&der_cert[..]]);
-    assert_eq!(get_data::parse_certificate_store(&[0xBF, 0x21, 0x00]).unwrap(), Vec::<&[u8]>::new());
+    assert_eq!(
+        get_data::parse_certificate_store(&der_cert).unwrap(),
+        [&der_cert[..]]
+    );
+    assert_eq!(
+        get_data::parse_certificate_store(&[0xBF, 0x21, 0x00]).unwrap(),
+        Vec::<&[u8]>::new()
+    );
     assert_eq!(
         get_data::parse_certificate_store(&[0x04, 0x00]),
-        Err(CommandError::UnexpectedTag { context: "certificate store", found: Tag::new(0x04) })
+        Err(CommandError::UnexpectedTag {
+            context: "certificate store",
+            found: Tag::new(0x04)
+        })
     );
-    assert!(matches!(get_data::parse_certificate_store(&[0x30, 0x05, 0x00]), Err(CommandError::Tlv(_))));
+    assert!(matches!(
+        get_data::parse_certificate_store(&[0x30, 0x05, 0x00]),
+        Err(CommandError::Tlv(_))
+    ));
     assert!(matches!(
         get_data::encode_certificate_store(&[&[0x04, 0x00][..]], true),
         Err(CommandError::UnexpectedTag { .. })
@@ -362,20 +569,32 @@ fn certificate_store_formats() {
 
 #[test]
 fn small_objects() {
-    assert_eq!(get_data::parse_sequence_counter(&[0xC1, 0x02, 0x00, 0x2A]).unwrap(), 0x2A);
-    assert_eq!(get_data::parse_sequence_counter(&[0xC1, 0x03, 0x00, 0x01, 0x2A]).unwrap(), 0x12A);
+    assert_eq!(
+        get_data::parse_sequence_counter(&[0xC1, 0x02, 0x00, 0x2A]).unwrap(),
+        0x2A
+    );
+    assert_eq!(
+        get_data::parse_sequence_counter(&[0xC1, 0x03, 0x00, 0x01, 0x2A]).unwrap(),
+        0x12A
+    );
     assert!(matches!(
         get_data::parse_sequence_counter(&[0xC1, 0x01, 0x2A]),
         Err(CommandError::FieldLength { .. })
     ));
     let kdd = hex::decode("CF0A00010203040506070809").unwrap();
-    assert_eq!(get_data::parse_data_object(&kdd, get_data::TAG_KDD).unwrap(), &kdd[2..]);
+    assert_eq!(
+        get_data::parse_data_object(&kdd, get_data::TAG_KDD).unwrap(),
+        &kdd[2..]
+    );
     assert!(matches!(
         get_data::parse_data_object(&kdd, get_data::TAG_IIN),
         Err(CommandError::UnexpectedTag { .. })
     ));
     let iin = [0x42, 0x03, 0x12, 0x34, 0x56];
-    assert_eq!(get_data::parse_data_object(&iin, get_data::TAG_IIN).unwrap(), &[0x12, 0x34, 0x56]);
+    assert_eq!(
+        get_data::parse_data_object(&iin, get_data::TAG_IIN).unwrap(),
+        &[0x12, 0x34, 0x56]
+    );
     let _ = StatusWord::SUCCESS;
     let _ = Command::new(0, 0, 0, 0);
 }

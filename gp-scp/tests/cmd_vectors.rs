@@ -57,7 +57,11 @@ fn malformed_published_commands_are_rejected() {
             other => panic!("unknown kind {other}"),
         };
         let sw = hex(&case["status"]);
-        assert_eq!(err.status_word().to_bytes(), [sw[0], sw[1]], "{source}: {err}");
+        assert_eq!(
+            err.status_word().to_bytes(),
+            [sw[0], sw[1]],
+            "{source}: {err}"
+        );
     }
     // The same search criteria with a well-formed tag list parse.
     let bytes = hex::decode("80F220020a4f0212345c044f9f70c5").unwrap();
@@ -66,8 +70,14 @@ fn malformed_published_commands_are_rejected() {
     assert_eq!(parsed.format, get_status::ResponseFormat::Tagged);
     assert!(!parsed.next);
     assert_eq!(parsed.aid_prefix, [0x12, 0x34]);
-    assert_eq!(parsed.tag_list.as_deref(), Some(&[0x4F, 0x9F, 0x70, 0xC5][..]));
-    assert_eq!(parsed.to_command().unwrap().without_le().to_vec().unwrap(), bytes);
+    assert_eq!(
+        parsed.tag_list.as_deref(),
+        Some(&[0x4F, 0x9F, 0x70, 0xC5][..])
+    );
+    assert_eq!(
+        parsed.to_command().unwrap().without_le().to_vec().unwrap(),
+        bytes
+    );
 }
 
 #[test]
@@ -77,7 +87,11 @@ fn card_data_sample() {
         let source = case["source"].as_str().unwrap();
         let bytes = hex(&case["hex"]);
         let crd = get_data::parse_card_recognition_data(&bytes).unwrap();
-        assert_eq!(crd.gp_version.as_deref(), Some(&hex(&case["gp_version"])[..]), "{source}");
+        assert_eq!(
+            crd.gp_version.as_deref(),
+            Some(&hex(&case["gp_version"])[..]),
+            "{source}"
+        );
         assert_eq!(crd.card_id_scheme.as_deref(), Some(&[][..]), "{source}");
         assert_eq!(
             crd.secure_channels,
@@ -117,12 +131,28 @@ fn key_information_samples() {
             u8::try_from(case["length"].as_integer().unwrap()).unwrap(),
         );
         // Bare C0 (yubikit style) and wrapped in E0 (GlobalPlatform tools).
-        assert_eq!(get_data::parse_key_information(&bytes).unwrap(), [expected.clone()], "{source}");
+        assert_eq!(
+            get_data::parse_key_information(&bytes).unwrap(),
+            std::slice::from_ref(&expected),
+            "{source}"
+        );
         let mut wrapped = vec![0xE0, u8::try_from(bytes.len()).unwrap()];
         wrapped.extend_from_slice(&bytes);
-        assert_eq!(get_data::parse_key_information(&wrapped).unwrap(), [expected.clone()], "{source}");
+        assert_eq!(
+            get_data::parse_key_information(&wrapped).unwrap(),
+            std::slice::from_ref(&expected),
+            "{source}"
+        );
         let keys = [expected];
-        assert_eq!(get_data::encode_key_information(&keys, false).unwrap(), bytes, "{source}");
-        assert_eq!(get_data::encode_key_information(&keys, true).unwrap(), wrapped, "{source}");
+        assert_eq!(
+            get_data::encode_key_information(&keys, false).unwrap(),
+            bytes,
+            "{source}"
+        );
+        assert_eq!(
+            get_data::encode_key_information(&keys, true).unwrap(),
+            wrapped,
+            "{source}"
+        );
     }
 }

@@ -77,7 +77,9 @@ impl Aid {
     /// The AID bytes.
     #[must_use]
     pub fn as_bytes(&self) -> &[u8] {
-        self.bytes.get(..usize::from(self.len)).unwrap_or(&self.bytes)
+        self.bytes
+            .get(..usize::from(self.len))
+            .unwrap_or(&self.bytes)
     }
 
     /// Length in bytes (5..=16).

@@ -218,7 +218,11 @@ pub fn parse_delete(command: &CommandView<'_>) -> Result<Delete, CommandError> {
             if id.is_some() || version.is_some() {
                 return Err(CommandError::UnexpectedTag {
                     context: "DELETE object",
-                    found: if id.is_some() { TAG_KEY_ID } else { TAG_KEY_VERSION },
+                    found: if id.is_some() {
+                        TAG_KEY_ID
+                    } else {
+                        TAG_KEY_VERSION
+                    },
                 });
             }
             Ok(Delete {
@@ -238,7 +242,11 @@ pub fn parse_delete(command: &CommandView<'_>) -> Result<Delete, CommandError> {
             if crt.is_some() || token.is_some() {
                 return Err(CommandError::UnexpectedTag {
                     context: "DELETE key",
-                    found: if crt.is_some() { TAG_SIGNATURE_CRT } else { TAG_TOKEN },
+                    found: if crt.is_some() {
+                        TAG_SIGNATURE_CRT
+                    } else {
+                        TAG_TOKEN
+                    },
                 });
             }
             if p2 != P2_OBJECT {

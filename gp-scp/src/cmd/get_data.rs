@@ -360,15 +360,31 @@ const SCP02_OPTIONS: [(u8, &str, &str); 7] = [
     (0x02, "implicit initiation", "explicit initiation"),
     (0x04, "C-MAC on modified APDU", "C-MAC on unmodified APDU"),
     (0x08, "ICV is MAC over AID", "ICV set to zero"),
-    (0x10, "ICV encryption for C-MAC session", "no ICV encryption"),
+    (
+        0x10,
+        "ICV encryption for C-MAC session",
+        "no ICV encryption",
+    ),
     (0x20, "R-MAC supported", "no R-MAC"),
-    (0x40, "well-known pseudo-random card challenge", "unpredictable card challenge"),
+    (
+        0x40,
+        "well-known pseudo-random card challenge",
+        "unpredictable card challenge",
+    ),
 ];
 
 /// SCP03 `i` bits (GPC Amendment D §5.1).
 const SCP03_OPTIONS: [(u8, &str, &str); 4] = [
-    (0x01, "S16 (16-byte cryptograms and MACs)", "S8 (8-byte cryptograms and MACs)"),
-    (0x10, "pseudo-random card challenge", "random card challenge"),
+    (
+        0x01,
+        "S16 (16-byte cryptograms and MACs)",
+        "S8 (8-byte cryptograms and MACs)",
+    ),
+    (
+        0x10,
+        "pseudo-random card challenge",
+        "random card challenge",
+    ),
     (0x20, "R-MAC supported", "no R-MAC"),
     (0x40, "R-ENC supported", "no R-ENC"),
 ];

@@ -195,9 +195,11 @@ impl GetStatus {
     /// # Errors
     /// As [`data`](Self::data).
     pub fn to_command(&self) -> Result<Command, CommandError> {
-        Ok(Command::new(CLA_GP, ins::GET_STATUS, self.subset.p1(), self.p2())
-            .with_data(self.data()?)
-            .with_le(LE_MAX_SHORT))
+        Ok(
+            Command::new(CLA_GP, ins::GET_STATUS, self.subset.p1(), self.p2())
+                .with_data(self.data()?)
+                .with_le(LE_MAX_SHORT),
+        )
     }
 
     /// `true` when an entry matches the search criterion.
@@ -328,9 +330,7 @@ impl RegistryEntry {
             }
             StatusSubset::Applications => {
                 if self.privileges.is_some_and(Privileges::is_security_domain) {
-                    LifeCycle::SecurityDomain(SecurityDomainLifeCycle::from_byte(
-                        self.life_cycle,
-                    )?)
+                    LifeCycle::SecurityDomain(SecurityDomainLifeCycle::from_byte(self.life_cycle)?)
                 } else {
                     LifeCycle::Application(ApplicationLifeCycle::from_byte(self.life_cycle)?)
                 }
@@ -381,11 +381,13 @@ impl RegistryEntry {
         out.push(self.life_cycle);
         out.push(self.privileges.map_or(0, |p| p.to_bytes()[0]));
         if subset == StatusSubset::LoadFilesAndModules {
-            out.push(u8::try_from(self.modules.len()).map_err(|_| CommandError::TooLong {
-                field: "executable modules",
-                len: self.modules.len(),
-                max: 255,
-            })?);
+            out.push(
+                u8::try_from(self.modules.len()).map_err(|_| CommandError::TooLong {
+                    field: "executable modules",
+                    len: self.modules.len(),
+                    max: 255,
+                })?,
+            );
             for m in &self.modules {
                 put_lv(&mut out, m.as_bytes(), "module AID")?;
             }
@@ -397,7 +399,11 @@ impl RegistryEntry {
     ///
     /// # Errors
     /// As [`to_legacy`](Self::to_legacy).
-    pub fn encode(&self, subset: StatusSubset, format: ResponseFormat) -> Result<Vec<u8>, CommandError> {
+    pub fn encode(
+        &self,
+        subset: StatusSubset,
+        format: ResponseFormat,
+    ) -> Result<Vec<u8>, CommandError> {
         match format {
             ResponseFormat::Tagged => Ok(self.to_tagged()),
             ResponseFormat::Legacy => self.to_legacy(subset),
@@ -430,15 +436,27 @@ fn parse_tagged_entry(e3: &tlv::Tlv<'_>) -> Result<RegistryEntry, CommandError> 
                 set_once(&mut life_cycle, lcs, TAG_LIFE_CYCLE)?;
             }
             TAG_PRIVILEGES => {
-                set_once(&mut entry.privileges, Privileges::from_slice(v)?, TAG_PRIVILEGES)?;
+                set_once(
+                    &mut entry.privileges,
+                    Privileges::from_slice(v)?,
+                    TAG_PRIVILEGES,
+                )?;
             }
             TAG_LOAD_FILE_AID => set_once(&mut entry.load_file, Aid::new(v)?, TAG_LOAD_FILE_AID)?,
             TAG_LOAD_FILE_VERSION => {
-                set_once(&mut entry.load_file_version, v.to_vec(), TAG_LOAD_FILE_VERSION)?;
+                set_once(
+                    &mut entry.load_file_version,
+                    v.to_vec(),
+                    TAG_LOAD_FILE_VERSION,
+                )?;
             }
             TAG_MODULE_AID => entry.modules.push(Aid::new(v)?),
             TAG_SECURITY_DOMAIN_AID => {
-                set_once(&mut entry.security_domain, Aid::new(v)?, TAG_SECURITY_DOMAIN_AID)?;
+                set_once(
+                    &mut entry.security_domain,
+                    Aid::new(v)?,
+                    TAG_SECURITY_DOMAIN_AID,
+                )?;
             }
             TAG_IMPLICIT_SELECTION => {
                 let [cf] = *v else {

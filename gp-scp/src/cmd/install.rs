@@ -403,7 +403,10 @@ pub fn parse_install(command: &CommandView<'_>) -> Result<InstallCommand, Comman
             }
         }
         P1_FOR_MAKE_SELECTABLE => {
-            empty(r.lv("executable load file AID")?, "executable load file AID")?;
+            empty(
+                r.lv("executable load file AID")?,
+                "executable load file AID",
+            )?;
             empty(r.lv("executable module AID")?, "executable module AID")?;
             let application = Aid::new(r.lv("application AID")?)?;
             let privileges = Privileges::from_slice(r.lv("privileges")?)?;
@@ -433,7 +436,10 @@ pub fn parse_install(command: &CommandView<'_>) -> Result<InstallCommand, Comman
             }
         }
         P1_FOR_PERSONALIZATION => {
-            empty(r.lv("executable load file AID")?, "executable load file AID")?;
+            empty(
+                r.lv("executable load file AID")?,
+                "executable load file AID",
+            )?;
             empty(r.lv("executable module AID")?, "executable module AID")?;
             let application = Aid::new(r.lv("application AID")?)?;
             empty(r.lv("privileges")?, "privileges")?;

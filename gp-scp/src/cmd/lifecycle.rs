@@ -326,11 +326,7 @@ impl SecurityDomainLifeCycle {
                 Err(refuse)
             };
         }
-        if to > self.0 {
-            Ok(target)
-        } else {
-            Err(refuse)
-        }
+        if to > self.0 { Ok(target) } else { Err(refuse) }
     }
 }
 

@@ -57,24 +57,60 @@ pub enum Privilege {
 pub const PRIVILEGES: [(Privilege, &str, [u8; 3]); 20] = [
     (Privilege::SecurityDomain, "Security Domain", [0x80, 0, 0]),
     (Privilege::DapVerification, "DAP Verification", [0xC0, 0, 0]),
-    (Privilege::DelegatedManagement, "Delegated Management", [0xA0, 0, 0]),
+    (
+        Privilege::DelegatedManagement,
+        "Delegated Management",
+        [0xA0, 0, 0],
+    ),
     (Privilege::CardLock, "Card Lock", [0x10, 0, 0]),
     (Privilege::CardTerminate, "Card Terminate", [0x08, 0, 0]),
     (Privilege::CardReset, "Card Reset", [0x04, 0, 0]),
     (Privilege::CvmManagement, "CVM Management", [0x02, 0, 0]),
-    (Privilege::MandatedDapVerification, "Mandated DAP Verification", [0xC1, 0, 0]),
+    (
+        Privilege::MandatedDapVerification,
+        "Mandated DAP Verification",
+        [0xC1, 0, 0],
+    ),
     (Privilege::TrustedPath, "Trusted Path", [0, 0x80, 0]),
-    (Privilege::AuthorizedManagement, "Authorized Management", [0, 0x40, 0]),
-    (Privilege::TokenVerification, "Token Verification", [0, 0x20, 0]),
+    (
+        Privilege::AuthorizedManagement,
+        "Authorized Management",
+        [0, 0x40, 0],
+    ),
+    (
+        Privilege::TokenVerification,
+        "Token Verification",
+        [0, 0x20, 0],
+    ),
     (Privilege::GlobalDelete, "Global Delete", [0, 0x10, 0]),
     (Privilege::GlobalLock, "Global Lock", [0, 0x08, 0]),
     (Privilege::GlobalRegistry, "Global Registry", [0, 0x04, 0]),
-    (Privilege::FinalApplication, "Final Application", [0, 0x02, 0]),
+    (
+        Privilege::FinalApplication,
+        "Final Application",
+        [0, 0x02, 0],
+    ),
     (Privilege::GlobalService, "Global Service", [0, 0x01, 0]),
-    (Privilege::ReceiptGeneration, "Receipt Generation", [0, 0, 0x80]),
-    (Privilege::CipheredLoadFileDataBlock, "Ciphered Load File Data Block", [0, 0, 0x40]),
-    (Privilege::ContactlessActivation, "Contactless Activation", [0, 0, 0x20]),
-    (Privilege::ContactlessSelfActivation, "Contactless Self-Activation", [0, 0, 0x10]),
+    (
+        Privilege::ReceiptGeneration,
+        "Receipt Generation",
+        [0, 0, 0x80],
+    ),
+    (
+        Privilege::CipheredLoadFileDataBlock,
+        "Ciphered Load File Data Block",
+        [0, 0, 0x40],
+    ),
+    (
+        Privilege::ContactlessActivation,
+        "Contactless Activation",
+        [0, 0, 0x20],
+    ),
+    (
+        Privilege::ContactlessSelfActivation,
+        "Contactless Self-Activation",
+        [0, 0, 0x10],
+    ),
 ];
 
 impl Privilege {
@@ -155,14 +191,21 @@ impl Privileges {
     #[must_use]
     pub fn has(self, privilege: Privilege) -> bool {
         let bits = privilege.bits();
-        self.0.iter().zip(bits).all(|(have, need)| have & need == need)
+        self.0
+            .iter()
+            .zip(bits)
+            .all(|(have, need)| have & need == need)
     }
 
     /// These privileges plus another.
     #[must_use]
     pub fn with(self, privilege: Privilege) -> Self {
         let bits = privilege.bits();
-        Privileges([self.0[0] | bits[0], self.0[1] | bits[1], self.0[2] | bits[2]])
+        Privileges([
+            self.0[0] | bits[0],
+            self.0[1] | bits[1],
+            self.0[2] | bits[2],
+        ])
     }
 
     /// `true` for a security domain (byte 1 b8).

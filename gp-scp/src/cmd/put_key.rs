@@ -144,7 +144,12 @@ impl PutKey {
         }
         let data = self.data()?;
         let p1 = self.old_version | if self.more { P1_MORE } else { 0 };
-        let p2 = self.first_key_id | if self.keys.len() > 1 { P2_MULTIPLE_KEYS } else { 0 };
+        let p2 = self.first_key_id
+            | if self.keys.len() > 1 {
+                P2_MULTIPLE_KEYS
+            } else {
+                0
+            };
         Ok(Command::new(CLA_GP, ins::PUT_KEY, p1, p2)
             .with_data(data)
             .with_le(LE_MAX_SHORT))
@@ -268,8 +273,6 @@ pub fn parse_put_key_response(data: &[u8]) -> Result<PutKeyResponse, CommandErro
     }
     Ok(PutKeyResponse {
         version: *version,
-        kcvs: chunks
-            .filter_map(|c| <[u8; 3]>::try_from(c).ok())
-            .collect(),
+        kcvs: chunks.filter_map(|c| <[u8; 3]>::try_from(c).ok()).collect(),
     })
 }

@@ -97,7 +97,11 @@ impl<'a> Reader<'a> {
 }
 
 /// Append a one-byte length and the value; fails for values over 255 bytes.
-pub(crate) fn put_lv(out: &mut Vec<u8>, value: &[u8], field: &'static str) -> Result<(), CommandError> {
+pub(crate) fn put_lv(
+    out: &mut Vec<u8>,
+    value: &[u8],
+    field: &'static str,
+) -> Result<(), CommandError> {
     let len = u8::try_from(value.len()).map_err(|_| CommandError::TooLong {
         field,
         len: value.len(),
@@ -109,7 +113,11 @@ pub(crate) fn put_lv(out: &mut Vec<u8>, value: &[u8], field: &'static str) -> Re
 }
 
 /// Append a BER length (one to three bytes, GPC 2.3 §11.5.2.3) and the value.
-pub(crate) fn put_ber_lv(out: &mut Vec<u8>, value: &[u8], field: &'static str) -> Result<(), CommandError> {
+pub(crate) fn put_ber_lv(
+    out: &mut Vec<u8>,
+    value: &[u8],
+    field: &'static str,
+) -> Result<(), CommandError> {
     if value.len() > 0xFFFF {
         return Err(CommandError::TooLong {
             field,

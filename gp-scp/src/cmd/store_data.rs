@@ -186,7 +186,9 @@ pub fn store_data_objects(
         blocks.push(current);
     }
     if blocks.len() > 256 {
-        return Err(CommandError::TooManyBlocks(blocks.iter().map(Vec::len).sum()));
+        return Err(CommandError::TooManyBlocks(
+            blocks.iter().map(Vec::len).sum(),
+        ));
     }
     let count = blocks.len();
     let mut out = Vec::with_capacity(count);
