@@ -689,6 +689,13 @@ fn parse_key_information_data(value: &[u8]) -> Result<KeyInformation, CommandErr
     }
     while !r.is_empty() {
         let key_type = r.byte("key type")?;
+        if key_type == 0xFF {
+            // The extended format cannot follow a basic component.
+            return Err(CommandError::Value {
+                field: "basic key type",
+                value: 0xFF,
+            });
+        }
         let length = r.byte("key length")?;
         components.push(KeyComponent {
             key_type,

@@ -29,6 +29,9 @@ mod lifecycle;
 mod privileges;
 mod reader;
 
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub mod delete;
 pub mod get_data;
 pub mod get_status;
