@@ -106,6 +106,13 @@ fn privileges_named_bits() {
         ]
     );
     assert_eq!(isd.to_string(), "9AFE80");
+    // Source: andreas-mausch/docker-javacard docs/globalplatformpro.md (`gp --list`): an ISD
+    // listed as "SecurityDomain, CardLock, CardTerminate, CardReset, CVMManagement,
+    // TrustedPath, AuthorizedManagement, TokenVerification, GlobalDelete, GlobalLock,
+    // GlobalRegistry, FinalApplication, ReceiptGeneration", i.e. privileges 9EFE80.
+    let listed: Vec<_> = Privileges::from_bytes([0x9E, 0xFE, 0x80]).names().collect();
+    assert_eq!(listed.len(), 13);
+    assert_eq!(listed[3], "Card Reset");
     assert!(format!("{isd:?}").contains("Card Lock"));
     assert_eq!(
         Privileges::from_slice(&[0x80]).unwrap(),

@@ -233,6 +233,10 @@ fn cplc_layout() {
         Err(CommandError::UnexpectedTag { .. })
     ));
     assert_eq!(get_data::parse_cplc_date(0x2050), Some((2, 50)));
+    // Source: andreas-mausch/docker-javacard docs/globalplatformpro.md (`gp --info` on a
+    // JCOP card): "ICFabricationDate=2345 (2012-12-10)", "Invalid CPLC date: 9738".
+    assert_eq!(get_data::parse_cplc_date(0x2345), Some((2, 345)));
+    assert_eq!(get_data::parse_cplc_date(0x9738), None);
     assert_eq!(get_data::parse_cplc_date(0x1366), Some((1, 366)));
     assert_eq!(get_data::parse_cplc_date(0x0000), None);
     assert_eq!(get_data::parse_cplc_date(0x1367), None);
@@ -399,6 +403,11 @@ fn key_information_formats() {
     assert_eq!(get_data::parse_key_information(&with).unwrap(), keys);
     assert_eq!(get_data::parse_key_information(&without).unwrap(), keys);
     assert_eq!(get_data::parse_key_information(&[]).unwrap(), []);
+    // A fresh SSD answers an empty C0 (GlobalPlatformPro GPKeyInfo.parseTemplate skips it).
+    assert_eq!(
+        get_data::parse_key_information(&[0xE0, 0x02, 0xC0, 0x00]).unwrap(),
+        []
+    );
     for (hex_in, expected) in [
         (
             "C0020101",

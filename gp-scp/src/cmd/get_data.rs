@@ -718,7 +718,8 @@ fn parse_key_information_data(value: &[u8]) -> Result<KeyInformation, CommandErr
 }
 
 /// Host side: parse the key information template, with the outer `E0` (GlobalPlatform
-/// tools) or as the bare `C0` objects (how yubikit reads a YubiKey's answer).
+/// tools) or as the bare `C0` objects (how yubikit reads a YubiKey's answer). Empty `C0`
+/// objects (a security domain without keys) are skipped.
 ///
 /// # Errors
 /// [`CommandError::Tlv`], [`CommandError::UnexpectedTag`] for anything but `C0` entries,
@@ -736,6 +737,11 @@ pub fn parse_key_information(data: &[u8]) -> Result<Vec<KeyInformation>, Command
                 context: "key information template",
                 found: item.tag(),
             });
+        }
+        if item.value().is_empty() {
+            // A fresh security domain without keys answers an empty `C0` (seen on real
+            // cards, and skipped by GlobalPlatformPro's GPKeyInfo.parseTemplate).
+            continue;
         }
         out.push(parse_key_information_data(item.value())?);
     }
