@@ -16,7 +16,7 @@ pub const P1_APPLICATION: u8 = 0x40;
 pub const P1_SD_AND_APPLICATIONS: u8 = 0x60;
 /// P2 `80`: lock (b8 set; GPC 2.3 §11.10.2.2).
 pub const P2_LOCK: u8 = 0x80;
-/// P2 `00`: unlock (as GPShell and GlobalPlatformPro send it).
+/// P2 `00`: unlock (as GlobalPlatformPro sends it).
 pub const P2_UNLOCK: u8 = 0x00;
 
 /// What SET STATUS acts on.
