@@ -108,7 +108,7 @@ impl Delete {
         self
     }
 
-    /// Host: `80 E4 P1 P2 Lc data` (no Le, as GPShell and GlobalPlatformPro send it).
+    /// Host: `80 E4 P1 P2 Lc data` (no Le, as kaoh/globalplatform, the GPShell library, sends it).
     ///
     /// # Errors
     /// [`CommandError::MissingTag`] for a key delete with neither identifier nor version.
