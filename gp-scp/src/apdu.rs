@@ -3,7 +3,9 @@
 
 use alloc::vec::Vec;
 
-use apdu_codec::{Cla, Command, CommandView, LengthForm, MAX_EXTENDED_DATA, MAX_SHORT_DATA, MAX_SHORT_LE};
+use apdu_codec::{
+    Cla, Command, CommandView, LengthForm, MAX_EXTENDED_DATA, MAX_SHORT_DATA, MAX_SHORT_LE,
+};
 
 use crate::Error;
 
@@ -18,7 +20,12 @@ pub(crate) struct PlainRef<'a> {
 
 impl<'a> From<&'a Command> for PlainRef<'a> {
     fn from(c: &'a Command) -> Self {
-        Self { header: c.header(), data: &c.data, le: c.le, form: c.form }
+        Self {
+            header: c.header(),
+            data: &c.data,
+            le: c.le,
+            form: c.form,
+        }
     }
 }
 
@@ -28,7 +35,11 @@ impl<'a> From<&CommandView<'a>> for PlainRef<'a> {
             header: c.header(),
             data: c.data(),
             le: c.le(),
-            form: if c.is_extended() { LengthForm::Extended } else { LengthForm::Auto },
+            form: if c.is_extended() {
+                LengthForm::Extended
+            } else {
+                LengthForm::Auto
+            },
         }
     }
 }
@@ -41,11 +52,19 @@ pub(crate) const fn sm_cla(cla: u8) -> u8 {
 
 /// The class byte with the secure messaging indication cleared.
 pub(crate) const fn plain_cla(cla: u8) -> u8 {
-    if Cla(cla).is_further() { cla & !0x20 } else { cla & !0x04 }
+    if Cla(cla).is_further() {
+        cla & !0x20
+    } else {
+        cla & !0x04
+    }
 }
 
 /// Whether a wrapped command with `data_len` data bytes is sent in extended form.
-pub(crate) fn wrapped_is_extended(form: LengthForm, data_len: usize, le: Option<usize>) -> Result<bool, Error> {
+pub(crate) fn wrapped_is_extended(
+    form: LengthForm,
+    data_len: usize,
+    le: Option<usize>,
+) -> Result<bool, Error> {
     if data_len > MAX_EXTENDED_DATA {
         return Err(Error::TooLong(data_len));
     }
@@ -68,7 +87,12 @@ pub(crate) fn push_lc(buf: &mut Vec<u8>, len: usize, extended: bool) {
 }
 
 /// Build the wrapped command.
-pub(crate) fn wrapped_command(header: [u8; 4], data: Vec<u8>, le: Option<usize>, extended: bool) -> Command {
+pub(crate) fn wrapped_command(
+    header: [u8; 4],
+    data: Vec<u8>,
+    le: Option<usize>,
+    extended: bool,
+) -> Command {
     Command {
         cla: header[0],
         ins: header[1],
@@ -76,7 +100,11 @@ pub(crate) fn wrapped_command(header: [u8; 4], data: Vec<u8>, le: Option<usize>,
         p2: header[3],
         data,
         le,
-        form: if extended { LengthForm::Extended } else { LengthForm::Short },
+        form: if extended {
+            LengthForm::Extended
+        } else {
+            LengthForm::Short
+        },
     }
 }
 
@@ -90,6 +118,10 @@ pub(crate) fn unwrapped_command(view: &CommandView<'_>, data: Vec<u8>) -> Comman
         p2: h[3],
         data,
         le: view.le(),
-        form: if view.is_extended() { LengthForm::Extended } else { LengthForm::Auto },
+        form: if view.is_extended() {
+            LengthForm::Extended
+        } else {
+            LengthForm::Auto
+        },
     }
 }

@@ -97,14 +97,20 @@ impl fmt::Debug for CardChannel {
 }
 
 fn respond_err(e: &Error) -> CardStep {
-    CardStep::Respond { response: Response::status_only(e.status_word()), counter_used: None }
+    CardStep::Respond {
+        response: Response::status_only(e.status_word()),
+        counter_used: None,
+    }
 }
 
 impl CardChannel {
     /// A channel for a security domain running `protocol`.
     #[must_use]
     pub fn new(protocol: CardProtocol) -> Self {
-        Self { protocol, state: CardState::Idle }
+        Self {
+            protocol,
+            state: CardState::Idle,
+        }
     }
 
     /// The protocol configuration.
@@ -116,7 +122,10 @@ impl CardChannel {
     /// Whether a session is open (authenticated).
     #[must_use]
     pub fn is_open(&self) -> bool {
-        matches!(self.state, CardState::Scp02(_) | CardState::Scp03(_) | CardState::Scp11(_))
+        matches!(
+            self.state,
+            CardState::Scp02(_) | CardState::Scp03(_) | CardState::Scp11(_)
+        )
     }
 
     /// The open session's level (`None` without a session).
@@ -161,19 +170,41 @@ impl CardChannel {
     }
 
     /// Handle one command addressed to the security domain.
-    pub fn process<R: rand_core::CryptoRng>(&mut self, cmd: &CommandView<'_>, input: CardInput<'_, R>) -> CardStep {
+    pub fn process<R: rand_core::CryptoRng>(
+        &mut self,
+        cmd: &CommandView<'_>,
+        input: CardInput<'_, R>,
+    ) -> CardStep {
         let proprietary = cmd.cla().is_proprietary();
         match cmd.ins() {
             INS_INITIALIZE_UPDATE if proprietary => return self.initialize_update(cmd, input),
             INS_EXTERNAL_AUTHENTICATE if proprietary => {
                 match core::mem::replace(&mut self.state, CardState::Idle) {
-                    CardState::Scp02Pending(p) => return self.finish(p.external_authenticate(cmd).map(|(r, s)| (r, CardState::Scp02(s)))),
-                    CardState::Scp03Pending(p) => return self.finish(p.external_authenticate(cmd).map(|(r, s)| (r, CardState::Scp03(s)))),
+                    CardState::Scp02Pending(p) => {
+                        return self.finish(
+                            p.external_authenticate(cmd)
+                                .map(|(r, s)| (r, CardState::Scp02(s))),
+                        );
+                    }
+                    CardState::Scp03Pending(p) => {
+                        return self.finish(
+                            p.external_authenticate(cmd)
+                                .map(|(r, s)| (r, CardState::Scp03(s))),
+                        );
+                    }
                     // EXTERNAL AUTHENTICATE outside the handshake: 6985 and no session.
-                    _ => return respond_err(&Error::UnexpectedCommand("EXTERNAL AUTHENTICATE without INITIALIZE UPDATE")),
+                    _ => {
+                        return respond_err(&Error::UnexpectedCommand(
+                            "EXTERNAL AUTHENTICATE without INITIALIZE UPDATE",
+                        ));
+                    }
                 }
             }
-            INS_INTERNAL_AUTHENTICATE if proprietary && !cmd.cla().has_secure_messaging() && self.scp11_keys().is_some() => {
+            INS_INTERNAL_AUTHENTICATE
+                if proprietary
+                    && !cmd.cla().has_secure_messaging()
+                    && self.scp11_keys().is_some() =>
+            {
                 self.state = CardState::Idle;
                 let result = match self.scp11_keys() {
                     Some(keys) => crate::scp11::card::internal_authenticate(cmd, keys, input.rng),
@@ -184,7 +215,10 @@ impl CardChannel {
             _ => {}
         }
         // Any other command during the handshake aborts it (GPC 2.3 §10.3.4).
-        if matches!(self.state, CardState::Scp02Pending(_) | CardState::Scp03Pending(_)) {
+        if matches!(
+            self.state,
+            CardState::Scp02Pending(_) | CardState::Scp03Pending(_)
+        ) {
             self.state = CardState::Idle;
         }
         let result = match &mut self.state {
@@ -207,7 +241,10 @@ impl CardChannel {
         match result {
             Ok((response, state)) => {
                 self.state = state;
-                CardStep::Respond { response, counter_used: None }
+                CardStep::Respond {
+                    response,
+                    counter_used: None,
+                }
             }
             Err(e) => {
                 self.state = CardState::Idle;
@@ -216,32 +253,53 @@ impl CardChannel {
         }
     }
 
-    fn initialize_update<R: rand_core::CryptoRng>(&mut self, cmd: &CommandView<'_>, input: CardInput<'_, R>) -> CardStep {
+    fn initialize_update<R: rand_core::CryptoRng>(
+        &mut self,
+        cmd: &CommandView<'_>,
+        input: CardInput<'_, R>,
+    ) -> CardStep {
         // INITIALIZE UPDATE aborts any session (GPC 2.3 §11.11.1).
         self.state = CardState::Idle;
         let result = match &self.protocol {
             CardProtocol::Scp02(config) => match u16::try_from(input.counter) {
-                Ok(counter) => crate::scp02::card::initialize_update(cmd, input.key_sets, config, counter, input.kdd, input.rng)
-                    .map(|(r, p)| (r, CardState::Scp02Pending(p), Some(input.counter))),
+                Ok(counter) => crate::scp02::card::initialize_update(
+                    cmd,
+                    input.key_sets,
+                    config,
+                    counter,
+                    input.kdd,
+                    input.rng,
+                )
+                .map(|(r, p)| (r, CardState::Scp02Pending(p), Some(input.counter))),
                 Err(_) => Err(Error::CounterExhausted),
             },
             _ => match self.scp03_config() {
-                Some(config) => crate::scp03::card::initialize_update(cmd, input.key_sets, config, input.counter, input.rng).map(
-                    |(mut r, p)| {
-                        if let Some(slot) = r.data.get_mut(..10) {
-                            slot.copy_from_slice(&input.kdd);
-                        }
-                        let used = p.counter_used();
-                        (r, CardState::Scp03Pending(p), used)
-                    },
-                ),
-                None => Err(Error::UnexpectedCommand("INITIALIZE UPDATE: no SCP02/SCP03 configured")),
+                Some(config) => crate::scp03::card::initialize_update(
+                    cmd,
+                    input.key_sets,
+                    config,
+                    input.counter,
+                    input.rng,
+                )
+                .map(|(mut r, p)| {
+                    if let Some(slot) = r.data.get_mut(..10) {
+                        slot.copy_from_slice(&input.kdd);
+                    }
+                    let used = p.counter_used();
+                    (r, CardState::Scp03Pending(p), used)
+                }),
+                None => Err(Error::UnexpectedCommand(
+                    "INITIALIZE UPDATE: no SCP02/SCP03 configured",
+                )),
             },
         };
         match result {
             Ok((response, state, counter_used)) => {
                 self.state = state;
-                CardStep::Respond { response, counter_used }
+                CardStep::Respond {
+                    response,
+                    counter_used,
+                }
             }
             Err(e) => respond_err(&e),
         }
@@ -306,7 +364,10 @@ pub struct HostSession {
 
 impl fmt::Debug for HostSession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HostSession").field("open", &self.is_open()).field("level", &self.level()).finish()
+        f.debug_struct("HostSession")
+            .field("open", &self.is_open())
+            .field("level", &self.level())
+            .finish()
     }
 }
 
@@ -316,11 +377,17 @@ impl HostSession {
     ///
     /// # Errors
     /// [`Error::SecurityLevel`], [`Error::UntrustedCardKey`].
-    pub fn new(keys: KeySet, protocol: HostProtocol, rng: &mut impl rand_core::CryptoRng) -> Result<Self, Error> {
+    pub fn new(
+        keys: KeySet,
+        protocol: HostProtocol,
+        rng: &mut impl rand_core::CryptoRng,
+    ) -> Result<Self, Error> {
         let state = match protocol {
             HostProtocol::Scp02(c) => HostState::Scp02Init(Scp02Host::with_rng(keys, c, rng)?),
             HostProtocol::Scp03(c) => HostState::Scp03Init(Scp03Host::with_rng(keys, c, rng)?),
-            HostProtocol::Scp11b(c, trusted) => HostState::Scp11Init(Scp11bHost::new(c, &trusted, rng)?),
+            HostProtocol::Scp11b(c, trusted) => {
+                HostState::Scp11Init(Scp11bHost::new(c, &trusted, rng)?)
+            }
         };
         Ok(Self { state })
     }
@@ -350,14 +417,23 @@ impl HostSession {
                 let c = p.external_authenticate().clone();
                 (HostState::Scp02Pending(p), HostStep::Send(c))
             }
-            HostState::Scp02Pending(p) => (HostState::Scp02(p.process_external_authenticate(response)?), HostStep::Open),
+            HostState::Scp02Pending(p) => (
+                HostState::Scp02(p.process_external_authenticate(response)?),
+                HostStep::Open,
+            ),
             HostState::Scp03Init(h) => {
                 let p = h.process_initialize_update(response)?;
                 let c = p.external_authenticate().clone();
                 (HostState::Scp03Pending(p), HostStep::Send(c))
             }
-            HostState::Scp03Pending(p) => (HostState::Scp03(p.process_external_authenticate(response)?), HostStep::Open),
-            HostState::Scp11Init(h) => (HostState::Scp11(h.process_internal_authenticate(response)?), HostStep::Open),
+            HostState::Scp03Pending(p) => (
+                HostState::Scp03(p.process_external_authenticate(response)?),
+                HostStep::Open,
+            ),
+            HostState::Scp11Init(h) => (
+                HostState::Scp11(h.process_internal_authenticate(response)?),
+                HostStep::Open,
+            ),
             _ => return Err(Error::NoSession),
         };
         self.state = next;
@@ -367,7 +443,10 @@ impl HostSession {
     /// Whether the session is open.
     #[must_use]
     pub fn is_open(&self) -> bool {
-        matches!(self.state, HostState::Scp02(_) | HostState::Scp03(_) | HostState::Scp11(_))
+        matches!(
+            self.state,
+            HostState::Scp02(_) | HostState::Scp03(_) | HostState::Scp11(_)
+        )
     }
 
     /// The open session's level.

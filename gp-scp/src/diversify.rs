@@ -98,7 +98,11 @@ fn kdf3_derive(master: &[u8], kt: u8, kdd: &[u8; 10], out: &mut [u8]) -> Result<
 /// # Errors
 /// [`Error::KeyType`] when the method does not fit the key type (EMV and VISA2 need DES,
 /// KDF3 needs AES).
-pub fn diversify(master: &KeySet, method: Diversification, kdd: &[u8; 10]) -> Result<KeySet, Error> {
+pub fn diversify(
+    master: &KeySet,
+    method: Diversification,
+    kdd: &[u8; 10],
+) -> Result<KeySet, Error> {
     let masters = [master.enc(), master.mac(), master.dek()];
     match (method, master.key_type()) {
         (Diversification::None, _) => Ok(master.clone()),
@@ -120,7 +124,12 @@ pub fn diversify(master: &KeySet, method: Diversification, kdd: &[u8; 10]) -> Re
             let len = master.key_len();
             let mut keys = [[0u8; 32]; 3];
             for ((out, m), kt) in keys.iter_mut().zip(masters).zip(KT) {
-                kdf3_derive(m.as_bytes(), kt, kdd, out.get_mut(..len).ok_or(Error::KeyLength)?)?;
+                kdf3_derive(
+                    m.as_bytes(),
+                    kt,
+                    kdd,
+                    out.get_mut(..len).ok_or(Error::KeyLength)?,
+                )?;
             }
             let set = KeySet::new(
                 master.version(),
@@ -132,6 +141,8 @@ pub fn diversify(master: &KeySet, method: Diversification, kdd: &[u8; 10]) -> Re
             keys.zeroize();
             set
         }
-        _ => Err(Error::KeyType("diversification method does not fit the key type")),
+        _ => Err(Error::KeyType(
+            "diversification method does not fit the key type",
+        )),
     }
 }

@@ -71,7 +71,9 @@ pub enum Error {
     #[error("card answered {0}")]
     Status(StatusWord),
     /// The card reported another protocol or key version than the host asked for.
-    #[error("card answered SCP{scp:02X} key version {key_version:02X}, host expected SCP{expected_scp:02X} key version {expected_key_version:02X}")]
+    #[error(
+        "card answered SCP{scp:02X} key version {key_version:02X}, host expected SCP{expected_scp:02X} key version {expected_key_version:02X}"
+    )]
     ProtocolMismatch {
         /// SCP identifier the card reported.
         scp: u8,
@@ -178,7 +180,8 @@ impl fmt::Display for AuthFailure {
         f.write_str(")")?;
         if self.requested_key_version != 0 && self.requested_key_version != self.key_version {
             f.write_str("; the card used another key version than requested")
-        } else if self.diversification == Diversification::None && self.kdd.iter().any(|&b| b != 0) {
+        } else if self.diversification == Diversification::None && self.kdd.iter().any(|&b| b != 0)
+        {
             f.write_str(
                 "; likely wrong keys, or the card's keys are diversified (try EMV, VISA2 or KDF3)",
             )

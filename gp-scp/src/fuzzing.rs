@@ -7,7 +7,10 @@ use alloc::vec::Vec;
 
 use apdu_codec::{Command, Response, StatusWord, parse_command, parse_response};
 
-use crate::channel::{CardChannel, CardInput, CardProtocol, CardStep, HostProtocol, HostSession, HostStep};
+use crate::Error;
+use crate::channel::{
+    CardChannel, CardInput, CardProtocol, CardStep, HostProtocol, HostSession, HostStep,
+};
 use crate::keys::{KeySet, KeyType};
 use crate::level::SecurityLevel;
 use crate::scp02::Scp02Option;
@@ -18,7 +21,6 @@ use crate::scp03::card::Scp03CardConfig;
 use crate::scp03::host::Scp03HostConfig;
 use crate::scp11::card::Scp11CardKeys;
 use crate::scp11::host::Scp11HostConfig;
-use crate::Error;
 
 /// A deterministic random source (SplitMix64). NOT cryptographic: tests, fuzzing and
 /// simulations only.
@@ -109,34 +111,71 @@ impl Pair {
                 let option = Scp02Option::new(i)?;
                 (
                     keys,
-                    CardProtocol::Scp02(Scp02CardConfig { option, sd_aid: SD_AID.to_vec() }),
-                    HostProtocol::Scp02(Scp02HostConfig { key_version: 0x20, level, option, ..Scp02HostConfig::default() }),
+                    CardProtocol::Scp02(Scp02CardConfig {
+                        option,
+                        sd_aid: SD_AID.to_vec(),
+                    }),
+                    HostProtocol::Scp02(Scp02HostConfig {
+                        key_version: 0x20,
+                        level,
+                        option,
+                        ..Scp02HostConfig::default()
+                    }),
                 )
             }
             Variant::Scp03 { i, key_len } => {
                 let k = key.get(..key_len).ok_or(Error::KeyLength)?;
-                let keys = KeySet::new(0x30, KeyType::Aes, k, &k.iter().map(|b| b ^ 1).collect::<Vec<_>>(), &k.iter().map(|b| b ^ 2).collect::<Vec<_>>())?;
+                let keys = KeySet::new(
+                    0x30,
+                    KeyType::Aes,
+                    k,
+                    &k.iter().map(|b| b ^ 1).collect::<Vec<_>>(),
+                    &k.iter().map(|b| b ^ 2).collect::<Vec<_>>(),
+                )?;
                 let option = Scp03Option::new(i)?;
                 (
                     keys,
-                    CardProtocol::Scp03(Scp03CardConfig { option, sd_aid: SD_AID.to_vec() }),
-                    HostProtocol::Scp03(Scp03HostConfig { key_version: 0x30, level, s16: option.s16(), ..Scp03HostConfig::default() }),
+                    CardProtocol::Scp03(Scp03CardConfig {
+                        option,
+                        sd_aid: SD_AID.to_vec(),
+                    }),
+                    HostProtocol::Scp03(Scp03HostConfig {
+                        key_version: 0x30,
+                        level,
+                        s16: option.s16(),
+                        ..Scp03HostConfig::default()
+                    }),
                 )
             }
             Variant::Scp11b => {
-                let sk = <p256::SecretKey as p256::elliptic_curve::Generate>::generate_from_rng(&mut rng);
+                let sk = <p256::SecretKey as p256::elliptic_curve::Generate>::generate_from_rng(
+                    &mut rng,
+                );
                 let card_keys = Scp11CardKeys::from_scalar(0x01, 0x13, &sk.to_bytes(), vec![])?;
                 let pk = card_keys.public_key();
                 let keys = KeySet::single(0x30, KeyType::Aes, &key[..16])?;
                 (
                     keys,
                     CardProtocol::Scp11b(card_keys),
-                    HostProtocol::Scp11b(Scp11HostConfig { key_version: 0x01, key_id: 0x13, card_key: pk }, vec![pk]),
+                    HostProtocol::Scp11b(
+                        Scp11HostConfig {
+                            key_version: 0x01,
+                            key_id: 0x13,
+                            card_key: pk,
+                        },
+                        vec![pk],
+                    ),
                 )
             }
         };
         let host = HostSession::new(keys.clone(), host_protocol, &mut rng)?;
-        let mut pair = Self { host, card: CardChannel::new(card_protocol), key_sets: vec![keys], counter: 1, rng };
+        let mut pair = Self {
+            host,
+            card: CardChannel::new(card_protocol),
+            key_sets: vec![keys],
+            counter: 1,
+            rng,
+        };
         let mut step = HostStep::Send(pair.host.begin()?);
         while let HostStep::Send(cmd) = step {
             let bytes = cmd.to_vec()?;
@@ -156,10 +195,18 @@ impl Pair {
         let view = parse_command(bytes)?;
         let step = self.card.process(
             &view,
-            CardInput { key_sets: &self.key_sets, counter: self.counter, kdd: [0; 10], rng: &mut self.rng },
+            CardInput {
+                key_sets: &self.key_sets,
+                counter: self.counter,
+                kdd: [0; 10],
+                rng: &mut self.rng,
+            },
         );
         Ok(match step {
-            CardStep::Respond { response, counter_used } => {
+            CardStep::Respond {
+                response,
+                counter_used,
+            } => {
                 if let Some(c) = counter_used {
                     self.counter = c.saturating_add(1);
                 }
@@ -174,12 +221,22 @@ impl Pair {
     ///
     /// # Errors
     /// Any wrap/unwrap error on either side; [`Error::Status`] when the card refused.
-    pub fn exchange(&mut self, command: &Command, response_data: &[u8], status: StatusWord) -> Result<(Command, Response), Error> {
+    pub fn exchange(
+        &mut self,
+        command: &Command,
+        response_data: &[u8],
+        status: StatusWord,
+    ) -> Result<(Command, Response), Error> {
         let wrapped = self.host.wrap(command)?.to_vec()?;
         let view = parse_command(&wrapped)?;
         let step = self.card.process(
             &view,
-            CardInput { key_sets: &self.key_sets, counter: self.counter, kdd: [0; 10], rng: &mut self.rng },
+            CardInput {
+                key_sets: &self.key_sets,
+                counter: self.counter,
+                kdd: [0; 10],
+                rng: &mut self.rng,
+            },
         );
         let plain = match step {
             CardStep::Process(plain) => plain,
@@ -194,22 +251,39 @@ impl Pair {
 /// Fuzz check: an open SCP session's card side fed arbitrary bytes never panics, and any
 /// failure closes the session. `data[0]` picks the protocol and level, the rest is the APDU.
 pub fn card_unwrap(variant: Variant, data: &[u8]) {
-    let Some((&selector, apdu)) = data.split_first() else { return };
+    let Some((&selector, apdu)) = data.split_first() else {
+        return;
+    };
     let levels: &[SecurityLevel] = match variant {
         Variant::Scp02(_) => &SecurityLevel::SCP02_LEVELS,
         _ => &SecurityLevel::SCP03_LEVELS,
     };
-    let level = levels.get(usize::from(selector) % levels.len()).copied().unwrap_or(SecurityLevel::ALL);
-    let Ok(mut pair) = Pair::open(variant, level, u64::from(selector)) else { return };
-    let Ok(view) = parse_command(apdu) else { return };
+    let level = levels
+        .get(usize::from(selector) % levels.len())
+        .copied()
+        .unwrap_or(SecurityLevel::ALL);
+    let Ok(mut pair) = Pair::open(variant, level, u64::from(selector)) else {
+        return;
+    };
+    let Ok(view) = parse_command(apdu) else {
+        return;
+    };
     let step = pair.card.process(
         &view,
-        CardInput { key_sets: &pair.key_sets, counter: pair.counter, kdd: [0; 10], rng: &mut pair.rng },
+        CardInput {
+            key_sets: &pair.key_sets,
+            counter: pair.counter,
+            kdd: [0; 10],
+            rng: &mut pair.rng,
+        },
     );
-    if let CardStep::Respond { response, .. } = step {
-        if response.status != StatusWord::SUCCESS {
-            assert!(!pair.card.is_open(), "a failed command must close the session");
-        }
+    if let CardStep::Respond { response, .. } = step
+        && response.status != StatusWord::SUCCESS
+    {
+        assert!(
+            !pair.card.is_open(),
+            "a failed command must close the session"
+        );
     }
 }
 
@@ -233,5 +307,32 @@ pub fn put_key_data(data: &[u8]) {
             let again = crate::put_key::encode_parsed(&parsed, &dek, key_type);
             assert_eq!(again.as_deref().ok(), Some(data));
         }
+    }
+}
+
+/// Fuzz check: the card side of SCP11b fed an arbitrary INTERNAL AUTHENTICATE never panics
+/// and opens a session only on a well-formed request.
+pub fn internal_authenticate_request(data: &[u8]) {
+    let mut rng = DangerSeededRng::new(0x11);
+    let Ok(keys) = Scp11CardKeys::from_scalar(0x01, 0x13, &[0x5A; 32], vec![]) else {
+        return;
+    };
+    let mut apdu = vec![0x80, 0x88, 0x01, 0x13];
+    match u8::try_from(data.len()) {
+        Ok(0) => {}
+        Ok(n) => {
+            apdu.push(n);
+            apdu.extend_from_slice(data);
+        }
+        Err(_) => return,
+    }
+    let Ok(view) = parse_command(&apdu) else {
+        return;
+    };
+    if let Ok((response, session)) =
+        crate::scp11::card::internal_authenticate(&view, &keys, &mut rng)
+    {
+        assert_eq!(response.status, StatusWord::SUCCESS);
+        assert_eq!(session.level(), SecurityLevel::ALL);
     }
 }

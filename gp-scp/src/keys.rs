@@ -108,7 +108,9 @@ impl SecretKey {
     /// Copy key bytes into a new secret.
     #[must_use]
     pub fn new(bytes: &[u8]) -> Self {
-        Self { bytes: bytes.to_vec() }
+        Self {
+            bytes: bytes.to_vec(),
+        }
     }
 
     /// The key bytes.
@@ -178,7 +180,13 @@ impl KeySet {
     /// # Errors
     /// [`Error::KeyLength`] when a key length does not fit the type (DES: 16 bytes; AES: 16,
     /// 24 or 32, all three the same); [`Error::KeyType`] for EC types.
-    pub fn new(version: u8, key_type: KeyType, enc: &[u8], mac: &[u8], dek: &[u8]) -> Result<Self, Error> {
+    pub fn new(
+        version: u8,
+        key_type: KeyType,
+        enc: &[u8],
+        mac: &[u8],
+        dek: &[u8],
+    ) -> Result<Self, Error> {
         let ok_len = |l: usize| match key_type {
             KeyType::Des => l == 16,
             KeyType::Aes => matches!(l, 16 | 24 | 32),

@@ -56,8 +56,13 @@ impl SecurityLevel {
         Self::ALL,
     ];
     /// Every SCP02 level (GPC 2.3 §E.5.2.3: 00, 01, 03, 11, 13).
-    pub const SCP02_LEVELS: [SecurityLevel; 5] =
-        [Self::NONE, Self::C_MAC, Self::C_DEC_C_MAC, Self::C_MAC_R_MAC, Self::C_DEC_C_MAC_R_MAC];
+    pub const SCP02_LEVELS: [SecurityLevel; 5] = [
+        Self::NONE,
+        Self::C_MAC,
+        Self::C_DEC_C_MAC,
+        Self::C_MAC_R_MAC,
+        Self::C_DEC_C_MAC_R_MAC,
+    ];
 
     /// An SCP03 level from its byte (EXTERNAL AUTHENTICATE P1).
     ///

@@ -25,6 +25,8 @@ pub mod sm;
 pub mod cmd;
 // --------------------------------------------------------------------------------------------
 
-pub use channel::{CardChannel, CardInput, CardProtocol, CardStep, HostProtocol, HostSession, HostStep};
+pub use channel::{
+    CardChannel, CardInput, CardProtocol, CardStep, HostProtocol, HostSession, HostStep,
+};
 pub use error::{AuthFailure, Error};
 pub use level::SecurityLevel;

@@ -33,7 +33,11 @@ pub struct PutKeyComponent {
 
 impl fmt::Debug for PutKeyComponent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PutKeyComponent").field("key_type", &self.key_type).field("key", &self.key).field("kcv", &self.kcv).finish()
+        f.debug_struct("PutKeyComponent")
+            .field("key_type", &self.key_type)
+            .field("key", &self.key)
+            .field("kcv", &self.kcv)
+            .finish()
     }
 }
 
@@ -46,6 +50,8 @@ pub struct PutKeyData {
     pub keys: Vec<PutKeyComponent>,
 }
 
+// Short-lived and built once per PUT KEY: the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Dek {
     Des(Des3Cipher),
     Aes(AesCipher),
@@ -82,7 +88,12 @@ fn decrypt_des(dek: &Des3Cipher, buf: &mut [u8]) {
 /// # Errors
 /// [`Error::KeyType`] when a key's type does not match the DEK's or is EC;
 /// [`Error::KeyLength`] for unusable keys.
-pub fn encode_put_key_data(new_version: u8, keys: &[(KeyType, &SecretKey)], dek: &[u8], dek_type: KeyType) -> Result<Vec<u8>, Error> {
+pub fn encode_put_key_data(
+    new_version: u8,
+    keys: &[(KeyType, &SecretKey)],
+    dek: &[u8],
+    dek_type: KeyType,
+) -> Result<Vec<u8>, Error> {
     let dek = Dek::new(dek, dek_type)?;
     let mut out = Vec::with_capacity(1 + keys.len() * 40);
     out.push(new_version);
@@ -125,15 +136,23 @@ pub fn encode_put_key_data(new_version: u8, keys: &[(KeyType, &SecretKey)], dek:
 /// [`Error::KcvMismatch`] when a decrypted key does not have the KCV sent with it.
 pub fn parse_put_key_data(data: &[u8], dek: &[u8], dek_type: KeyType) -> Result<PutKeyData, Error> {
     let dek = Dek::new(dek, dek_type)?;
-    let (&new_version, mut rest) = data.split_first().ok_or(Error::Malformed("PUT KEY data (empty)"))?;
+    let (&new_version, mut rest) = data
+        .split_first()
+        .ok_or(Error::Malformed("PUT KEY data (empty)"))?;
     let mut keys = Vec::new();
     while !rest.is_empty() {
-        let [t, l, tail @ ..] = rest else { return Err(Error::Malformed("PUT KEY key header")) };
+        let [t, l, tail @ ..] = rest else {
+            return Err(Error::Malformed("PUT KEY key header"));
+        };
         let key_type = KeyType::from_byte(*t)?;
         let len = usize::from(*l);
-        let field = tail.get(..len).ok_or(Error::Malformed("PUT KEY key data (truncated)"))?;
+        let field = tail
+            .get(..len)
+            .ok_or(Error::Malformed("PUT KEY key data (truncated)"))?;
         let after = tail.get(len..).unwrap_or(&[]);
-        let [kcv_len, k0, k1, k2, next @ ..] = after else { return Err(Error::Malformed("PUT KEY KCV (truncated)")) };
+        let [kcv_len, k0, k1, k2, next @ ..] = after else {
+            return Err(Error::Malformed("PUT KEY KCV (truncated)"));
+        };
         if *kcv_len != KCV_LEN {
             return Err(Error::Malformed("PUT KEY KCV length"));
         }
@@ -147,14 +166,18 @@ pub fn parse_put_key_data(data: &[u8], dek: &[u8], dek_type: KeyType) -> Result<
                 k
             }
             (KeyType::Aes, Dek::Aes(a)) => {
-                let (&key_len, enc) = field.split_first().ok_or(Error::Malformed("PUT KEY AES key length"))?;
+                let (&key_len, enc) = field
+                    .split_first()
+                    .ok_or(Error::Malformed("PUT KEY AES key length"))?;
                 let key_len = usize::from(key_len);
                 if !matches!(key_len, 16 | 24 | 32) || enc.len() != key_len.div_ceil(16) * 16 {
                     return Err(Error::Malformed("PUT KEY AES key length"));
                 }
                 let mut k = enc.to_vec();
                 a.cbc_decrypt(&[0; 16], &mut k);
-                if k.get(key_len..).is_some_and(|pad| pad.iter().any(|&b| b != 0)) {
+                if k.get(key_len..)
+                    .is_some_and(|pad| pad.iter().any(|&b| b != 0))
+                {
                     k.zeroize();
                     return Err(Error::Malformed("PUT KEY AES key padding"));
                 }
@@ -184,6 +207,7 @@ pub fn parse_put_key_data(data: &[u8], dek: &[u8], dek_type: KeyType) -> Result<
 /// As [`encode_put_key_data`].
 #[doc(hidden)]
 pub fn encode_parsed(parsed: &PutKeyData, dek: &[u8], dek_type: KeyType) -> Result<Vec<u8>, Error> {
-    let keys: Vec<(KeyType, &SecretKey)> = parsed.keys.iter().map(|k| (k.key_type, &k.key)).collect();
+    let keys: Vec<(KeyType, &SecretKey)> =
+        parsed.keys.iter().map(|k| (k.key_type, &k.key)).collect();
     encode_put_key_data(parsed.new_version, &keys, dek, dek_type)
 }

@@ -12,7 +12,9 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
 use crate::Error;
-use crate::apdu::{PlainRef, push_lc, sm_cla, unwrapped_command, wrapped_command, wrapped_is_extended};
+use crate::apdu::{
+    PlainRef, push_lc, sm_cla, unwrapped_command, wrapped_command, wrapped_is_extended,
+};
 use crate::crypto::AesCipher;
 use crate::crypto::pad::{pad_method2, unpadded_len_method2};
 use crate::level::SecurityLevel;
@@ -65,7 +67,16 @@ impl AesMessaging {
         level: SecurityLevel,
         mac_len: usize,
     ) -> Self {
-        Self { s_enc, s_mac, s_rmac, chain, counter: 0, level, mac_len, scratch: Vec::with_capacity(320) }
+        Self {
+            s_enc,
+            s_mac,
+            s_rmac,
+            chain,
+            counter: 0,
+            level,
+            mac_len,
+            scratch: Vec::with_capacity(320),
+        }
     }
 
     /// The security level.
@@ -99,7 +110,13 @@ impl AesMessaging {
     }
 
     /// The C-MAC over `chain || header || Lc || data`; returns the full 16-byte MAC.
-    fn command_mac(&mut self, header: [u8; 4], lc: usize, extended: bool, body: &[u8]) -> [u8; BLOCK] {
+    fn command_mac(
+        &mut self,
+        header: [u8; 4],
+        lc: usize,
+        extended: bool,
+        body: &[u8],
+    ) -> [u8; BLOCK] {
         self.scratch.clear();
         self.scratch.extend_from_slice(&self.chain);
         self.scratch.extend_from_slice(&header);
@@ -121,7 +138,12 @@ impl AesMessaging {
     /// Host side: protect a plain command at the session's level.
     pub(crate) fn wrap(&mut self, cmd: PlainRef<'_>) -> Result<Command, Error> {
         if !self.level.c_mac() {
-            return Ok(wrapped_command(cmd.header, cmd.data.to_vec(), cmd.le, wrapped_is_extended(cmd.form, cmd.data.len(), cmd.le)?));
+            return Ok(wrapped_command(
+                cmd.header,
+                cmd.data.to_vec(),
+                cmd.le,
+                wrapped_is_extended(cmd.form, cmd.data.len(), cmd.le)?,
+            ));
         }
         let padded = if self.level.c_decryption() && !cmd.data.is_empty() {
             (cmd.data.len() / BLOCK + 1) * BLOCK
@@ -132,7 +154,11 @@ impl AesMessaging {
         let extended = wrapped_is_extended(cmd.form, lc, cmd.le)?;
         let mut data = Vec::with_capacity(lc);
         data.extend_from_slice(cmd.data);
-        let next_counter = if self.uses_counter() { self.counter.checked_add(1).ok_or(Error::CounterExhausted)? } else { self.counter };
+        let next_counter = if self.uses_counter() {
+            self.counter.checked_add(1).ok_or(Error::CounterExhausted)?
+        } else {
+            self.counter
+        };
         self.counter = next_counter;
         if self.level.c_decryption() && !data.is_empty() {
             pad_method2(&mut data, BLOCK);
@@ -157,14 +183,21 @@ impl AesMessaging {
             return Err(Error::SecureMessagingMissing);
         }
         let data = cmd.data();
-        let split = data.len().checked_sub(self.mac_len).ok_or(Error::CommandMac)?;
+        let split = data
+            .len()
+            .checked_sub(self.mac_len)
+            .ok_or(Error::CommandMac)?;
         let (body, mac) = data.split_at(split);
         let calc = self.command_mac(cmd.header(), data.len(), cmd.is_extended(), body);
         let ok: bool = calc.get(..self.mac_len).unwrap_or(&calc).ct_eq(mac).into();
         if !ok {
             return Err(Error::CommandMac);
         }
-        let next_counter = if self.uses_counter() { self.counter.checked_add(1).ok_or(Error::CounterExhausted)? } else { self.counter };
+        let next_counter = if self.uses_counter() {
+            self.counter.checked_add(1).ok_or(Error::CounterExhausted)?
+        } else {
+            self.counter
+        };
         let mut plain = body.to_vec();
         if self.level.c_decryption() && !plain.is_empty() {
             if plain.len() % BLOCK != 0 {
@@ -216,7 +249,10 @@ impl AesMessaging {
             return Ok(resp.to_response());
         }
         let data = resp.data();
-        let split = data.len().checked_sub(self.mac_len).ok_or(Error::ResponseMac)?;
+        let split = data
+            .len()
+            .checked_sub(self.mac_len)
+            .ok_or(Error::ResponseMac)?;
         let (body, mac) = data.split_at(split);
         let calc = self.response_mac(body, sw);
         let ok: bool = calc.get(..self.mac_len).unwrap_or(&calc).ct_eq(mac).into();

@@ -1,6 +1,6 @@
 //! ISO/IEC 9797-1 MACs (tests/data/iso9797.toml), key diversification and key check values
 //! (tests/data/diversification.toml); sources cited per case in the data files.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
 
 mod common;
 use common::*;
@@ -97,10 +97,22 @@ fn kcvs_of_diversified_keys() {
             ("kdf3_aes192_kcv", Diversification::Kdf3, KeyType::Aes),
             ("kdf3_aes256_kcv", Diversification::Kdf3, KeyType::Aes),
         ] {
-            let Some(want) = case.get(field) else { continue };
-            let want: Vec<String> = want.as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_uppercase()).collect();
+            let Some(want) = case.get(field) else {
+                continue;
+            };
+            let want: Vec<String> = want
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_uppercase())
+                .collect();
             let set = KeySet::single(1, key_type, &master).unwrap();
-            let got: Vec<String> = diversify(&set, method, &kdd).unwrap().kcvs().iter().map(|k| k.to_string()).collect();
+            let got: Vec<String> = diversify(&set, method, &kdd)
+                .unwrap()
+                .kcvs()
+                .iter()
+                .map(|k| k.to_string())
+                .collect();
             assert_eq!(got, want, "{src}: {field}");
             checked += 1;
         }

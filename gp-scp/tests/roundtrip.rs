@@ -1,5 +1,5 @@
 //! Host ↔ card round trips over every protocol variant and security level, in memory.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
 
 use apdu_codec::{Command, LengthForm, StatusWord};
 use gp_scp::SecurityLevel;
@@ -19,7 +19,10 @@ fn variants() -> Vec<(Variant, Vec<SecurityLevel>)> {
         }
     }
     for i in [0x00, 0x10, 0x01, 0x11] {
-        v.push((Variant::Scp03 { i, key_len: 16 }, vec![SecurityLevel::C_MAC, SecurityLevel::C_DEC_C_MAC]));
+        v.push((
+            Variant::Scp03 { i, key_len: 16 },
+            vec![SecurityLevel::C_MAC, SecurityLevel::C_DEC_C_MAC],
+        ));
     }
     v.push((Variant::Scp11b, vec![SecurityLevel::ALL]));
     v
@@ -48,7 +51,9 @@ fn every_variant_and_level() {
             assert!(pair.card.is_open());
             for len in [0usize, 1, 7, 8, 15, 16, 17, 31, 32, 200, 239, 247, 255] {
                 let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
-                let cmd = Command::new(0x80, 0xE2, 0x80, 0x00).with_data(data.clone()).with_le(256);
+                let cmd = Command::new(0x80, 0xE2, 0x80, 0x00)
+                    .with_data(data.clone())
+                    .with_le(256);
                 check_exchange(&mut pair, &cmd, &data, StatusWord::SUCCESS);
                 let no_le = Command::new(0x80, 0xF0, 0x40, 0x07).with_data(data.clone());
                 check_exchange(&mut pair, &no_le, &[], StatusWord::from_u16(0x6310));
@@ -63,15 +68,29 @@ fn every_variant_and_level() {
 #[test]
 fn extended_length() {
     for (variant, level) in [
-        (Variant::Scp03 { i: 0x70, key_len: 16 }, SecurityLevel::ALL),
-        (Variant::Scp03 { i: 0x71, key_len: 32 }, SecurityLevel::ALL),
+        (
+            Variant::Scp03 {
+                i: 0x70,
+                key_len: 16,
+            },
+            SecurityLevel::ALL,
+        ),
+        (
+            Variant::Scp03 {
+                i: 0x71,
+                key_len: 32,
+            },
+            SecurityLevel::ALL,
+        ),
         (Variant::Scp02(0x55), SecurityLevel::C_DEC_C_MAC),
         (Variant::Scp11b, SecurityLevel::ALL),
     ] {
         let mut pair = Pair::open(variant, level, 11).unwrap();
         for len in [256usize, 1000, 4096, 65_000] {
             let data: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
-            let cmd = Command::new(0x80, 0xE8, 0x00, 0x01).with_data(data.clone()).with_le(65_536);
+            let cmd = Command::new(0x80, 0xE8, 0x00, 0x01)
+                .with_data(data.clone())
+                .with_le(65_536);
             check_exchange(&mut pair, &cmd, &data[..len.min(4096)], StatusWord::SUCCESS);
         }
         // Too long once wrapped: refused on the host, session intact.
@@ -85,14 +104,26 @@ fn extended_length() {
 /// A short form request that no longer fits once wrapped is refused rather than sent.
 #[test]
 fn short_form_overflow_is_refused() {
-    let mut pair = Pair::open(Variant::Scp03 { i: 0x70, key_len: 16 }, SecurityLevel::ALL, 3).unwrap();
-    let cmd = Command::new(0x80, 0xE2, 0x00, 0x00).with_data(vec![0u8; 250]).with_form(LengthForm::Short);
+    let mut pair = Pair::open(
+        Variant::Scp03 {
+            i: 0x70,
+            key_len: 16,
+        },
+        SecurityLevel::ALL,
+        3,
+    )
+    .unwrap();
+    let cmd = Command::new(0x80, 0xE2, 0x00, 0x00)
+        .with_data(vec![0u8; 250])
+        .with_form(LengthForm::Short);
     assert!(pair.host.wrap(&cmd).is_err());
 }
 
 fn arb_variant() -> impl Strategy<Value = (Variant, SecurityLevel)> {
-    let all: Vec<(Variant, SecurityLevel)> =
-        variants().into_iter().flat_map(|(v, ls)| ls.into_iter().map(move |l| (v, l))).collect();
+    let all: Vec<(Variant, SecurityLevel)> = variants()
+        .into_iter()
+        .flat_map(|(v, ls)| ls.into_iter().map(move |l| (v, l)))
+        .collect();
     proptest::sample::select(all)
 }
 

@@ -1,8 +1,8 @@
 //! AES-128/192/256: CBC and AES-CMAC (NIST SP 800-38B) through the `cbc` encryptor.
 
 use aes::cipher::{
-    Array, BlockCipherDecrypt, BlockCipherEncrypt, BlockModeDecrypt, BlockModeEncrypt,
-    InnerIvInit, KeyInit, consts::U16,
+    Array, BlockCipherDecrypt, BlockCipherEncrypt, BlockModeDecrypt, BlockModeEncrypt, InnerIvInit,
+    KeyInit, consts::U16,
 };
 use aes::{Aes128, Aes192, Aes256};
 use alloc::vec::Vec;
@@ -38,7 +38,9 @@ pub struct AesCipher {
 
 impl fmt::Debug for AesCipher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AesCipher").field("key_len", &self.key_len()).finish_non_exhaustive()
+        f.debug_struct("AesCipher")
+            .field("key_len", &self.key_len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -86,7 +88,11 @@ impl AesCipher {
             32 => Inner::A256(Aes256::new_from_slice(key).map_err(|_| Error::KeyLength)?),
             _ => return Err(Error::KeyLength),
         };
-        let mut this = Self { inner, k1: [0; AES_BLOCK], k2: [0; AES_BLOCK] };
+        let mut this = Self {
+            inner,
+            k1: [0; AES_BLOCK],
+            k2: [0; AES_BLOCK],
+        };
         let mut l = [0u8; AES_BLOCK];
         this.encrypt_block(&mut l);
         this.k1 = dbl(&l);
@@ -132,7 +138,7 @@ impl AesCipher {
     /// AES-CMAC of the message in `buf`, which is used as scratch space: on return it holds
     /// the padded, encrypted message and its content is meaningless.
     pub fn cmac_in_place(&self, buf: &mut Vec<u8>) -> [u8; AES_BLOCK] {
-        let complete = !buf.is_empty() && buf.len() % AES_BLOCK == 0;
+        let complete = !buf.is_empty() && buf.len().is_multiple_of(AES_BLOCK);
         if !complete {
             super::pad::pad_method2(buf, AES_BLOCK);
         }
@@ -177,7 +183,9 @@ mod tests {
     /// NIST SP 800-38B Appendix D.1-D.3 (AES-128/192/256 CMAC examples 1-4).
     #[test]
     fn nist_sp800_38b_vectors() {
-        let msg = h("6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e5130c81c46a35ce411e5fbc1191a0a52eff69f2445df4f9b17ad2b417be66c3710");
+        let msg = h(
+            "6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e5130c81c46a35ce411e5fbc1191a0a52eff69f2445df4f9b17ad2b417be66c3710",
+        );
         let cases: [(&str, [&str; 4]); 3] = [
             (
                 "2b7e151628aed2a6abf7158809cf4f3c",
@@ -210,7 +218,11 @@ mod tests {
         for (key, tags) in cases {
             let c = AesCipher::new(&h(key)).unwrap();
             for (len, tag) in [0usize, 16, 40, 64].into_iter().zip(tags) {
-                assert_eq!(c.cmac(&[&msg[..len]]).to_vec(), h(tag), "key {key} len {len}");
+                assert_eq!(
+                    c.cmac(&[&msg[..len]]).to_vec(),
+                    h(tag),
+                    "key {key} len {len}"
+                );
             }
         }
     }

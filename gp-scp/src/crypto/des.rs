@@ -3,8 +3,8 @@
 use alloc::vec::Vec;
 use core::fmt;
 use des::cipher::{
-    Array, BlockCipherDecrypt, BlockCipherEncrypt, BlockModeDecrypt, BlockModeEncrypt,
-    InnerIvInit, KeyInit, consts::U8,
+    Array, BlockCipherDecrypt, BlockCipherEncrypt, BlockModeDecrypt, BlockModeEncrypt, InnerIvInit,
+    KeyInit, consts::U8,
 };
 use des::{Des, TdesEde2};
 use zeroize::ZeroizeOnDrop;
@@ -37,7 +37,9 @@ fn cbc_mac<C: BlockCipherEncrypt<BlockSize = U8>>(c: &C, icv: &[u8; 8], data: &[
     let mut scratch = [0u8; 256];
     for group in blocks.chunks(scratch.len() / 8) {
         let n = group.len() * 8;
-        let Some(buf) = scratch.get_mut(..n) else { break };
+        let Some(buf) = scratch.get_mut(..n) else {
+            break;
+        };
         for (dst, src) in buf.chunks_exact_mut(8).zip(group) {
             dst.copy_from_slice(src);
         }
@@ -171,7 +173,9 @@ impl DesCipher {
     /// # Errors
     /// [`Error::KeyLength`] when the key is not 8 bytes.
     pub fn new(key: &[u8]) -> Result<Self, Error> {
-        Ok(Self { des: Des::new_from_slice(key).map_err(|_| Error::KeyLength)? })
+        Ok(Self {
+            des: Des::new_from_slice(key).map_err(|_| Error::KeyLength)?,
+        })
     }
 
     /// Encrypt one block in place (DES-ECB).

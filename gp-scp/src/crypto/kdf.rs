@@ -25,7 +25,12 @@ pub const DERIVE_S_RMAC: u8 = 0x07;
 ///
 /// # Errors
 /// [`Error::KeyLength`] when `out` is longer than 255 blocks or L does not fit 16 bits.
-pub fn sp800_108(key: &AesCipher, constant: u8, context: &[u8], out: &mut [u8]) -> Result<(), Error> {
+pub fn sp800_108(
+    key: &AesCipher,
+    constant: u8,
+    context: &[u8],
+    out: &mut [u8],
+) -> Result<(), Error> {
     let bits = u16::try_from(out.len() * 8).map_err(|_| Error::KeyLength)?;
     let mut input = alloc::vec::Vec::with_capacity(16 + context.len() + 16);
     for (i, chunk) in out.chunks_mut(16).enumerate() {

@@ -27,7 +27,7 @@ mod tests {
     #[test]
     fn pads_and_unpads() {
         for len in 0..40 {
-            let mut v: Vec<u8> = (0..len).map(|i| (i as u8) | 1).collect();
+            let mut v: Vec<u8> = (0..len).map(|i| u8::try_from(i).unwrap() | 1).collect();
             pad_method2(&mut v, 16);
             assert_eq!(v.len() % 16, 0);
             assert!(v.len() > len);

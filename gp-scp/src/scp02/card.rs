@@ -51,7 +51,15 @@ pub fn initialize_update(
         rng.fill_bytes(&mut c);
         c
     };
-    answer_derived(cmd, keys, config.option, derived, counter.to_be_bytes(), challenge, kdd)
+    answer_derived(
+        cmd,
+        keys,
+        config.option,
+        derived,
+        counter.to_be_bytes(),
+        challenge,
+        kdd,
+    )
 }
 
 /// Answer INITIALIZE UPDATE with a given counter and card challenge (for replaying recorded
@@ -92,7 +100,13 @@ fn answer_derived(
     };
     let host_cryptogram = derived.host_cryptogram(host_challenge, counter, &card_challenge);
     let messaging = derived.into_messaging(option);
-    Ok((Response::success(answer.to_vec()), Scp02CardPending { messaging, host_cryptogram }))
+    Ok((
+        Response::success(answer.to_vec()),
+        Scp02CardPending {
+            messaging,
+            host_cryptogram,
+        },
+    ))
 }
 
 /// The card waiting for EXTERNAL AUTHENTICATE.
@@ -114,7 +128,10 @@ impl Scp02CardPending {
     /// [`Error::UnexpectedCommand`] (6985), [`Error::SecurityLevel`] (6A86),
     /// [`Error::Malformed`] (6700), [`Error::CommandMac`] (6982), [`Error::HostCryptogram`]
     /// (6300).
-    pub fn external_authenticate(mut self, cmd: &CommandView<'_>) -> Result<(Response, Scp02CardSession), Error> {
+    pub fn external_authenticate(
+        mut self,
+        cmd: &CommandView<'_>,
+    ) -> Result<(Response, Scp02CardSession), Error> {
         if cmd.ins() != INS_EXTERNAL_AUTHENTICATE {
             return Err(Error::UnexpectedCommand("EXTERNAL AUTHENTICATE expected"));
         }
@@ -138,7 +155,12 @@ impl Scp02CardPending {
             return Err(Error::HostCryptogram);
         }
         self.messaging.set_level(level);
-        Ok((Response::status_only(StatusWord::SUCCESS), Scp02CardSession { messaging: self.messaging }))
+        Ok((
+            Response::status_only(StatusWord::SUCCESS),
+            Scp02CardSession {
+                messaging: self.messaging,
+            },
+        ))
     }
 }
 
@@ -149,7 +171,9 @@ pub struct Scp02CardSession {
 
 impl fmt::Debug for Scp02CardSession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Scp02CardSession").field("messaging", &self.messaging).finish()
+        f.debug_struct("Scp02CardSession")
+            .field("messaging", &self.messaging)
+            .finish()
     }
 }
 

@@ -7,7 +7,10 @@ use core::fmt;
 use apdu_codec::{Command, CommandView, LengthForm, Response, ResponseView, StatusWord};
 use subtle::ConstantTimeEq;
 
-use super::{InitUpdateResponse, SCP02, Scp02Messaging, Scp02Option, derive, parse_initialize_update_response};
+use super::{
+    InitUpdateResponse, SCP02, Scp02Messaging, Scp02Option, derive,
+    parse_initialize_update_response,
+};
 use crate::Error;
 use crate::apdu::PlainRef;
 use crate::diversify::{Diversification, diversify};
@@ -49,7 +52,10 @@ pub struct Scp02Host {
 
 impl fmt::Debug for Scp02Host {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Scp02Host").field("keys", &self.keys).field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Scp02Host")
+            .field("keys", &self.keys)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -58,16 +64,28 @@ impl Scp02Host {
     ///
     /// # Errors
     /// [`Error::SecurityLevel`] for a level SCP02 does not define.
-    pub fn new(keys: KeySet, config: Scp02HostConfig, host_challenge: [u8; 8]) -> Result<Self, Error> {
+    pub fn new(
+        keys: KeySet,
+        config: Scp02HostConfig,
+        host_challenge: [u8; 8],
+    ) -> Result<Self, Error> {
         SecurityLevel::scp02(config.level.to_byte())?;
-        Ok(Self { keys, config, host_challenge })
+        Ok(Self {
+            keys,
+            config,
+            host_challenge,
+        })
     }
 
     /// Draw the host challenge from `rng`.
     ///
     /// # Errors
     /// As [`Scp02Host::new`].
-    pub fn with_rng(keys: KeySet, config: Scp02HostConfig, rng: &mut impl rand_core::CryptoRng) -> Result<Self, Error> {
+    pub fn with_rng(
+        keys: KeySet,
+        config: Scp02HostConfig,
+        rng: &mut impl rand_core::CryptoRng,
+    ) -> Result<Self, Error> {
         let mut hc = [0u8; 8];
         rng.fill_bytes(&mut hc);
         Self::new(keys, config, hc)
@@ -86,7 +104,10 @@ impl Scp02Host {
     /// # Errors
     /// [`Error::Status`], [`Error::Malformed`], [`Error::ProtocolMismatch`], or
     /// [`Error::CardCryptogram`] carrying the key version, KCVs and diversification tried.
-    pub fn process_initialize_update(self, response: &ResponseView<'_>) -> Result<Scp02HostPending, Error> {
+    pub fn process_initialize_update(
+        self,
+        response: &ResponseView<'_>,
+    ) -> Result<Scp02HostPending, Error> {
         if response.status() != StatusWord::SUCCESS {
             return Err(Error::Status(response.status()));
         }
@@ -96,7 +117,11 @@ impl Scp02Host {
         // the cryptogram check decides, and its error names both versions.
         let keys = diversify(&self.keys, self.config.diversification, &parsed.kdd)?;
         let derived = derive(&keys, parsed.sequence_counter)?;
-        let expected = derived.card_cryptogram(&self.host_challenge, parsed.sequence_counter, &parsed.card_challenge);
+        let expected = derived.card_cryptogram(
+            &self.host_challenge,
+            parsed.sequence_counter,
+            &parsed.card_challenge,
+        );
         if !bool::from(expected.ct_eq(&parsed.card_cryptogram)) {
             return Err(Error::CardCryptogram(AuthFailure {
                 scp: SCP02,
@@ -107,15 +132,37 @@ impl Scp02Host {
                 kdd: parsed.kdd,
             }));
         }
-        let host_cryptogram = derived.host_cryptogram(&self.host_challenge, parsed.sequence_counter, &parsed.card_challenge);
+        let host_cryptogram = derived.host_cryptogram(
+            &self.host_challenge,
+            parsed.sequence_counter,
+            &parsed.card_challenge,
+        );
         let mut messaging = derived.into_messaging(self.config.option);
-        let header = [0x84, INS_EXTERNAL_AUTHENTICATE, self.config.level.to_byte(), 0x00];
+        let header = [
+            0x84,
+            INS_EXTERNAL_AUTHENTICATE,
+            self.config.level.to_byte(),
+            0x00,
+        ];
         let mac = messaging.mac_first(header, &host_cryptogram);
         let mut data = Vec::with_capacity(16);
         data.extend_from_slice(&host_cryptogram);
         data.extend_from_slice(&mac);
-        let command = Command { cla: header[0], ins: header[1], p1: header[2], p2: header[3], data, le: None, form: LengthForm::Short };
-        Ok(Scp02HostPending { messaging, command, level: self.config.level, card: parsed })
+        let command = Command {
+            cla: header[0],
+            ins: header[1],
+            p1: header[2],
+            p2: header[3],
+            data,
+            le: None,
+            form: LengthForm::Short,
+        };
+        Ok(Scp02HostPending {
+            messaging,
+            command,
+            level: self.config.level,
+            card: parsed,
+        })
     }
 }
 
@@ -129,7 +176,9 @@ pub struct Scp02HostPending {
 
 impl fmt::Debug for Scp02HostPending {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Scp02HostPending").field("card", &self.card).finish_non_exhaustive()
+        f.debug_struct("Scp02HostPending")
+            .field("card", &self.card)
+            .finish_non_exhaustive()
     }
 }
 
@@ -150,12 +199,18 @@ impl Scp02HostPending {
     ///
     /// # Errors
     /// [`Error::Status`] when it is not 9000.
-    pub fn process_external_authenticate(mut self, response: &ResponseView<'_>) -> Result<Scp02HostSession, Error> {
+    pub fn process_external_authenticate(
+        mut self,
+        response: &ResponseView<'_>,
+    ) -> Result<Scp02HostSession, Error> {
         if response.status() != StatusWord::SUCCESS {
             return Err(Error::Status(response.status()));
         }
         self.messaging.set_level(self.level);
-        Ok(Scp02HostSession { messaging: self.messaging, card: self.card })
+        Ok(Scp02HostSession {
+            messaging: self.messaging,
+            card: self.card,
+        })
     }
 }
 
@@ -167,7 +222,9 @@ pub struct Scp02HostSession {
 
 impl fmt::Debug for Scp02HostSession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Scp02HostSession").field("messaging", &self.messaging).finish_non_exhaustive()
+        f.debug_struct("Scp02HostSession")
+            .field("messaging", &self.messaging)
+            .finish_non_exhaustive()
     }
 }
 

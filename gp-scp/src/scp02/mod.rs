@@ -17,7 +17,9 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
 use crate::Error;
-use crate::apdu::{PlainRef, push_lc, sm_cla, unwrapped_command, wrapped_command, wrapped_is_extended};
+use crate::apdu::{
+    PlainRef, push_lc, sm_cla, unwrapped_command, wrapped_command, wrapped_is_extended,
+};
 use crate::crypto::Des3Cipher;
 use crate::crypto::pad::{pad_method2, unpadded_len_method2};
 use crate::keys::{KeySet, KeyType, SecretKey};
@@ -129,7 +131,9 @@ impl InitUpdateResponse {
 /// [`Error::Malformed`] when it is not 28 bytes, [`Error::ProtocolMismatch`] when the SCP
 /// identifier is not 02.
 pub fn parse_initialize_update_response(data: &[u8]) -> Result<InitUpdateResponse, Error> {
-    let d: &[u8; 28] = data.try_into().map_err(|_| Error::Malformed("SCP02 INITIALIZE UPDATE response length"))?;
+    let d: &[u8; 28] = data
+        .try_into()
+        .map_err(|_| Error::Malformed("SCP02 INITIALIZE UPDATE response length"))?;
     let mut r = InitUpdateResponse {
         kdd: [0; 10],
         key_version: d[10],
@@ -139,7 +143,12 @@ pub fn parse_initialize_update_response(data: &[u8]) -> Result<InitUpdateRespons
         card_cryptogram: [0; 8],
     };
     if r.scp != SCP02 {
-        return Err(Error::ProtocolMismatch { scp: r.scp, key_version: r.key_version, expected_scp: SCP02, expected_key_version: r.key_version });
+        return Err(Error::ProtocolMismatch {
+            scp: r.scp,
+            key_version: r.key_version,
+            expected_scp: SCP02,
+            expected_key_version: r.key_version,
+        });
     }
     r.kdd.copy_from_slice(&d[..10]);
     r.card_challenge.copy_from_slice(&d[14..20]);
@@ -152,7 +161,11 @@ pub fn parse_initialize_update_response(data: &[u8]) -> Result<InitUpdateRespons
 ///
 /// # Errors
 /// [`Error::KeyLength`] when the static key is not a 16-byte DES key.
-pub fn derive_session_key(static_key: &[u8], constant: [u8; 2], counter: [u8; 2]) -> Result<[u8; 16], Error> {
+pub fn derive_session_key(
+    static_key: &[u8],
+    constant: [u8; 2],
+    counter: [u8; 2],
+) -> Result<[u8; 16], Error> {
     let c = Des3Cipher::new(static_key)?;
     let mut block = [0u8; 16];
     block[..2].copy_from_slice(&constant);
@@ -193,13 +206,25 @@ pub(crate) fn derive(keys: &KeySet, counter: [u8; 2]) -> Result<Derived, Error> 
 impl Derived {
     /// Card cryptogram: full 3DES MAC under S-ENC over host challenge || counter || card
     /// challenge (GPC 2.3 §E.4.2.1).
-    pub(crate) fn card_cryptogram(&self, host_challenge: &[u8], counter: [u8; 2], card_challenge: &[u8; 6]) -> [u8; 8] {
-        self.s_enc.mac_alg1_padded(&[host_challenge, &counter, card_challenge])
+    pub(crate) fn card_cryptogram(
+        &self,
+        host_challenge: &[u8],
+        counter: [u8; 2],
+        card_challenge: &[u8; 6],
+    ) -> [u8; 8] {
+        self.s_enc
+            .mac_alg1_padded(&[host_challenge, &counter, card_challenge])
     }
 
     /// Host cryptogram: over counter || card challenge || host challenge (§E.4.2.2).
-    pub(crate) fn host_cryptogram(&self, host_challenge: &[u8], counter: [u8; 2], card_challenge: &[u8; 6]) -> [u8; 8] {
-        self.s_enc.mac_alg1_padded(&[&counter, card_challenge, host_challenge])
+    pub(crate) fn host_cryptogram(
+        &self,
+        host_challenge: &[u8],
+        counter: [u8; 2],
+        card_challenge: &[u8; 6],
+    ) -> [u8; 8] {
+        self.s_enc
+            .mac_alg1_padded(&[&counter, card_challenge, host_challenge])
     }
 
     /// The pseudo-random card challenge (i bit 40): the first 6 bytes of the C-MAC (retail
@@ -255,7 +280,10 @@ pub struct Scp02Messaging {
 
 impl fmt::Debug for Scp02Messaging {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Scp02Messaging").field("option", &self.option).field("level", &self.level).finish_non_exhaustive()
+        f.debug_struct("Scp02Messaging")
+            .field("option", &self.option)
+            .field("level", &self.level)
+            .finish_non_exhaustive()
     }
 }
 
@@ -303,7 +331,8 @@ impl Scp02Messaging {
     fn c_mac(&self, header: [u8; 4], plain: &[u8], extended: bool) -> [u8; 8] {
         let mut lc = Vec::with_capacity(3);
         push_lc(&mut lc, plain.len() + 8, extended);
-        self.s_mac.mac_alg3_padded(&self.next_icv(), &[&header, &lc, plain])
+        self.s_mac
+            .mac_alg3_padded(&self.next_icv(), &[&header, &lc, plain])
     }
 
     fn record_rmac_command(&mut self, header: [u8; 4], plain: &[u8]) {
@@ -332,10 +361,19 @@ impl Scp02Messaging {
     /// Host side: protect a command.
     pub(crate) fn wrap(&mut self, cmd: PlainRef<'_>) -> Result<Command, Error> {
         if !self.level.c_mac() {
-            return Ok(wrapped_command(cmd.header, cmd.data.to_vec(), cmd.le, wrapped_is_extended(cmd.form, cmd.data.len(), cmd.le)?));
+            return Ok(wrapped_command(
+                cmd.header,
+                cmd.data.to_vec(),
+                cmd.le,
+                wrapped_is_extended(cmd.form, cmd.data.len(), cmd.le)?,
+            ));
         }
         let encrypt = self.level.c_decryption() && !cmd.data.is_empty();
-        let body_len = if encrypt { (cmd.data.len() / 8 + 1) * 8 } else { cmd.data.len() };
+        let body_len = if encrypt {
+            (cmd.data.len() / 8 + 1) * 8
+        } else {
+            cmd.data.len()
+        };
         let extended = wrapped_is_extended(cmd.form, body_len + 8, cmd.le)?;
         let mut header = cmd.header;
         header[0] = sm_cla(header[0]);
@@ -385,7 +423,10 @@ impl Scp02Messaging {
     fn r_mac(&self, data: &[u8], sw: StatusWord) -> [u8; 8] {
         let mut la = Vec::with_capacity(3);
         push_lc(&mut la, data.len(), data.len() > 255);
-        self.s_rmac.mac_alg3_padded(&self.rmac_icv, &[&self.rmac_command, &la, data, &sw.to_bytes()])
+        self.s_rmac.mac_alg3_padded(
+            &self.rmac_icv,
+            &[&self.rmac_command, &la, data, &sw.to_bytes()],
+        )
     }
 
     /// Card side: append the R-MAC (level 11/13).

@@ -7,7 +7,10 @@ use core::fmt;
 use apdu_codec::{Command, CommandView, Response, StatusWord};
 use subtle::ConstantTimeEq;
 
-use super::{INS_EXTERNAL_AUTHENTICATE, INS_INITIALIZE_UPDATE, InitUpdateResponse, SCP03, Scp03Option, derive, pseudo_random_challenge};
+use super::{
+    INS_EXTERNAL_AUTHENTICATE, INS_INITIALIZE_UPDATE, InitUpdateResponse, SCP03, Scp03Option,
+    derive, pseudo_random_challenge,
+};
 use crate::Error;
 use crate::keys::{KeySet, KeyType};
 use crate::level::SecurityLevel;
@@ -27,7 +30,11 @@ pub struct Scp03CardConfig {
 
 /// Select the key set INITIALIZE UPDATE P1 asks for: `00` = the first one, else the exact
 /// version (GPC 2.3 §11.11.2.1).
-pub(crate) fn select_key_set(key_sets: &[KeySet], p1: u8, key_type: KeyType) -> Result<&KeySet, Error> {
+pub(crate) fn select_key_set(
+    key_sets: &[KeySet],
+    p1: u8,
+    key_type: KeyType,
+) -> Result<&KeySet, Error> {
     key_sets
         .iter()
         .filter(|k| k.key_type() == key_type)
@@ -36,7 +43,10 @@ pub(crate) fn select_key_set(key_sets: &[KeySet], p1: u8, key_type: KeyType) -> 
 }
 
 /// Check the INITIALIZE UPDATE header: `80 50 kvn 00` (any Le: none, 00 or 28 are all seen).
-pub(crate) fn check_initialize_update(cmd: &CommandView<'_>, challenge_len: usize) -> Result<(), Error> {
+pub(crate) fn check_initialize_update(
+    cmd: &CommandView<'_>,
+    challenge_len: usize,
+) -> Result<(), Error> {
     if cmd.ins() != INS_INITIALIZE_UPDATE || cmd.cla().has_secure_messaging() {
         return Err(Error::UnexpectedCommand("INITIALIZE UPDATE expected"));
     }
@@ -75,16 +85,28 @@ pub fn initialize_update(
             return Err(Error::CounterExhausted);
         }
         let [_, a, b, c] = counter.to_be_bytes();
-        pseudo_random_challenge(keys.enc().as_bytes(), [a, b, c], &config.sd_aid, &mut card_challenge[..n])?;
+        pseudo_random_challenge(
+            keys.enc().as_bytes(),
+            [a, b, c],
+            &config.sd_aid,
+            &mut card_challenge[..n],
+        )?;
         sequence_counter = Some([a, b, c]);
     } else {
         rng.fill_bytes(&mut card_challenge[..n]);
     }
-    answer_initialize_update(cmd, keys, config.option, &card_challenge[..n], sequence_counter, [0; 10])
-        .map(|(r, mut p)| {
-            p.counter_used = sequence_counter.map(|_| counter);
-            (r, p)
-        })
+    answer_initialize_update(
+        cmd,
+        keys,
+        config.option,
+        &card_challenge[..n],
+        sequence_counter,
+        [0; 10],
+    )
+    .map(|(r, mut p)| {
+        p.counter_used = sequence_counter.map(|_| counter);
+        (r, p)
+    })
 }
 
 /// Answer INITIALIZE UPDATE with a given card challenge, sequence counter and KDD (what
@@ -124,7 +146,15 @@ pub fn answer_initialize_update(
     let response = Response::success(answer.to_vec());
     let host_cryptogram = derived.host_cryptogram;
     let messaging = derived.into_messaging(SecurityLevel::NONE, n);
-    Ok((response, Scp03CardPending { messaging, host_cryptogram, option, counter_used: None }))
+    Ok((
+        response,
+        Scp03CardPending {
+            messaging,
+            host_cryptogram,
+            option,
+            counter_used: None,
+        },
+    ))
 }
 
 /// The card after INITIALIZE UPDATE, waiting for EXTERNAL AUTHENTICATE.
@@ -137,7 +167,9 @@ pub struct Scp03CardPending {
 
 impl fmt::Debug for Scp03CardPending {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Scp03CardPending").field("option", &self.option).finish_non_exhaustive()
+        f.debug_struct("Scp03CardPending")
+            .field("option", &self.option)
+            .finish_non_exhaustive()
     }
 }
 
@@ -156,7 +188,10 @@ impl Scp03CardPending {
     /// [`Error::UnexpectedCommand`] (6985) for another command, [`Error::SecurityLevel`]
     /// (6A86), [`Error::Malformed`] (6700), [`Error::CommandMac`] (6982),
     /// [`Error::HostCryptogram`] (6300).
-    pub fn external_authenticate(mut self, cmd: &CommandView<'_>) -> Result<(Response, Scp03CardSession), Error> {
+    pub fn external_authenticate(
+        mut self,
+        cmd: &CommandView<'_>,
+    ) -> Result<(Response, Scp03CardSession), Error> {
         if cmd.ins() != INS_EXTERNAL_AUTHENTICATE {
             return Err(Error::UnexpectedCommand("EXTERNAL AUTHENTICATE expected"));
         }
@@ -178,12 +213,22 @@ impl Scp03CardPending {
         if !mac_ok {
             return Err(Error::CommandMac);
         }
-        let ok: bool = self.host_cryptogram.get(..n).unwrap_or(&[]).ct_eq(cryptogram).into();
+        let ok: bool = self
+            .host_cryptogram
+            .get(..n)
+            .unwrap_or(&[])
+            .ct_eq(cryptogram)
+            .into();
         if !ok {
             return Err(Error::HostCryptogram);
         }
         self.messaging.set_level(level);
-        Ok((Response::status_only(StatusWord::SUCCESS), Scp03CardSession { messaging: self.messaging }))
+        Ok((
+            Response::status_only(StatusWord::SUCCESS),
+            Scp03CardSession {
+                messaging: self.messaging,
+            },
+        ))
     }
 }
 
@@ -194,7 +239,9 @@ pub struct Scp03CardSession {
 
 impl fmt::Debug for Scp03CardSession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Scp03CardSession").field("messaging", &self.messaging).finish()
+        f.debug_struct("Scp03CardSession")
+            .field("messaging", &self.messaging)
+            .finish()
     }
 }
 

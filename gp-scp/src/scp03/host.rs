@@ -10,14 +10,17 @@ use core::fmt;
 use apdu_codec::{Command, CommandView, LengthForm, Response, ResponseView, StatusWord};
 use subtle::ConstantTimeEq;
 
-use super::{INS_EXTERNAL_AUTHENTICATE, INS_INITIALIZE_UPDATE, InitUpdateResponse, SCP03, derive, parse_initialize_update_response};
+use super::{
+    INS_EXTERNAL_AUTHENTICATE, INS_INITIALIZE_UPDATE, InitUpdateResponse, SCP03, derive,
+    parse_initialize_update_response,
+};
+use crate::Error;
 use crate::apdu::PlainRef;
 use crate::diversify::{Diversification, diversify};
 use crate::error::AuthFailure;
 use crate::keys::{KeySet, SecretKey};
 use crate::level::SecurityLevel;
 use crate::sm::AesMessaging;
-use crate::Error;
 
 /// What the host asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +37,12 @@ pub struct Scp03HostConfig {
 
 impl Default for Scp03HostConfig {
     fn default() -> Self {
-        Self { key_version: 0, level: SecurityLevel::ALL, s16: false, diversification: Diversification::None }
+        Self {
+            key_version: 0,
+            level: SecurityLevel::ALL,
+            s16: false,
+            diversification: Diversification::None,
+        }
     }
 }
 
@@ -47,7 +55,10 @@ pub struct Scp03Host {
 
 impl fmt::Debug for Scp03Host {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Scp03Host").field("keys", &self.keys).field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Scp03Host")
+            .field("keys", &self.keys)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -58,7 +69,11 @@ impl Scp03Host {
     /// # Errors
     /// [`Error::Malformed`] when the challenge length does not fit the mode,
     /// [`Error::SecurityLevel`] for a level SCP03 does not define.
-    pub fn new(keys: KeySet, config: Scp03HostConfig, host_challenge: &[u8]) -> Result<Self, Error> {
+    pub fn new(
+        keys: KeySet,
+        config: Scp03HostConfig,
+        host_challenge: &[u8],
+    ) -> Result<Self, Error> {
         let n = if config.s16 { 16 } else { 8 };
         if host_challenge.len() != n {
             return Err(Error::Malformed("host challenge length"));
@@ -66,14 +81,22 @@ impl Scp03Host {
         SecurityLevel::scp03(config.level.to_byte())?;
         let mut hc = [0u8; 16];
         hc[..n].copy_from_slice(host_challenge);
-        Ok(Self { keys, config, host_challenge: hc })
+        Ok(Self {
+            keys,
+            config,
+            host_challenge: hc,
+        })
     }
 
     /// Draw the host challenge from `rng`.
     ///
     /// # Errors
     /// As [`Scp03Host::new`].
-    pub fn with_rng(keys: KeySet, config: Scp03HostConfig, rng: &mut impl rand_core::CryptoRng) -> Result<Self, Error> {
+    pub fn with_rng(
+        keys: KeySet,
+        config: Scp03HostConfig,
+        rng: &mut impl rand_core::CryptoRng,
+    ) -> Result<Self, Error> {
         let mut hc = [0u8; 16];
         let n = if config.s16 { 16 } else { 8 };
         rng.fill_bytes(&mut hc[..n]);
@@ -81,7 +104,9 @@ impl Scp03Host {
     }
 
     fn challenge(&self) -> &[u8] {
-        self.host_challenge.get(..if self.config.s16 { 16 } else { 8 }).unwrap_or(&[])
+        self.host_challenge
+            .get(..if self.config.s16 { 16 } else { 8 })
+            .unwrap_or(&[])
     }
 
     /// The INITIALIZE UPDATE command: `80 50 kvn 00 Lc host-challenge 00` (GPC 2.3 §11.11.2).
@@ -99,7 +124,10 @@ impl Scp03Host {
     /// [`Error::Status`] for a non-9000 answer, [`Error::Malformed`]/[`Error::ProtocolMismatch`]
     /// for a response that is not SCP03 or does not fit the mode, [`Error::CardCryptogram`]
     /// (with the key version, KCVs and diversification tried) when the cryptogram is wrong.
-    pub fn process_initialize_update(self, response: &ResponseView<'_>) -> Result<Scp03HostPending, Error> {
+    pub fn process_initialize_update(
+        self,
+        response: &ResponseView<'_>,
+    ) -> Result<Scp03HostPending, Error> {
         if response.status() != StatusWord::SUCCESS {
             return Err(Error::Status(response.status()));
         }
@@ -111,7 +139,12 @@ impl Scp03Host {
         context.extend_from_slice(self.challenge());
         context.extend_from_slice(parsed.card_challenge());
         let derived = derive(&keys, &context, n)?;
-        let ok: bool = derived.card_cryptogram.get(..n).unwrap_or(&[]).ct_eq(parsed.card_cryptogram()).into();
+        let ok: bool = derived
+            .card_cryptogram
+            .get(..n)
+            .unwrap_or(&[])
+            .ct_eq(parsed.card_cryptogram())
+            .into();
         if !ok {
             return Err(Error::CardCryptogram(AuthFailure {
                 scp: SCP03,
@@ -127,7 +160,12 @@ impl Scp03Host {
         }
         let host_cryptogram = derived.host_cryptogram;
         let mut messaging = derived.into_messaging(self.config.level, n);
-        let header = [0x84, INS_EXTERNAL_AUTHENTICATE, self.config.level.to_byte(), 0x00];
+        let header = [
+            0x84,
+            INS_EXTERNAL_AUTHENTICATE,
+            self.config.level.to_byte(),
+            0x00,
+        ];
         let body = host_cryptogram.get(..n).unwrap_or(&[]);
         let mac = messaging.mac_first(header, body);
         let mut data = Vec::with_capacity(2 * n);
@@ -142,7 +180,12 @@ impl Scp03Host {
             le: None,
             form: LengthForm::Short,
         };
-        Ok(Scp03HostPending { messaging, command, dek: keys.dek().clone(), card: parsed })
+        Ok(Scp03HostPending {
+            messaging,
+            command,
+            dek: keys.dek().clone(),
+            card: parsed,
+        })
     }
 
     fn check_identity(&self, parsed: &InitUpdateResponse) -> Result<(), Error> {
@@ -169,7 +212,9 @@ pub struct Scp03HostPending {
 
 impl fmt::Debug for Scp03HostPending {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Scp03HostPending").field("card", &self.card).finish_non_exhaustive()
+        f.debug_struct("Scp03HostPending")
+            .field("card", &self.card)
+            .finish_non_exhaustive()
     }
 }
 
@@ -191,11 +236,18 @@ impl Scp03HostPending {
     /// # Errors
     /// [`Error::Status`] when the card did not answer 9000 (6300: it rejected the host
     /// cryptogram).
-    pub fn process_external_authenticate(self, response: &ResponseView<'_>) -> Result<Scp03HostSession, Error> {
+    pub fn process_external_authenticate(
+        self,
+        response: &ResponseView<'_>,
+    ) -> Result<Scp03HostSession, Error> {
         if response.status() != StatusWord::SUCCESS {
             return Err(Error::Status(response.status()));
         }
-        Ok(Scp03HostSession { messaging: self.messaging, dek: self.dek, card: self.card })
+        Ok(Scp03HostSession {
+            messaging: self.messaging,
+            dek: self.dek,
+            card: self.card,
+        })
     }
 }
 
@@ -208,7 +260,9 @@ pub struct Scp03HostSession {
 
 impl fmt::Debug for Scp03HostSession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Scp03HostSession").field("messaging", &self.messaging).finish_non_exhaustive()
+        f.debug_struct("Scp03HostSession")
+            .field("messaging", &self.messaging)
+            .finish_non_exhaustive()
     }
 }
 

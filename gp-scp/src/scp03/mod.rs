@@ -16,8 +16,8 @@ use zeroize::Zeroize;
 use crate::Error;
 use crate::crypto::AesCipher;
 use crate::crypto::kdf::{
-    DERIVE_CARD_CHALLENGE, DERIVE_CARD_CRYPTOGRAM, DERIVE_HOST_CRYPTOGRAM, DERIVE_S_ENC, DERIVE_S_MAC,
-    DERIVE_S_RMAC, sp800_108,
+    DERIVE_CARD_CHALLENGE, DERIVE_CARD_CRYPTOGRAM, DERIVE_HOST_CRYPTOGRAM, DERIVE_S_ENC,
+    DERIVE_S_MAC, DERIVE_S_RMAC, sp800_108,
 };
 use crate::keys::{KeySet, KeyType};
 use crate::level::SecurityLevel;
@@ -88,7 +88,8 @@ impl Scp03Option {
     /// Whether `level` is allowed with this option (R-MAC and R-ENC need their `i` bits).
     #[must_use]
     pub const fn allows(self, level: SecurityLevel) -> bool {
-        (!level.r_mac() || self.0 & I_R_MAC != 0) && (!level.r_encryption() || self.0 & I_R_ENC != 0)
+        (!level.r_mac() || self.0 & I_R_MAC != 0)
+            && (!level.r_encryption() || self.0 & I_R_ENC != 0)
     }
 }
 
@@ -115,13 +116,17 @@ impl InitUpdateResponse {
     /// The meaningful part of the card challenge.
     #[must_use]
     pub fn card_challenge(&self) -> &[u8] {
-        self.card_challenge.get(..self.option.block_len()).unwrap_or(&[])
+        self.card_challenge
+            .get(..self.option.block_len())
+            .unwrap_or(&[])
     }
 
     /// The meaningful part of the card cryptogram.
     #[must_use]
     pub fn card_cryptogram(&self) -> &[u8] {
-        self.card_cryptogram.get(..self.option.block_len()).unwrap_or(&[])
+        self.card_cryptogram
+            .get(..self.option.block_len())
+            .unwrap_or(&[])
     }
 
     /// Encode as the card sends it (without status word).
@@ -147,25 +152,44 @@ impl InitUpdateResponse {
 /// [`Error::ImplementationOption`] for an unknown `i`, [`Error::ProtocolMismatch`] when the
 /// SCP identifier is not 03.
 pub fn parse_initialize_update_response(data: &[u8]) -> Result<InitUpdateResponse, Error> {
-    let head = data.get(..13).ok_or(Error::Malformed("INITIALIZE UPDATE response (too short)"))?;
+    let head = data
+        .get(..13)
+        .ok_or(Error::Malformed("INITIALIZE UPDATE response (too short)"))?;
     let mut kdd = [0u8; 10];
     kdd.copy_from_slice(&head[..10]);
     let (key_version, scp, i) = (head[10], head[11], head[12]);
     if scp != SCP03 {
-        return Err(Error::ProtocolMismatch { scp, key_version, expected_scp: SCP03, expected_key_version: key_version });
+        return Err(Error::ProtocolMismatch {
+            scp,
+            key_version,
+            expected_scp: SCP03,
+            expected_key_version: key_version,
+        });
     }
     let option = Scp03Option::new(i)?;
     let n = option.block_len();
     let counter_len = if option.pseudo_random() { 3 } else { 0 };
     if data.len() != 13 + 2 * n + counter_len {
-        return Err(Error::Malformed("INITIALIZE UPDATE response (length does not fit i)"));
+        return Err(Error::Malformed(
+            "INITIALIZE UPDATE response (length does not fit i)",
+        ));
     }
     let mut card_challenge = [0u8; 16];
     let mut card_cryptogram = [0u8; 16];
     card_challenge[..n].copy_from_slice(&data[13..13 + n]);
     card_cryptogram[..n].copy_from_slice(&data[13 + n..13 + 2 * n]);
-    let sequence_counter = data.get(13 + 2 * n..).and_then(|c| <[u8; 3]>::try_from(c).ok());
-    Ok(InitUpdateResponse { kdd, key_version, scp, option, card_challenge, card_cryptogram, sequence_counter })
+    let sequence_counter = data
+        .get(13 + 2 * n..)
+        .and_then(|c| <[u8; 3]>::try_from(c).ok());
+    Ok(InitUpdateResponse {
+        kdd,
+        key_version,
+        scp,
+        option,
+        card_challenge,
+        card_cryptogram,
+        sequence_counter,
+    })
 }
 
 /// Session keys and cryptograms of one SCP03 session.
@@ -198,9 +222,25 @@ pub(crate) fn derive(keys: &KeySet, context: &[u8], crypto_len: usize) -> Result
     let mut card_cryptogram = [0u8; 16];
     let mut host_cryptogram = [0u8; 16];
     let n = crypto_len.min(16);
-    sp800_108(&s_mac, DERIVE_CARD_CRYPTOGRAM, context, &mut card_cryptogram[..n])?;
-    sp800_108(&s_mac, DERIVE_HOST_CRYPTOGRAM, context, &mut host_cryptogram[..n])?;
-    Ok(Derived { s_enc, s_mac, s_rmac, card_cryptogram, host_cryptogram })
+    sp800_108(
+        &s_mac,
+        DERIVE_CARD_CRYPTOGRAM,
+        context,
+        &mut card_cryptogram[..n],
+    )?;
+    sp800_108(
+        &s_mac,
+        DERIVE_HOST_CRYPTOGRAM,
+        context,
+        &mut host_cryptogram[..n],
+    )?;
+    Ok(Derived {
+        s_enc,
+        s_mac,
+        s_rmac,
+        card_cryptogram,
+        host_cryptogram,
+    })
 }
 
 impl Derived {
@@ -214,7 +254,12 @@ impl Derived {
 ///
 /// # Errors
 /// [`Error::KeyLength`] when the key is not an AES key.
-pub fn pseudo_random_challenge(static_enc: &[u8], counter: [u8; 3], sd_aid: &[u8], out: &mut [u8]) -> Result<(), Error> {
+pub fn pseudo_random_challenge(
+    static_enc: &[u8],
+    counter: [u8; 3],
+    sd_aid: &[u8],
+    out: &mut [u8],
+) -> Result<(), Error> {
     let c = AesCipher::new(static_enc)?;
     let mut context = alloc::vec::Vec::with_capacity(3 + sd_aid.len());
     context.extend_from_slice(&counter);
@@ -228,7 +273,11 @@ pub fn pseudo_random_challenge(static_enc: &[u8], counter: [u8; 3], sd_aid: &[u8
 /// # Errors
 /// As the KDF: [`Error::KeyType`]/[`Error::KeyLength`] for unusable keys.
 #[doc(hidden)]
-pub fn derive_raw(keys: &KeySet, context: &[u8], crypto_len: usize) -> Result<[alloc::vec::Vec<u8>; 5], Error> {
+pub fn derive_raw(
+    keys: &KeySet,
+    context: &[u8],
+    crypto_len: usize,
+) -> Result<[alloc::vec::Vec<u8>; 5], Error> {
     let len = keys.key_len();
     let static_enc = AesCipher::new(keys.enc().as_bytes())?;
     let static_mac = AesCipher::new(keys.mac().as_bytes())?;
@@ -240,5 +289,11 @@ pub fn derive_raw(keys: &KeySet, context: &[u8], crypto_len: usize) -> Result<[a
     sp800_108(&static_mac, DERIVE_S_RMAC, context, &mut rmac)?;
     let d = derive(keys, context, crypto_len)?;
     let n = crypto_len.min(16);
-    Ok([enc, mac, rmac, d.card_cryptogram[..n].to_vec(), d.host_cryptogram[..n].to_vec()])
+    Ok([
+        enc,
+        mac,
+        rmac,
+        d.card_cryptogram[..n].to_vec(),
+        d.host_cryptogram[..n].to_vec(),
+    ])
 }

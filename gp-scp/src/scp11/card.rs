@@ -10,7 +10,9 @@ use p256::ecdh::EphemeralSecret;
 use p256::elliptic_curve::Generate;
 use p256::elliptic_curve::ecdh::diffie_hellman;
 
-use super::{INS_INTERNAL_AUTHENTICATE, derive_session, encode_point, into_messaging, parse_request, receipt};
+use super::{
+    INS_INTERNAL_AUTHENTICATE, derive_session, encode_point, into_messaging, parse_request, receipt,
+};
 use crate::Error;
 use crate::keys::SecretKey;
 use crate::level::SecurityLevel;
@@ -40,19 +42,41 @@ impl Scp11CardKeys {
     ///
     /// # Errors
     /// [`Error::Ecc`] when the PKCS#8 document is not a P-256 private key.
-    pub fn from_pkcs8_der(key_version: u8, key_id: u8, pkcs8_der: &[u8], certificates: Vec<Vec<u8>>) -> Result<Self, Error> {
+    pub fn from_pkcs8_der(
+        key_version: u8,
+        key_id: u8,
+        pkcs8_der: &[u8],
+        certificates: Vec<Vec<u8>>,
+    ) -> Result<Self, Error> {
         use p256::pkcs8::DecodePrivateKey;
-        let sk_sd = EcSecretKey::from_pkcs8_der(pkcs8_der).map_err(|_| Error::Ecc("PKCS#8 document is not a P-256 key"))?;
-        Ok(Self { key_version, key_id, sk_sd, certificates })
+        let sk_sd = EcSecretKey::from_pkcs8_der(pkcs8_der)
+            .map_err(|_| Error::Ecc("PKCS#8 document is not a P-256 key"))?;
+        Ok(Self {
+            key_version,
+            key_id,
+            sk_sd,
+            certificates,
+        })
     }
 
     /// Key material from a raw 32-byte scalar.
     ///
     /// # Errors
     /// [`Error::Ecc`] for an invalid scalar.
-    pub fn from_scalar(key_version: u8, key_id: u8, scalar: &[u8], certificates: Vec<Vec<u8>>) -> Result<Self, Error> {
-        let sk_sd = EcSecretKey::from_slice(scalar).map_err(|_| Error::Ecc("invalid P-256 scalar"))?;
-        Ok(Self { key_version, key_id, sk_sd, certificates })
+    pub fn from_scalar(
+        key_version: u8,
+        key_id: u8,
+        scalar: &[u8],
+        certificates: Vec<Vec<u8>>,
+    ) -> Result<Self, Error> {
+        let sk_sd =
+            EcSecretKey::from_slice(scalar).map_err(|_| Error::Ecc("invalid P-256 scalar"))?;
+        Ok(Self {
+            key_version,
+            key_id,
+            sk_sd,
+            certificates,
+        })
     }
 
     /// PK.SD.
@@ -96,7 +120,8 @@ pub fn internal_authenticate(
     if cmd.ins() != INS_INTERNAL_AUTHENTICATE || cmd.cla().has_secure_messaging() {
         return Err(Error::UnexpectedCommand("INTERNAL AUTHENTICATE expected"));
     }
-    if (cmd.p1() != 0 && cmd.p1() != keys.key_version) || (cmd.p2() != 0 && cmd.p2() != keys.key_id) {
+    if (cmd.p1() != 0 && cmd.p1() != keys.key_version) || (cmd.p2() != 0 && cmd.p2() != keys.key_id)
+    {
         return Err(Error::KeyVersionNotFound(cmd.p1()));
     }
     let request = parse_request(cmd.data())?;
@@ -123,7 +148,9 @@ pub struct Scp11CardSession {
 
 impl fmt::Debug for Scp11CardSession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Scp11CardSession").field("messaging", &self.messaging).finish_non_exhaustive()
+        f.debug_struct("Scp11CardSession")
+            .field("messaging", &self.messaging)
+            .finish_non_exhaustive()
     }
 }
 

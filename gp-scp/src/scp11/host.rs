@@ -40,7 +40,9 @@ pub struct Scp11bHost {
 
 impl fmt::Debug for Scp11bHost {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Scp11bHost").field("key_version", &self.config.key_version).finish_non_exhaustive()
+        f.debug_struct("Scp11bHost")
+            .field("key_version", &self.config.key_version)
+            .finish_non_exhaustive()
     }
 }
 
@@ -50,21 +52,34 @@ impl Scp11bHost {
     ///
     /// # Errors
     /// [`Error::UntrustedCardKey`] when `config.card_key` is not in `trusted`.
-    pub fn new(config: Scp11HostConfig, trusted: &[PublicKey], rng: &mut impl rand_core::CryptoRng) -> Result<Self, Error> {
+    pub fn new(
+        config: Scp11HostConfig,
+        trusted: &[PublicKey],
+        rng: &mut impl rand_core::CryptoRng,
+    ) -> Result<Self, Error> {
         if !trusted.iter().any(|k| k == &config.card_key) {
             return Err(Error::UntrustedCardKey);
         }
         let esk = <EphemeralSecret as Generate>::generate_from_rng(rng);
         let epk = encode_point(&esk.public_key());
-        Ok(Self { config, esk, command_data: command_data(&epk) })
+        Ok(Self {
+            config,
+            esk,
+            command_data: command_data(&epk),
+        })
     }
 
     /// INTERNAL AUTHENTICATE `80 88 kvn kid Lc A6{..} 5F49 ePK.OCE 00`.
     #[must_use]
     pub fn internal_authenticate(&self) -> Command {
-        Command::new(0x80, INS_INTERNAL_AUTHENTICATE, self.config.key_version, self.config.key_id)
-            .with_data(self.command_data.clone())
-            .with_le(256)
+        Command::new(
+            0x80,
+            INS_INTERNAL_AUTHENTICATE,
+            self.config.key_version,
+            self.config.key_id,
+        )
+        .with_data(self.command_data.clone())
+        .with_le(256)
     }
 
     /// Check the card's answer (`5F49 ePK.SD 86 receipt`), derive the session keys and verify
@@ -72,7 +87,10 @@ impl Scp11bHost {
     ///
     /// # Errors
     /// [`Error::Status`], [`Error::Malformed`], [`Error::Ecc`], [`Error::Receipt`].
-    pub fn process_internal_authenticate(self, response: &ResponseView<'_>) -> Result<Scp11HostSession, Error> {
+    pub fn process_internal_authenticate(
+        self,
+        response: &ResponseView<'_>,
+    ) -> Result<Scp11HostSession, Error> {
         if response.status() != StatusWord::SUCCESS {
             return Err(Error::Status(response.status()));
         }
@@ -82,11 +100,17 @@ impl Scp11bHost {
             match tlv.tag().value() {
                 TAG_EPK => epk_sd = Some(tlv.value()),
                 TAG_RECEIPT => card_receipt = Some(tlv.value()),
-                _ => return Err(Error::Malformed("INTERNAL AUTHENTICATE response (unexpected tag)")),
+                _ => {
+                    return Err(Error::Malformed(
+                        "INTERNAL AUTHENTICATE response (unexpected tag)",
+                    ));
+                }
             }
         }
         let (Some(epk_bytes), Some(card_receipt)) = (epk_sd, card_receipt) else {
-            return Err(Error::Malformed("INTERNAL AUTHENTICATE response (missing 5F49 or 86)"));
+            return Err(Error::Malformed(
+                "INTERNAL AUTHENTICATE response (missing 5F49 or 86)",
+            ));
         };
         let epk_sd = decode_point(epk_bytes)?;
         let sh_see = self.esk.diffie_hellman(&epk_sd);
@@ -111,7 +135,9 @@ pub struct Scp11HostSession {
 
 impl fmt::Debug for Scp11HostSession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Scp11HostSession").field("messaging", &self.messaging).finish_non_exhaustive()
+        f.debug_struct("Scp11HostSession")
+            .field("messaging", &self.messaging)
+            .finish_non_exhaustive()
     }
 }
 

@@ -50,7 +50,20 @@ pub const POINT_LEN: usize = 65;
 pub(crate) fn command_data(epk_oce: &[u8; POINT_LEN]) -> Vec<u8> {
     let mut v = Vec::with_capacity(17 + 3 + POINT_LEN);
     v.extend_from_slice(&[
-        0xA6, 0x0D, 0x90, 0x02, SCP11, I_SCP11B, 0x95, 0x01, KEY_USAGE, 0x80, 0x01, KEY_TYPE_AES, 0x81, 0x01,
+        0xA6,
+        0x0D,
+        0x90,
+        0x02,
+        SCP11,
+        I_SCP11B,
+        0x95,
+        0x01,
+        KEY_USAGE,
+        0x80,
+        0x01,
+        KEY_TYPE_AES,
+        0x81,
+        0x01,
         KEY_LENGTH,
     ]);
     v.extend_from_slice(&[0x5F, 0x49, 0x41]);
@@ -105,20 +118,33 @@ pub(crate) fn parse_request(data: &[u8]) -> Result<ParsedRequest<'_>, Error> {
                     }
                 }
                 if scp != Some(&[SCP11, I_SCP11B][..]) {
-                    return Err(Error::ImplementationOption(scp.and_then(|s| s.get(1).copied()).unwrap_or(0xFF)));
+                    return Err(Error::ImplementationOption(
+                        scp.and_then(|s| s.get(1).copied()).unwrap_or(0xFF),
+                    ));
                 }
-                if usage != Some(&[KEY_USAGE][..]) || ktype != Some(&[KEY_TYPE_AES][..]) || klen != Some(&[KEY_LENGTH][..]) {
-                    return Err(Error::Malformed("control reference template (key usage, type or length)"));
+                if usage != Some(&[KEY_USAGE][..])
+                    || ktype != Some(&[KEY_TYPE_AES][..])
+                    || klen != Some(&[KEY_LENGTH][..])
+                {
+                    return Err(Error::Malformed(
+                        "control reference template (key usage, type or length)",
+                    ));
                 }
                 crt_ok = true;
             }
             TAG_EPK => epk = Some(decode_point(tlv.value())?),
-            _ => return Err(Error::Malformed("INTERNAL AUTHENTICATE data (unexpected tag)")),
+            _ => {
+                return Err(Error::Malformed(
+                    "INTERNAL AUTHENTICATE data (unexpected tag)",
+                ));
+            }
         }
     }
     match (crt_ok, epk) {
         (true, Some(epk_oce)) => Ok(ParsedRequest { epk_oce, raw: data }),
-        _ => Err(Error::Malformed("INTERNAL AUTHENTICATE data (missing A6 or 5F49)")),
+        _ => Err(Error::Malformed(
+            "INTERNAL AUTHENTICATE data (missing A6 or 5F49)",
+        )),
     }
 }
 
@@ -152,14 +178,28 @@ pub(crate) fn derive_session(sh_see: &[u8], sh_ses: &[u8]) -> Result<SessionKeys
 }
 
 /// The receipt: AES-CMAC(receipt key, command data || 5F49 41 ePK.SD) (Amd F §6.5.2.3).
-pub(crate) fn receipt(keys: &SessionKeys, command_data: &[u8], epk_sd: &[u8; POINT_LEN]) -> [u8; 16] {
-    keys.receipt.cmac(&[command_data, &[0x5F, 0x49, 0x41], epk_sd])
+pub(crate) fn receipt(
+    keys: &SessionKeys,
+    command_data: &[u8],
+    epk_sd: &[u8; POINT_LEN],
+) -> [u8; 16] {
+    keys.receipt
+        .cmac(&[command_data, &[0x5F, 0x49, 0x41], epk_sd])
 }
 
 /// Start the messaging with the receipt as chaining value, at level 33.
 pub(crate) fn into_messaging(keys: SessionKeys, receipt: [u8; 16]) -> (AesMessaging, SecretKey) {
-    let SessionKeys { s_enc, s_mac, s_rmac, s_dek, .. } = keys;
-    (AesMessaging::new(s_enc, s_mac, s_rmac, receipt, SecurityLevel::ALL, 8), s_dek)
+    let SessionKeys {
+        s_enc,
+        s_mac,
+        s_rmac,
+        s_dek,
+        ..
+    } = keys;
+    (
+        AesMessaging::new(s_enc, s_mac, s_rmac, receipt, SecurityLevel::ALL, 8),
+        s_dek,
+    )
 }
 
 pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
@@ -177,19 +217,23 @@ pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 /// [`Error::Malformed`] when no P-256 key is found, [`Error::Ecc`] when it is invalid.
 pub fn public_key_from_certificate(cert: &[u8]) -> Result<PublicKey, Error> {
     // GlobalPlatform certificate: 7F21 template holding 7F49 { B0 Q }.
-    if let Ok(Some(outer)) = apdu_codec::tlv::find(cert, Tag::from(0x7F21)) {
-        if let Ok(Some(pk)) = outer.find(Tag::from(0x7F49)) {
-            if let Ok(Some(q)) = pk.find(Tag::from(0xB0)) {
-                return decode_point(q.value());
-            }
-        }
+    if let Ok(Some(outer)) = apdu_codec::tlv::find(cert, Tag::from(0x7F21))
+        && let Ok(Some(pk)) = outer.find(Tag::from(0x7F49))
+        && let Ok(Some(q)) = pk.find(Tag::from(0xB0))
+    {
+        return decode_point(q.value());
     }
     // X.509: OID prime256v1 followed by BIT STRING 03 42 00 04 X Y.
-    const SPKI_TAIL: [u8; 13] = [0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00];
+    const SPKI_TAIL: [u8; 13] = [
+        0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+    ];
     let pos = cert
         .windows(SPKI_TAIL.len())
         .position(|w| w == SPKI_TAIL)
         .ok_or(Error::Malformed("certificate without a P-256 public key"))?;
     let start = pos + SPKI_TAIL.len();
-    decode_point(cert.get(start..start + POINT_LEN).ok_or(Error::Malformed("truncated certificate"))?)
+    decode_point(
+        cert.get(start..start + POINT_LEN)
+            .ok_or(Error::Malformed("truncated certificate"))?,
+    )
 }

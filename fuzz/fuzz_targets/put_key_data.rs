@@ -1,0 +1,5 @@
+//! Fuzz target `put_key_data`: the checks live in `gp_scp::fuzzing`, which
+//! `gp-scp/tests/fuzz_corpus.rs` also runs over the committed corpus.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| gp_scp::fuzzing::put_key_data(data));
