@@ -169,7 +169,7 @@ fn cbc_chain(
 ) -> Result<[u8; 8], Error> {
     let total: usize = parts.iter().map(|p| p.len()).sum();
     match padding {
-        Padding::None if total == 0 || total % BLOCK != 0 => {
+        Padding::None if total == 0 || !total.is_multiple_of(BLOCK) => {
             return Err(Error::BadLength {
                 expected: total.div_ceil(BLOCK).max(1) * BLOCK,
                 actual: total,

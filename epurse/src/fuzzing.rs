@@ -14,7 +14,9 @@ use apdu_codec::{Command, StatusWord, parse_command};
 use crate::card::{Entropy, Outcome, PurseState, Session, key_function, process};
 use crate::crypto::TdesKey;
 use crate::danger;
-use crate::pboc::{self, DateTime, InitLoadResponse, InitPurchaseResponse, InitializeData, PurseKind};
+use crate::pboc::{
+    self, DateTime, InitLoadResponse, InitPurchaseResponse, InitializeData, PurseKind,
+};
 
 struct Harness {
     state: PurseState,
@@ -32,7 +34,12 @@ impl Harness {
         self.counter = self.counter.wrapping_add(1);
         let mut e = [0u8; 16];
         e[..8].copy_from_slice(&self.counter.to_be_bytes());
-        e[8..].copy_from_slice(&self.counter.wrapping_mul(0x9E37_79B9_7F4A_7C15).to_be_bytes());
+        e[8..].copy_from_slice(
+            &self
+                .counter
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                .to_be_bytes(),
+        );
         Entropy(e)
     }
 
@@ -59,7 +66,11 @@ impl Harness {
                 check_transition(&self.state, &next);
                 let moved = next.account(PurseKind::Ep).offline_atc
                     != self.state.account(PurseKind::Ep).offline_atc;
-                if let Some(rec) = next.log().next().filter(|r| moved && r.tx_type == pboc::TYPE_EP_TO_TAG) {
+                if let Some(rec) = next
+                    .log()
+                    .next()
+                    .filter(|r| moved && r.tx_type == pboc::TYPE_EP_TO_TAG)
+                {
                     self.moved += i64::from(rec.amount);
                 }
                 self.state = next;
@@ -112,13 +123,21 @@ impl Harness {
         let Ok(rsp) = InitPurchaseResponse::parse(&out.reply.view()) else {
             return;
         };
-        let serial = u32::try_from(self.counter & 0xFFFF_FFFF).unwrap_or(0).to_be_bytes();
+        let serial = u32::try_from(self.counter & 0xFFFF_FFFF)
+            .unwrap_or(0)
+            .to_be_bytes();
         let ses = pboc::purchase_session_key(&self.dpk, &rsp.random, rsp.offline_atc, &serial);
         let when = DateTime {
             date: [0x20, 0x25, 0x06, 0x02],
             time: [0x08, 0x30, 0x00],
         };
-        let mac1 = pboc::purchase_mac1(&ses, amount, pboc::TYPE_EP_PURCHASE, &init.terminal_id, &when);
+        let mac1 = pboc::purchase_mac1(
+            &ses,
+            amount,
+            pboc::TYPE_EP_PURCHASE,
+            &init.terminal_id,
+            &when,
+        );
         let before = self.state.account(PurseKind::Ep).balance;
         let out = self.run(&pboc::debit_for_purchase(&serial, &when, &mac1), commit);
         let after = self.state.account(PurseKind::Ep).balance;
@@ -143,7 +162,10 @@ impl Harness {
                 assert_eq!(mac2, expected_mac2);
             }
         } else {
-            assert_eq!(before, after, "refused or torn purchase changed the balance");
+            assert_eq!(
+                before, after,
+                "refused or torn purchase changed the balance"
+            );
             if !commit {
                 // A torn purchase must not be provable.
                 self.select();
@@ -151,14 +173,22 @@ impl Harness {
                     &pboc::get_transaction_prove(pboc::TYPE_EP_PURCHASE, rsp.offline_atc),
                     true,
                 );
-                assert_ne!(prove.reply.status(), StatusWord::SUCCESS, "torn purchase provable");
+                assert_ne!(
+                    prove.reply.status(),
+                    StatusWord::SUCCESS,
+                    "torn purchase provable"
+                );
             }
         }
     }
 
     fn check_ledger(&self) {
         let ep = i64::from(self.state.account(PurseKind::Ep).balance);
-        assert_eq!(ep, self.loaded - self.spent - self.moved, "money not conserved");
+        assert_eq!(
+            ep,
+            self.loaded - self.spent - self.moved,
+            "money not conserved"
+        );
         let decoded = PurseState::from_bytes(&self.state.to_bytes())
             .unwrap_or_else(|e| panic!("state does not round-trip: {e}"));
         assert_eq!(decoded, self.state, "state encoding not stable");
@@ -172,17 +202,30 @@ fn check_transition(old: &PurseState, new: &PurseState) {
         let (a, b) = (old.account(kind), new.account(kind));
         let limit = i64::from(new.overdraft_limit(kind));
         assert!(i64::from(b.balance) >= -limit, "balance below overdraft");
-        assert!(i64::from(b.balance) <= i64::from(new.max_balance()), "balance above maximum");
+        assert!(
+            i64::from(b.balance) <= i64::from(new.max_balance()),
+            "balance above maximum"
+        );
         if a.balance == b.balance {
             continue;
         }
         let rec = new.log().next().copied().unwrap_or_default();
         let delta = (i64::from(b.balance) - i64::from(a.balance)).abs();
-        assert_eq!(delta, i64::from(rec.amount), "balance change without matching log record");
+        assert_eq!(
+            delta,
+            i64::from(rec.amount),
+            "balance change without matching log record"
+        );
         let atc_steps = u32::from(b.online_atc.wrapping_sub(a.online_atc))
             + u32::from(b.offline_atc.wrapping_sub(a.offline_atc));
-        assert_eq!(atc_steps, 1, "a transaction must advance exactly one ATC by one");
-        assert!(new.prove(rec.tx_type, rec.atc).is_some(), "completed transaction not provable");
+        assert_eq!(
+            atc_steps, 1,
+            "a transaction must advance exactly one ATC by one"
+        );
+        assert!(
+            new.prove(rec.tx_type, rec.atc).is_some(),
+            "completed transaction not provable"
+        );
     }
 }
 

@@ -125,12 +125,9 @@ impl<S: MasterKeyStore> LoadAuthority<S> {
         if !mac_eq(&expected, &rsp.mac1) {
             return Err(Error::MacInvalid);
         }
-        let dtk = self.store.card_key(
-            key_function::TAC,
-            self.tac.index,
-            self.tac.version,
-            asn,
-        )?;
+        let dtk = self
+            .store
+            .card_key(key_function::TAC, self.tac.index, self.tac.version, asn)?;
         let amount = i64::from(request.amount);
         let new_balance = if unload {
             i64::from(rsp.balance) - amount
@@ -162,7 +159,14 @@ impl<S: MasterKeyStore> LoadAuthority<S> {
         request: &InitializeData,
         rsp: &InitLoadResponse,
     ) -> Result<OnlineAuthorization, Error> {
-        self.authorize(asn, key_function::LOAD, kind.load_type(), request, rsp, false)
+        self.authorize(
+            asn,
+            key_function::LOAD,
+            kind.load_type(),
+            request,
+            rsp,
+            false,
+        )
     }
 
     /// Verify MAC1 of an INITIALIZE FOR UNLOAD answer (ED).
@@ -175,14 +179,27 @@ impl<S: MasterKeyStore> LoadAuthority<S> {
         request: &InitializeData,
         rsp: &InitLoadResponse,
     ) -> Result<OnlineAuthorization, Error> {
-        self.authorize(asn, key_function::UNLOAD, pboc::TYPE_ED_UNLOAD, request, rsp, true)
+        self.authorize(
+            asn,
+            key_function::UNLOAD,
+            pboc::TYPE_ED_UNLOAD,
+            request,
+            rsp,
+            true,
+        )
     }
 }
 
 impl OnlineAuthorization {
     /// MAC2 for the transaction at `when` (remembered for the TAC check).
     pub fn mac2(&mut self, when: &DateTime) -> [u8; 4] {
-        let mac2 = pboc::load_mac2(&self.session, self.amount, self.tx_type, &self.terminal_id, when);
+        let mac2 = pboc::load_mac2(
+            &self.session,
+            self.amount,
+            self.tx_type,
+            &self.terminal_id,
+            when,
+        );
         self.mac2 = Some((mac2, *when));
         mac2
     }

@@ -256,7 +256,10 @@ impl TagState {
     /// [`Error::IncorrectData`] for a bad block number; [`Error::ValueBlockInvalid`].
     pub fn value(&self, block: u8) -> Result<i32, Error> {
         sector_of(block).ok_or(Error::IncorrectData)?;
-        let b = self.blocks.get(usize::from(block)).ok_or(Error::IncorrectData)?;
+        let b = self
+            .blocks
+            .get(usize::from(block))
+            .ok_or(Error::IncorrectData)?;
         parse_value_block(b).map(|(v, _)| v)
     }
 
@@ -352,7 +355,10 @@ impl core::fmt::Debug for TagSession {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("TagSession")
             .field("selected", &self.selected)
-            .field("authenticated_sector", &self.auth.as_ref().map(|a| a.sector))
+            .field(
+                "authenticated_sector",
+                &self.auth.as_ref().map(|a| a.sector),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -428,7 +434,15 @@ pub fn process(
     let mut reply = Reply::new();
     let mut new_state = None;
     let challenge = session.challenge.take();
-    match tag_dispatch(state, session, cmd, entropy, challenge, &mut reply, &mut new_state) {
+    match tag_dispatch(
+        state,
+        session,
+        cmd,
+        entropy,
+        challenge,
+        &mut reply,
+        &mut new_state,
+    ) {
         Ok(()) => TagOutcome { reply, new_state },
         Err(e) => {
             reply.fail(StatusWord::from(&e));
@@ -519,7 +533,10 @@ fn tag_dispatch(
         }
         INS_READ_COUNTER => {
             sector_of(p2).ok_or(Error::WrongP1P2)?;
-            let c = state.counters.get(usize::from(p2)).ok_or(Error::WrongP1P2)?;
+            let c = state
+                .counters
+                .get(usize::from(p2))
+                .ok_or(Error::WrongP1P2)?;
             reply.push(&c.to_be_bytes())
         }
         INS_CREDIT_VOUCHER => {
@@ -530,7 +547,10 @@ fn tag_dispatch(
             let amount = u32::from_be_bytes([data[0], data[1], data[2], data[3]]);
             let idx = usize::from(p2);
             let counter = *state.counters.get(idx).ok_or(Error::WrongP1P2)?;
-            let key = state.keys.get(usize::from(sector)).ok_or(Error::WrongP1P2)?;
+            let key = state
+                .keys
+                .get(usize::from(sector))
+                .ok_or(Error::WrongP1P2)?;
             let expected = voucher(key, &state.uid, p2, amount, counter);
             if !mac_eq(&expected, &data[4..]) {
                 return Err(Error::MacInvalid);
@@ -538,7 +558,9 @@ fn tag_dispatch(
             let block = state.blocks.get(idx).ok_or(Error::WrongP1P2)?;
             let (value, addr) = parse_value_block(block)?;
             let amount = i32::try_from(amount).map_err(|_| Error::MaximumBalanceExceeded)?;
-            let value = value.checked_add(amount).ok_or(Error::MaximumBalanceExceeded)?;
+            let value = value
+                .checked_add(amount)
+                .ok_or(Error::MaximumBalanceExceeded)?;
             let mut next = state.clone();
             if let Some(b) = next.blocks.get_mut(idx) {
                 *b = value_block(value, addr);
@@ -550,15 +572,20 @@ fn tag_dispatch(
             reply.push(&value.to_be_bytes())
         }
         INS_READ | INS_DECREMENT | INS_INCREMENT | INS_RESTORE | INS_TRANSFER => {
-            let auth = session.auth.as_mut().ok_or(Error::SecurityStatusNotSatisfied)?;
+            let auth = session
+                .auth
+                .as_mut()
+                .ok_or(Error::SecurityStatusNotSatisfied)?;
             let sector = sector_of(p2).ok_or(Error::WrongP1P2)?;
             if sector != auth.sector {
                 return Err(Error::SecurityStatusNotSatisfied);
             }
-            let (body, mac) = data
-                .split_last_chunk::<8>()
-                .ok_or(Error::WrongLength)?;
-            let expected_len = if matches!(ins, INS_DECREMENT | INS_INCREMENT) { 4 } else { 0 };
+            let (body, mac) = data.split_last_chunk::<8>().ok_or(Error::WrongLength)?;
+            let expected_len = if matches!(ins, INS_DECREMENT | INS_INCREMENT) {
+                4
+            } else {
+                0
+            };
             if body.len() != expected_len {
                 return Err(Error::WrongLength);
             }
@@ -579,7 +606,10 @@ fn tag_dispatch(
                     reply.push(&m)
                 }
                 INS_TRANSFER => {
-                    let (s, value) = session.transfer.take().ok_or(Error::ConditionsNotSatisfied)?;
+                    let (s, value) = session
+                        .transfer
+                        .take()
+                        .ok_or(Error::ConditionsNotSatisfied)?;
                     if s != sector {
                         return Err(Error::ConditionsNotSatisfied);
                     }
@@ -635,7 +665,9 @@ pub struct TagReader {
 
 impl core::fmt::Debug for TagReader {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("TagReader").field("block", &self.block).finish_non_exhaustive()
+        f.debug_struct("TagReader")
+            .field("block", &self.block)
+            .finish_non_exhaustive()
     }
 }
 
@@ -684,9 +716,11 @@ impl TagReader {
         let mut data = Vec::with_capacity(32);
         data.extend_from_slice(&c1);
         data.extend_from_slice(&c2);
-        Ok(apdu_codec::Command::new(CLA_TAG, INS_ADDITIONAL_FRAME, 0, 0)
-            .with_data(data)
-            .with_le(256))
+        Ok(
+            apdu_codec::Command::new(CLA_TAG, INS_ADDITIONAL_FRAME, 0, 0)
+                .with_data(data)
+                .with_le(256),
+        )
     }
 
     /// Check the tag's `E(K, rol(RndA))`; on success the session is established.
@@ -712,9 +746,15 @@ impl TagReader {
     ///
     /// # Errors
     /// [`Error::ConditionsNotSatisfied`] before authentication.
-    pub fn command(&mut self, ins: u8, operand: Option<i32>) -> Result<(apdu_codec::Command, u16), Error> {
+    pub fn command(
+        &mut self,
+        ins: u8,
+        operand: Option<i32>,
+    ) -> Result<(apdu_codec::Command, u16), Error> {
         let (key, counter) = self.session.as_mut().ok_or(Error::ConditionsNotSatisfied)?;
-        let body: Vec<u8> = operand.map(|o| o.to_le_bytes().to_vec()).unwrap_or_default();
+        let body: Vec<u8> = operand
+            .map(|o| o.to_le_bytes().to_vec())
+            .unwrap_or_default();
         let mac = command_mac(key, *counter, ins, self.block, &body);
         let used = *counter;
         *counter = counter.wrapping_add(1);
@@ -733,7 +773,11 @@ impl TagReader {
     ///
     /// # Errors
     /// [`Error::MacInvalid`]; [`Error::ConditionsNotSatisfied`] before authentication.
-    pub fn check_response<'a>(&self, counter: u16, response_data: &'a [u8]) -> Result<&'a [u8], Error> {
+    pub fn check_response<'a>(
+        &self,
+        counter: u16,
+        response_data: &'a [u8],
+    ) -> Result<&'a [u8], Error> {
         let (key, _) = self.session.as_ref().ok_or(Error::ConditionsNotSatisfied)?;
         let (data, mac) = response_data
             .split_last_chunk::<8>()

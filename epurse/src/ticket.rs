@@ -173,8 +173,7 @@ impl TicketState {
             if r.flag()? {
                 let info: [u8; 24] = r.array()?;
                 *t = Some(Ticket {
-                    info: TicketInfo::parse(&info)
-                        .map_err(|_| Error::StateEncoding("ticket"))?,
+                    info: TicketInfo::parse(&info).map_err(|_| Error::StateEncoding("ticket"))?,
                     gate_key: Key16::new(r.array()?),
                 });
             }
@@ -291,7 +290,12 @@ fn dispatch(
                 gate_key: Key16::new(a.into()),
             };
             zeroize::Zeroize::zeroize(&mut gate);
-            if let Some(existing) = state.tickets.iter().flatten().find(|t| t.info.id == info.id) {
+            if let Some(existing) = state
+                .tickets
+                .iter()
+                .flatten()
+                .find(|t| t.info.id == info.id)
+            {
                 // A re-delivered ticket (lost response) is accepted without change.
                 return if *existing == ticket {
                     Ok(())

@@ -1,6 +1,6 @@
 //! Replays the committed fuzz corpus and every crash file of the `epurse_applet` target
 //! through the library's check function.
-#![allow(clippy::unwrap_used, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation, missing_docs)]
 
 use std::path::Path;
 

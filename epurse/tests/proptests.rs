@@ -1,7 +1,7 @@
 //! Property tests: long random sequences of loads, purchases, lost responses and power cuts at
 //! every persistent write keep money exactly conserved, every completed transaction provable
 //! and nothing debited twice; arbitrary input never panics.
-#![allow(clippy::unwrap_used, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation, missing_docs)]
 
 mod common;
 
@@ -54,25 +54,38 @@ fn idx(kind: PurseKind) -> usize {
 }
 
 fn run_load(card: &mut Card, ledger: &mut Ledger, kind: PurseKind, amount: u32, f: Fate) {
-    let req = InitializeData { key_index: 1, amount, terminal_id: LOAD_TERMINAL };
+    let req = InitializeData {
+        key_index: 1,
+        amount,
+        terminal_id: LOAD_TERMINAL,
+    };
     let r = card.send(&req.initialize_for_load(kind));
     let Ok(rsp) = pboc::InitLoadResponse::parse(&r.view()) else {
         return;
     };
-    let mut auth = authority().begin_load(&danger::TEST_ASN, kind, &req, &rsp).unwrap();
+    let mut auth = authority()
+        .begin_load(&danger::TEST_ASN, kind, &req, &rsp)
+        .unwrap();
     match card.send_with(&auth.command(&WHEN), f) {
         Some(r) => {
             if auth.verify_tac(&r.view()).is_ok() {
                 ledger.loaded[idx(kind)] += i64::from(amount);
                 ledger.completed.push((auth.tx_type(), auth.online_atc()));
             } else {
-                assert_ne!(r.status(), StatusWord::SUCCESS, "a 9000 CREDIT with a bad TAC");
+                assert_ne!(
+                    r.status(),
+                    StatusWord::SUCCESS,
+                    "a 9000 CREDIT with a bad TAC"
+                );
             }
         }
         None => {
             // The issuer asks the card whether the load completed.
             card.select();
-            let r = card.send(&pboc::get_transaction_prove(auth.tx_type(), auth.online_atc()));
+            let r = card.send(&pboc::get_transaction_prove(
+                auth.tx_type(),
+                auth.online_atc(),
+            ));
             if auth.verify_prove(&r.view()).is_ok() {
                 ledger.loaded[idx(kind)] += i64::from(amount);
                 ledger.completed.push((auth.tx_type(), auth.online_atc()));
@@ -83,8 +96,19 @@ fn run_load(card: &mut Card, ledger: &mut Ledger, kind: PurseKind, amount: u32, 
     }
 }
 
-fn run_purchase(card: &mut Card, sam: &mut TestSam, ledger: &mut Ledger, kind: PurseKind, amount: u32, f: Fate) {
-    let req = InitializeData { key_index: 1, amount, terminal_id: POS_TERMINAL };
+fn run_purchase(
+    card: &mut Card,
+    sam: &mut TestSam,
+    ledger: &mut Ledger,
+    kind: PurseKind,
+    amount: u32,
+    f: Fate,
+) {
+    let req = InitializeData {
+        key_index: 1,
+        amount,
+        terminal_id: POS_TERMINAL,
+    };
     let r = card.send(&req.initialize_for_purchase(kind));
     let Ok(rsp) = pboc::InitPurchaseResponse::parse(&r.view()) else {
         return;
@@ -95,7 +119,9 @@ fn run_purchase(card: &mut Card, sam: &mut TestSam, ledger: &mut Ledger, kind: P
             let (_, mac2) = pboc::parse_pair(&r.view()).unwrap();
             assert!(sam.check_mac2(&mac2));
             ledger.spent[idx(kind)] += i64::from(amount);
-            ledger.completed.push((kind.purchase_type(), rsp.offline_atc));
+            ledger
+                .completed
+                .push((kind.purchase_type(), rsp.offline_atc));
         }
         None => {
             // Terminal tear recovery (PROTOCOLS.md): re-tap, compare the balance it remembered,
@@ -107,15 +133,27 @@ fn run_purchase(card: &mut Card, sam: &mut TestSam, ledger: &mut Ledger, kind: P
             let r = card.send(&pboc::get_balance(kind));
             let now = pboc::parse_balance(&r.view()).unwrap();
             if now == rsp.balance {
-                let r = card.send(&pboc::get_transaction_prove(kind.purchase_type(), rsp.offline_atc));
-                assert_eq!(r.status(), StatusWord::MAC_UNAVAILABLE, "unchanged balance but provable");
+                let r = card.send(&pboc::get_transaction_prove(
+                    kind.purchase_type(),
+                    rsp.offline_atc,
+                ));
+                assert_eq!(
+                    r.status(),
+                    StatusWord::MAC_UNAVAILABLE,
+                    "unchanged balance but provable"
+                );
             } else {
                 assert_eq!(i64::from(rsp.balance) - i64::from(now), i64::from(amount));
-                let r = card.send(&pboc::get_transaction_prove(kind.purchase_type(), rsp.offline_atc));
+                let r = card.send(&pboc::get_transaction_prove(
+                    kind.purchase_type(),
+                    rsp.offline_atc,
+                ));
                 let (mac2, _) = pboc::parse_pair(&r.view()).unwrap();
                 assert!(sam.check_mac2(&mac2), "proved MAC2 not accepted by the SAM");
                 ledger.spent[idx(kind)] += i64::from(amount);
-                ledger.completed.push((kind.purchase_type(), rsp.offline_atc));
+                ledger
+                    .completed
+                    .push((kind.purchase_type(), rsp.offline_atc));
             }
         }
     }

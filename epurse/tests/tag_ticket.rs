@@ -1,6 +1,6 @@
 //! The value-block tag (AN10922 keys, AES challenge-response, decrement/increment/restore/
 //! transfer, vouchers from the purse) and the e-ticket store.
-#![allow(clippy::unwrap_used, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::cast_possible_truncation, missing_docs)]
 
 mod common;
 
@@ -25,7 +25,8 @@ struct Tag {
 impl Tag {
     fn new() -> Self {
         let mut t = Tag {
-            state: TagState::personalize(&TAG_AID, UID, &danger::test_tag_access().unwrap()).unwrap(),
+            state: TagState::personalize(&TAG_AID, UID, &danger::test_tag_access().unwrap())
+                .unwrap(),
             session: TagSession::new(),
             n: 0,
         };
@@ -38,7 +39,12 @@ impl Tag {
         self.n = self.n.wrapping_add(1);
         let bytes = cmd.to_vec().unwrap();
         let view = parse_command(&bytes).unwrap();
-        let out = tag::process(&self.state, &mut self.session, &view, &Entropy([self.n; 16]));
+        let out = tag::process(
+            &self.state,
+            &mut self.session,
+            &view,
+            &Entropy([self.n; 16]),
+        );
         if let Some(next) = out.new_state {
             let bytes = next.to_bytes();
             self.state = TagState::from_bytes(&bytes).unwrap();
@@ -70,7 +76,9 @@ fn value_block_format() {
     let b = tag::value_block(1234, 5);
     assert_eq!(
         b,
-        [0xD2, 0x04, 0, 0, 0x2D, 0xFB, 0xFF, 0xFF, 0xD2, 0x04, 0, 0, 5, 0xFA, 5, 0xFA]
+        [
+            0xD2, 0x04, 0, 0, 0x2D, 0xFB, 0xFF, 0xFF, 0xD2, 0x04, 0, 0, 5, 0xFA, 5, 0xFA
+        ]
     );
     assert_eq!(tag::parse_value_block(&b).unwrap(), (1234, 5));
     for i in 0..16 {
@@ -100,15 +108,24 @@ fn authenticate_decrement_increment_restore_transfer() {
     let (cmd, _) = {
         let mut unauth = reader_for(1);
         assert!(unauth.command(tag::INS_DECREMENT, Some(1)).is_err());
-        (Command::new(0x90, tag::INS_DECREMENT, 0, 1).with_data(vec![0; 12]), 0)
+        (
+            Command::new(0x90, tag::INS_DECREMENT, 0, 1).with_data(vec![0; 12]),
+            0,
+        )
     };
-    assert_eq!(t.send(&cmd).status(), StatusWord::SECURITY_STATUS_NOT_SATISFIED);
+    assert_eq!(
+        t.send(&cmd).status(),
+        StatusWord::SECURITY_STATUS_NOT_SATISFIED
+    );
     assert_eq!(authenticate(&mut t, &mut reader), StatusWord::SUCCESS);
 
     let (cmd, c) = reader.command(tag::INS_READ, None).unwrap();
     let r = t.send(&cmd);
     let block = reader.check_response(c, r.data()).unwrap();
-    assert_eq!(tag::parse_value_block(block.try_into().unwrap()).unwrap(), (500, 1));
+    assert_eq!(
+        tag::parse_value_block(block.try_into().unwrap()).unwrap(),
+        (500, 1)
+    );
 
     let (cmd, c) = reader.command(tag::INS_DECREMENT, Some(120)).unwrap();
     let r = t.send(&cmd);
@@ -118,7 +135,12 @@ fn authenticate_decrement_increment_restore_transfer() {
     let (cmd, c) = reader.command(tag::INS_TRANSFER, None).unwrap();
     let r = t.send(&cmd);
     let written = reader.check_response(c, r.data()).unwrap();
-    assert_eq!(tag::parse_value_block(written.try_into().unwrap()).unwrap().0, 380);
+    assert_eq!(
+        tag::parse_value_block(written.try_into().unwrap())
+            .unwrap()
+            .0,
+        380
+    );
     assert_eq!(t.state.value(1).unwrap(), 380);
 
     // Decrement below zero is refused.
@@ -138,7 +160,10 @@ fn authenticate_decrement_increment_restore_transfer() {
     assert_eq!(t.send(&cmd).status(), StatusWord::SUCCESS);
     assert_eq!(t.send(&cmd).status(), StatusWord::MAC_INVALID);
     let (cmd, _) = reader.command(tag::INS_TRANSFER, None).unwrap();
-    assert_eq!(t.send(&cmd).status(), StatusWord::SECURITY_STATUS_NOT_SATISFIED);
+    assert_eq!(
+        t.send(&cmd).status(),
+        StatusWord::SECURITY_STATUS_NOT_SATISFIED
+    );
     assert_eq!(t.state.value(1).unwrap(), 380);
 
     // Another sector's block is not covered by this authentication.
@@ -146,7 +171,10 @@ fn authenticate_decrement_increment_restore_transfer() {
     authenticate(&mut t, &mut reader);
     let mut other = reader_for(4);
     let cmd = Command::new(0x90, tag::INS_READ, 0, 4).with_data(vec![0; 8]);
-    assert_eq!(t.send(&cmd).status(), StatusWord::SECURITY_STATUS_NOT_SATISFIED);
+    assert_eq!(
+        t.send(&cmd).status(),
+        StatusWord::SECURITY_STATUS_NOT_SATISFIED
+    );
     assert!(other.command(tag::INS_READ, None).is_err());
 }
 
@@ -178,9 +206,14 @@ fn purse_value_moves_to_the_tag() {
     data.extend_from_slice(counter.data());
     data.extend_from_slice(&WHEN.date);
     data.extend_from_slice(&WHEN.time);
-    let mv = Command::new(0x80, INS_MOVE_TO_TAG, 0, 0).with_data(data).with_le(10);
+    let mv = Command::new(0x80, INS_MOVE_TO_TAG, 0, 0)
+        .with_data(data)
+        .with_le(10);
     // The cardholder must authorize with the PIN.
-    assert_eq!(card.send(&mv).status(), StatusWord::SECURITY_STATUS_NOT_SATISFIED);
+    assert_eq!(
+        card.send(&mv).status(),
+        StatusWord::SECURITY_STATUS_NOT_SATISFIED
+    );
     card.verify_pin(&danger::TEST_PIN);
     // The MOVE answer is lost after the commit; the voucher is recovered by TRANSACTION PROVE.
     assert!(card.send_with(&mv, Fate::LoseResponse).is_none());
@@ -198,7 +231,10 @@ fn purse_value_moves_to_the_tag() {
     assert_eq!(t.send(&credit).status(), StatusWord::MAC_INVALID);
     assert_eq!(t.state.value(2).unwrap(), 750);
     // Money conserved across purse and tag.
-    assert_eq!(i64::from(card.balance(PurseKind::Ep)) + i64::from(t.state.value(2).unwrap()), 2_000);
+    assert_eq!(
+        i64::from(card.balance(PurseKind::Ep)) + i64::from(t.state.value(2).unwrap()),
+        2_000
+    );
     // More than the balance cannot be moved.
     card.verify_pin(&danger::TEST_PIN);
     let mut data = 1_251u32.to_be_bytes().to_vec();
@@ -252,23 +288,43 @@ fn ticket_store_and_gate_read() {
     let mut state = TicketState::new(&TICKET_AID, delivery.clone()).unwrap();
     let mut s = TicketSession::new();
     let sel = Command::new(0x00, 0xA4, 0x04, 0x00).with_data(TICKET_AID.to_vec());
-    assert_eq!(send_ticket(&mut state, &mut s, &sel).status(), StatusWord::SUCCESS);
+    assert_eq!(
+        send_ticket(&mut state, &mut s, &sel).status(),
+        StatusWord::SUCCESS
+    );
 
     // Delivery with a wrong MAC, then right (twice: idempotent).
     let mut bad = ticket::store_ticket_command(&delivery, &t);
     bad.data[10] ^= 1;
-    assert_eq!(send_ticket(&mut state, &mut s, &bad).status(), StatusWord::MAC_INVALID);
+    assert_eq!(
+        send_ticket(&mut state, &mut s, &bad).status(),
+        StatusWord::MAC_INVALID
+    );
     let good = ticket::store_ticket_command(&delivery, &t);
-    assert_eq!(send_ticket(&mut state, &mut s, &good).status(), StatusWord::SUCCESS);
-    assert_eq!(send_ticket(&mut state, &mut s, &good).status(), StatusWord::SUCCESS);
+    assert_eq!(
+        send_ticket(&mut state, &mut s, &good).status(),
+        StatusWord::SUCCESS
+    );
+    assert_eq!(
+        send_ticket(&mut state, &mut s, &good).status(),
+        StatusWord::SUCCESS
+    );
     assert_eq!(state.tickets().count(), 1);
-    let list = send_ticket(&mut state, &mut s, &Command::new(0x80, ticket::INS_LIST_TICKETS, 0, 0));
+    let list = send_ticket(
+        &mut state,
+        &mut s,
+        &Command::new(0x80, ticket::INS_LIST_TICKETS, 0, 0),
+    );
     assert_eq!(list.data(), b"TKT00001");
 
     // Gate read: fresh challenge, verified with the gate key.
     let date = [0x20, 0x25, 0x06, 0x15];
     let challenge = [9u8; 8];
-    let r = send_ticket(&mut state, &mut s, &ticket::gate_read_command(&t.info.id, &challenge, &date));
+    let r = send_ticket(
+        &mut state,
+        &mut s,
+        &ticket::gate_read_command(&t.info.id, &challenge, &date),
+    );
     let info = ticket::verify_gate_response(&t.gate_key, &challenge, &date, &r.view()).unwrap();
     assert_eq!(info, t.info);
     // A recorded answer does not verify against another challenge.
@@ -277,19 +333,33 @@ fn ticket_store_and_gate_read() {
         epurse::Error::MacInvalid
     );
     // Outside the validity window; unknown ticket.
-    let r = send_ticket(&mut state, &mut s, &ticket::gate_read_command(&t.info.id, &challenge, &[0x20, 0x25, 0x07, 0x01]));
+    let r = send_ticket(
+        &mut state,
+        &mut s,
+        &ticket::gate_read_command(&t.info.id, &challenge, &[0x20, 0x25, 0x07, 0x01]),
+    );
     assert_eq!(r.status(), StatusWord::CONDITIONS_NOT_SATISFIED);
-    let r = send_ticket(&mut state, &mut s, &ticket::gate_read_command(b"NOSUCHTK", &challenge, &date));
+    let r = send_ticket(
+        &mut state,
+        &mut s,
+        &ticket::gate_read_command(b"NOSUCHTK", &challenge, &date),
+    );
     assert_eq!(r.status(), StatusWord::REFERENCED_DATA_NOT_FOUND);
     // Full store.
     for i in 1..8u8 {
         let mut more = t.clone();
         more.info.id[7] = b'1' + i;
         let cmd = ticket::store_ticket_command(&delivery, &more);
-        assert_eq!(send_ticket(&mut state, &mut s, &cmd).status(), StatusWord::SUCCESS);
+        assert_eq!(
+            send_ticket(&mut state, &mut s, &cmd).status(),
+            StatusWord::SUCCESS
+        );
     }
     let mut extra = t.clone();
     extra.info.id = *b"TKT99999";
     let cmd = ticket::store_ticket_command(&delivery, &extra);
-    assert_eq!(send_ticket(&mut state, &mut s, &cmd).status(), StatusWord::NOT_ENOUGH_MEMORY);
+    assert_eq!(
+        send_ticket(&mut state, &mut s, &cmd).status(),
+        StatusWord::NOT_ENOUGH_MEMORY
+    );
 }

@@ -1,12 +1,15 @@
 //! Data-driven vector tests: PBOC (tests/data/pboc.toml, pboc-openssl.toml), ISO/IEC 9797-1
 //! (iso9797.toml) and NXP AN10922 (an10922.toml). Sources are cited in each data file beside
 //! each case.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_possible_truncation,
+    missing_docs
+)]
 
 use apdu_codec::{ResponseView, StatusWord, parse_command};
-use epurse::crypto::{
-    DesKey, Key16, Padding, RetailMacKey, TdesKey, cbc_mac_des, cbc_mac_tdes,
-};
+use epurse::crypto::{DesKey, Key16, Padding, RetailMacKey, TdesKey, cbc_mac_des, cbc_mac_tdes};
 use epurse::pboc::{self, DateTime, InitLoadResponse, InitPurchaseResponse, InitializeData};
 use toml::Value;
 
@@ -46,9 +49,15 @@ fn pboc_load_vector() {
     // The command as the terminal sends it.
     let cmd_bytes = hx(v, "command_init");
     let cmd = parse_command(&cmd_bytes).unwrap();
-    assert_eq!((cmd.cla().0, cmd.ins(), cmd.p1(), cmd.p2()), (0x80, 0x50, 0x00, 0x01));
+    assert_eq!(
+        (cmd.cla().0, cmd.ins(), cmd.p1(), cmd.p2()),
+        (0x80, 0x50, 0x00, 0x01)
+    );
     let init = InitializeData::parse(cmd.data()).unwrap();
-    assert_eq!(init.initialize_for_load(pboc::PurseKind::Ed).data, cmd.data());
+    assert_eq!(
+        init.initialize_for_load(pboc::PurseKind::Ed).data,
+        cmd.data()
+    );
     // The card's answer.
     let rsp_data = hx(v, "response_init");
     let rsp = InitLoadResponse::parse(&ResponseView::new(&rsp_data, StatusWord::SUCCESS)).unwrap();
@@ -66,7 +75,13 @@ fn pboc_load_vector() {
     let mac1 = arr::<4>(v, "mac1");
     assert_eq!(pboc::mac4(&ses, &[&hx(v, "mac1_input")]), mac1);
     assert_eq!(
-        pboc::load_mac1(&ses, rsp.balance, init.amount, pboc::TYPE_ED_LOAD, &init.terminal_id),
+        pboc::load_mac1(
+            &ses,
+            rsp.balance,
+            init.amount,
+            pboc::TYPE_ED_LOAD,
+            &init.terminal_id
+        ),
         mac1
     );
     assert_eq!(rsp.mac1, mac1);
@@ -76,7 +91,13 @@ fn pboc_load_vector() {
     let credit = hx(v, "command_credit");
     let when = when(&credit[5..12]);
     assert_eq!(
-        pboc::load_mac2(&ses, init.amount, pboc::TYPE_ED_LOAD, &init.terminal_id, &when),
+        pboc::load_mac2(
+            &ses,
+            init.amount,
+            pboc::TYPE_ED_LOAD,
+            &init.terminal_id,
+            &when
+        ),
         mac2
     );
     let built = pboc::credit_for_load(&when, &mac2);
@@ -108,7 +129,13 @@ fn pboc_purchase_vector() {
     assert_eq!(pboc::mac4(&ses, &[&mac1_input]), mac1);
     let when = when(&mac1_input[11..18]);
     assert_eq!(
-        pboc::purchase_mac1(&ses, init.amount, pboc::TYPE_EP_PURCHASE, &init.terminal_id, &when),
+        pboc::purchase_mac1(
+            &ses,
+            init.amount,
+            pboc::TYPE_EP_PURCHASE,
+            &init.terminal_id,
+            &when
+        ),
         mac1
     );
 }
@@ -205,7 +232,10 @@ fn iso9797_vectors() {
             assert_eq!(&got[..expected.len()], &expected[..], "{case:?}");
             checked += 1;
         }
-        for (field, pad) in [("mac_pad1", Padding::Method1), ("mac_pad2", Padding::Method2)] {
+        for (field, pad) in [
+            ("mac_pad1", Padding::Method1),
+            ("mac_pad2", Padding::Method2),
+        ] {
             if case.get(field).is_some() {
                 let expected = hx(case, field);
                 let got = mac_with(alg, &key, &data, pad);
@@ -217,12 +247,14 @@ fn iso9797_vectors() {
     assert_eq!(checked, 8);
 }
 
-/// Cross-check our retail MAC with RustCrypto's `retail-mac` (zero padding, no ICV).
+/// Cross-check our retail MAC with RustCrypto's `retail-mac` (zero padding, no ICV), for
+/// non-empty messages: for the empty message ISO/IEC 9797-1 padding method 1 gives one zero
+/// block, which `retail-mac` 0.1 does not encipher, so the two differ there by design.
 #[test]
 fn retail_mac_matches_retail_mac_crate() {
     use retail_mac::{KeyInit, Mac, RetailMac};
     let key: [u8; 16] = core::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ 0x5A);
-    for len in 0..40usize {
+    for len in 1..40usize {
         let data: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
         let mut m = <RetailMac<des::Des> as KeyInit>::new_from_slice(&key).unwrap();
         m.update(&data);

@@ -234,7 +234,11 @@ impl Ctx<'_, '_> {
         if !when.is_valid() {
             return Err(Error::IncorrectData);
         }
-        let issuer = self.state.issuer.as_ref().ok_or(Error::ConditionsNotSatisfied)?;
+        let issuer = self
+            .state
+            .issuer
+            .as_ref()
+            .ok_or(Error::ConditionsNotSatisfied)?;
         // Packed BCD dates compare correctly as big-endian byte strings.
         if when.date < issuer.start_date || when.date > issuer.end_date {
             return Err(Error::ApplicationExpired);
@@ -303,7 +307,11 @@ pub fn issuer_mac(
     lc: u8,
     body: &[u8],
 ) -> Result<[u8; 4], Error> {
-    let full = RetailMacKey::new(key).mac_with_icv(challenge, &[&header, &[lc], body], Padding::Method2)?;
+    let full = RetailMacKey::new(key).mac_with_icv(
+        challenge,
+        &[&header, &[lc], body],
+        Padding::Method2,
+    )?;
     Ok([full[0], full[1], full[2], full[3]])
 }
 
@@ -425,7 +433,10 @@ fn read_binary(c: &mut Ctx<'_, '_>) -> Result<(), Error> {
     let issuer = c.state.issuer.as_ref().ok_or(Error::NotFound)?;
     let file = issuer_file(issuer);
     let offset = usize::from(c.cmd.p2());
-    let rest = file.get(offset..).filter(|r| !r.is_empty()).ok_or(Error::WrongP1P2)?;
+    let rest = file
+        .get(offset..)
+        .filter(|r| !r.is_empty())
+        .ok_or(Error::WrongP1P2)?;
     let want = c.cmd.le().unwrap_or(rest.len());
     let take = want.min(rest.len());
     c.reply.push(rest.get(..take).unwrap_or(&[]))?;
@@ -451,10 +462,8 @@ fn read_record(c: &mut Ctx<'_, '_>) -> Result<(), Error> {
         return Err(Error::WrongP1P2);
     }
     let record = c.state.log().nth(n - 1).ok_or(Error::RecordNotFound)?;
-    if let Some(le) = c.cmd.le() {
-        if le < LOG_RECORD_LEN {
-            return Err(Error::Card(StatusWord::new(0x6C, 0x17)));
-        }
+    if c.cmd.le().is_some_and(|le| le < LOG_RECORD_LEN) {
+        return Err(Error::Card(StatusWord::new(0x6C, 0x17)));
     }
     c.reply.push(&record.to_bytes())
 }
@@ -467,7 +476,8 @@ fn verify(c: &mut Ctx<'_, '_>) -> Result<(), Error> {
         return Err(Error::PinBlocked);
     }
     if c.data().is_empty() {
-        c.reply.set_status(StatusWord::with_retries_left(pin.tries_left));
+        c.reply
+            .set_status(StatusWord::with_retries_left(pin.tries_left));
         return Ok(());
     }
     if !(2..=6).contains(&c.data().len()) {
@@ -476,10 +486,10 @@ fn verify(c: &mut Ctx<'_, '_>) -> Result<(), Error> {
     let presented = c.data();
     if pin.matches(presented) {
         c.session.pin_verified = true;
-        if pin.tries_left != pin.try_limit {
-            if let Some(p) = c.next_state().pin.as_mut() {
-                p.tries_left = p.try_limit;
-            }
+        if pin.tries_left != pin.try_limit
+            && let Some(p) = c.next_state().pin.as_mut()
+        {
+            p.tries_left = p.try_limit;
         }
         Ok(())
     } else {
@@ -501,7 +511,10 @@ fn change_pin(c: &mut Ctx<'_, '_>) -> Result<(), Error> {
         return Err(Error::PinBlocked);
     }
     let data = c.data();
-    let sep = data.iter().position(|b| *b == 0xFF).ok_or(Error::IncorrectData)?;
+    let sep = data
+        .iter()
+        .position(|b| *b == 0xFF)
+        .ok_or(Error::IncorrectData)?;
     let (old, new) = (&data[..sep], data.get(sep + 1..).unwrap_or(&[]));
     if !(2..=6).contains(&old.len()) {
         return Err(Error::IncorrectData);
@@ -561,7 +574,10 @@ fn pin_unblock(c: &mut Ctx<'_, '_>) -> Result<(), Error> {
     // PIN block: length in bytes (2..=6), the packed BCD PIN, FF filler.
     let len = usize::from(block[0]);
     let pin = block.get(1..1 + len).ok_or(Error::IncorrectData)?;
-    if block.get(1 + len..).is_some_and(|rest| rest.iter().any(|b| *b != 0xFF)) {
+    if block
+        .get(1 + len..)
+        .is_some_and(|rest| rest.iter().any(|b| *b != 0xFF))
+    {
         return Err(Error::IncorrectData);
     }
     let new_pin = Pin::new(pin, limit)?;
@@ -685,7 +701,9 @@ fn parse_dgi(b: &[u8]) -> Result<(u16, &[u8], usize), Error> {
 fn apply_dgi(next: &mut PurseState, dgi: u16, v: &[u8]) -> Result<(), Error> {
     let bytes = |from: usize, to: usize| v.get(from..to).ok_or(Error::IncorrectData);
     let arr = |from: usize| -> Result<[u8; 4], Error> {
-        bytes(from, from + 4)?.try_into().map_err(|_| Error::IncorrectData)
+        bytes(from, from + 4)?
+            .try_into()
+            .map_err(|_| Error::IncorrectData)
     };
     match dgi {
         DGI_ISSUER => {
@@ -701,8 +719,14 @@ fn apply_dgi(next: &mut PurseState, dgi: u16, v: &[u8]) -> Result<(), Error> {
             };
             i.asn.copy_from_slice(bytes(0, 8)?);
             i.issuer_id.copy_from_slice(bytes(8, 16)?);
-            let start = DateTime { date: i.start_date, time: [0; 3] };
-            let end = DateTime { date: i.end_date, time: [0; 3] };
+            let start = DateTime {
+                date: i.start_date,
+                time: [0; 3],
+            };
+            let end = DateTime {
+                date: i.end_date,
+                time: [0; 3],
+            };
             if !start.is_valid() || !end.is_valid() || i.start_date > i.end_date {
                 return Err(Error::IncorrectData);
             }
@@ -728,7 +752,9 @@ fn apply_dgi(next: &mut PurseState, dgi: u16, v: &[u8]) -> Result<(), Error> {
                 return Err(Error::IncorrectData);
             }
             let master = Key16::from_slice(bytes(0, 16)?)?;
-            let aid: [u8; 3] = bytes(16, 19)?.try_into().map_err(|_| Error::IncorrectData)?;
+            let aid: [u8; 3] = bytes(16, 19)?
+                .try_into()
+                .map_err(|_| Error::IncorrectData)?;
             let si = v.get(19..).unwrap_or(&[]);
             if 1 + tag::UID_LEN + 3 + si.len() + 1 > 32 {
                 return Err(Error::IncorrectData);
@@ -779,7 +805,13 @@ fn initialize_load(c: &mut Ctx<'_, '_>) -> Result<(), Error> {
     let random: [u8; 4] = c.entropy.take();
     let session = pboc::load_session_key(&TdesKey::new(&key.key), &random, account.online_atc);
     let tx_type = kind.load_type();
-    let mac1 = pboc::load_mac1(&session, account.balance, init.amount, tx_type, &init.terminal_id);
+    let mac1 = pboc::load_mac1(
+        &session,
+        account.balance,
+        init.amount,
+        tx_type,
+        &init.terminal_id,
+    );
     let rsp = pboc::InitLoadResponse {
         balance: account.balance,
         online_atc: account.online_atc,
@@ -825,7 +857,13 @@ fn initialize_unload(c: &mut Ctx<'_, '_>) -> Result<(), Error> {
     let random: [u8; 4] = c.entropy.take();
     let session = pboc::load_session_key(&TdesKey::new(&key.key), &random, account.online_atc);
     let tx_type = pboc::TYPE_ED_UNLOAD;
-    let mac1 = pboc::load_mac1(&session, account.balance, init.amount, tx_type, &init.terminal_id);
+    let mac1 = pboc::load_mac1(
+        &session,
+        account.balance,
+        init.amount,
+        tx_type,
+        &init.terminal_id,
+    );
     let rsp = pboc::InitLoadResponse {
         balance: account.balance,
         online_atc: account.online_atc,
@@ -847,8 +885,14 @@ fn initialize_unload(c: &mut Ctx<'_, '_>) -> Result<(), Error> {
 }
 
 fn parse_when_mac(data: &[u8]) -> Result<(DateTime, [u8; 4]), Error> {
-    let when: [u8; 7] = data.get(..7).and_then(|d| d.try_into().ok()).ok_or(Error::WrongLength)?;
-    let mac: [u8; 4] = data.get(7..11).and_then(|d| d.try_into().ok()).ok_or(Error::WrongLength)?;
+    let when: [u8; 7] = data
+        .get(..7)
+        .and_then(|d| d.try_into().ok())
+        .ok_or(Error::WrongLength)?;
+    let mac: [u8; 4] = data
+        .get(7..11)
+        .and_then(|d| d.try_into().ok())
+        .ok_or(Error::WrongLength)?;
     Ok((DateTime::from_bytes(&when), mac))
 }
 
@@ -861,7 +905,13 @@ fn finish_online(c: &mut Ctx<'_, '_>, unload: bool) -> Result<(), Error> {
     };
     c.data_len(11)?;
     let (when, mac2) = parse_when_mac(c.data())?;
-    let expected = pboc::load_mac2(&pending.session, pending.amount, pending.tx_type, &pending.terminal_id, &when);
+    let expected = pboc::load_mac2(
+        &pending.session,
+        pending.amount,
+        pending.tx_type,
+        &pending.terminal_id,
+        &when,
+    );
     if !mac_eq(&expected, &mac2) {
         return Err(Error::MacInvalid);
     }
@@ -883,7 +933,10 @@ fn finish_online(c: &mut Ctx<'_, '_>, unload: bool) -> Result<(), Error> {
         return Err(Error::InsufficientBalance);
     }
     let new_balance = i32::try_from(new_balance).map_err(|_| Error::MaximumBalanceExceeded)?;
-    let next_atc = account.online_atc.checked_add(1).ok_or(Error::CounterLimitReached)?;
+    let next_atc = account
+        .online_atc
+        .checked_add(1)
+        .ok_or(Error::CounterLimitReached)?;
     if account.online_atc != pending.atc {
         return Err(Error::ConditionsNotSatisfied);
     }
@@ -979,7 +1032,10 @@ fn debit_for_purchase(c: &mut Ctx<'_, '_>) -> Result<(), Error> {
     };
     c.data_len(15)?;
     let d = c.data();
-    let serial: [u8; 4] = d.get(..4).and_then(|s| s.try_into().ok()).ok_or(Error::WrongLength)?;
+    let serial: [u8; 4] = d
+        .get(..4)
+        .and_then(|s| s.try_into().ok())
+        .ok_or(Error::WrongLength)?;
     let (when, mac1) = parse_when_mac(d.get(4..).unwrap_or(&[]))?;
     let key = c
         .state
@@ -1050,7 +1106,10 @@ fn get_transaction_prove(c: &mut Ctx<'_, '_>) -> Result<(), Error> {
     }
     c.data_len(2)?;
     let atc = u16::from_be_bytes([c.data()[0], c.data()[1]]);
-    let p = c.state.prove(c.cmd.p2(), atc).ok_or(Error::MacUnavailable)?;
+    let p = c
+        .state
+        .prove(c.cmd.p2(), atc)
+        .ok_or(Error::MacUnavailable)?;
     let (mac, tac) = (p.mac, p.tac);
     c.reply.push(&mac)?;
     c.reply.push(&tac)
@@ -1067,11 +1126,25 @@ fn move_to_tag(c: &mut Ctx<'_, '_>) -> Result<(), Error> {
         return Err(Error::SecurityStatusNotSatisfied);
     }
     let d = c.data();
-    let amount = u32::from_be_bytes(d.get(..4).and_then(|s| s.try_into().ok()).ok_or(Error::WrongLength)?);
-    let uid: [u8; tag::UID_LEN] = d.get(4..11).and_then(|s| s.try_into().ok()).ok_or(Error::WrongLength)?;
+    let amount = u32::from_be_bytes(
+        d.get(..4)
+            .and_then(|s| s.try_into().ok())
+            .ok_or(Error::WrongLength)?,
+    );
+    let uid: [u8; tag::UID_LEN] = d
+        .get(4..11)
+        .and_then(|s| s.try_into().ok())
+        .ok_or(Error::WrongLength)?;
     let block = d[11];
-    let counter = u32::from_be_bytes(d.get(12..16).and_then(|s| s.try_into().ok()).ok_or(Error::WrongLength)?);
-    let when_b: [u8; 7] = d.get(16..23).and_then(|s| s.try_into().ok()).ok_or(Error::WrongLength)?;
+    let counter = u32::from_be_bytes(
+        d.get(12..16)
+            .and_then(|s| s.try_into().ok())
+            .ok_or(Error::WrongLength)?,
+    );
+    let when_b: [u8; 7] = d
+        .get(16..23)
+        .and_then(|s| s.try_into().ok())
+        .ok_or(Error::WrongLength)?;
     let when = DateTime::from_bytes(&when_b);
     let access = c.state.tag.as_ref().ok_or(Error::ReferencedDataNotFound)?;
     if amount == 0 || amount > i32::MAX as u32 || tag::sector_of(block).is_none() {

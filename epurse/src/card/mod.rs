@@ -18,7 +18,8 @@ pub use applet::{
 pub use reply::{Entropy, REPLY_MAX, Reply};
 pub use state::{
     Account, CardKey, IssuerData, LOG_RECORD_LEN, LOG_RECORDS, Lifecycle, LogRecord, MAX_AID,
-    MAX_KEYS, MAX_SYSTEM_IDENTIFIER, PROVE_RECORDS, Pin, ProveRecord, PurseState, TagAccess, key_function,
+    MAX_KEYS, MAX_SYSTEM_IDENTIFIER, PROVE_RECORDS, Pin, ProveRecord, PurseState, TagAccess,
+    key_function,
 };
 
 use apdu_codec::{CommandView, StatusWord, parse_command};

@@ -44,7 +44,10 @@ impl Reply {
     /// # Errors
     /// [`Error::WrongLength`] when the reply would exceed [`REPLY_MAX`] bytes.
     pub fn push(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        let end = self.len.checked_add(bytes.len()).ok_or(Error::WrongLength)?;
+        let end = self
+            .len
+            .checked_add(bytes.len())
+            .ok_or(Error::WrongLength)?;
         self.data
             .get_mut(self.len..end)
             .ok_or(Error::WrongLength)?

@@ -1,6 +1,12 @@
 //! Shared test harness: a purse in a simulated runtime, the issuer's load authority and a
 //! simple in-test SAM.
-#![allow(dead_code, clippy::unwrap_used, missing_docs, unreachable_pub)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    missing_docs,
+    unreachable_pub
+)]
 
 use apdu_codec::{Command, StatusWord, parse_command};
 use epurse::card::{Entropy, Outcome, PurseState, Reply, Session, key_function, process};
@@ -172,7 +178,9 @@ pub fn load(card: &mut Card, kind: PurseKind, amount: u32) -> Result<[u8; 4], St
     };
     let r = card.send(&req.initialize_for_load(kind));
     let rsp = pboc::InitLoadResponse::parse(&r.view()).map_err(|_| r.status())?;
-    let mut ok = auth.begin_load(&danger::TEST_ASN, kind, &req, &rsp).unwrap();
+    let mut ok = auth
+        .begin_load(&danger::TEST_ASN, kind, &req, &rsp)
+        .unwrap();
     let r = card.send(&ok.command(&WHEN));
     ok.verify_tac(&r.view()).map_err(|_| r.status())
 }
