@@ -11,8 +11,9 @@ use rand_core::Rng;
 /// 40 country codes x 5 partners x 500 local prefixes of 3 to 6 digits = 100,000 prefixes.
 pub fn build(rng: &mut SeededRng) -> (Registry, Vec<E164>) {
     let ccs = [
-        "1", "7", "20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46", "47", "48", "49", "51",
-        "52", "55", "61", "62", "63", "64", "65", "66", "81", "82", "84", "86", "90", "91", "351", "353", "358", "372", "420",
+        "1", "7", "20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44",
+        "45", "46", "47", "48", "49", "51", "52", "55", "61", "62", "63", "64", "65", "66", "81",
+        "82", "84", "86", "90", "91", "351", "353", "358", "372", "420",
     ];
     let key = PrivateKey::generate(rng).public_key_pem().unwrap();
     let mut partners = Vec::new();
@@ -22,7 +23,9 @@ pub fn build(rng: &mut SeededRng) -> (Registry, Vec<E164>) {
             let mut prefixes = Vec::new();
             while prefixes.len() < 500 {
                 let len = 3 + (rng.next_u32() % 4) as usize;
-                let s: String = (0..len).map(|_| char::from(b'0' + (rng.next_u32() % 10) as u8)).collect();
+                let s: String = (0..len)
+                    .map(|_| char::from(b'0' + (rng.next_u32() % 10) as u8))
+                    .collect();
                 if used.insert(format!("{cc}/{s}")) {
                     prefixes.push(s);
                 }
@@ -40,14 +43,21 @@ pub fn build(rng: &mut SeededRng) -> (Registry, Vec<E164>) {
             });
         }
     }
-    let reg = Registry::from_config(RegistryConfig { serial: 1, partners }).unwrap();
+    let reg = Registry::from_config(RegistryConfig {
+        serial: 1,
+        partners,
+    })
+    .unwrap();
     // Query numbers: 12-digit E.164 numbers, two thirds under a registered country code.
     let mut numbers = Vec::with_capacity(4096);
     for _ in 0..4096 {
         let mut d: Vec<u8> = if rng.next_u32().is_multiple_of(3) {
             Vec::new()
         } else {
-            ccs[(rng.next_u32() as usize) % ccs.len()].bytes().map(|b| b - b'0').collect()
+            ccs[(rng.next_u32() as usize) % ccs.len()]
+                .bytes()
+                .map(|b| b - b'0')
+                .collect()
         };
         while d.len() < 12 {
             d.push((rng.next_u32() % 10) as u8);
@@ -60,7 +70,10 @@ pub fn build(rng: &mut SeededRng) -> (Registry, Vec<E164>) {
 fn bench(c: &mut Criterion) {
     let mut rng = SeededRng::from_u64(2026);
     let (reg, numbers) = build(&mut rng);
-    let hits = numbers.iter().filter(|n| reg.longest_match(n).is_some()).count();
+    let hits = numbers
+        .iter()
+        .filter(|n| reg.longest_match(n).is_some())
+        .count();
     eprintln!(
         "registry: {} prefixes, index {} bytes = {:.1} bytes/prefix; {} of {} queries matched",
         reg.prefix_count(),

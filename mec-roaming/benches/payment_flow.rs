@@ -6,17 +6,20 @@ use core::time::Duration;
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use mec_roaming::SeededRng;
 use mec_roaming::jose::jws::{sign_compact, verify_compact};
 use mec_roaming::jose::keys::PrivateKey;
 use mec_roaming::message::{PaymentMethod, RequestType};
 use mec_roaming::server::CpEvent;
 use mec_roaming::sim::{ALICE, NetConfig, Sim, UserScript};
-use mec_roaming::SeededRng;
 
 fn flow(mut sim: Sim, method: PaymentMethod) -> Sim {
     sim.net = NetConfig::default();
     let tid = sim
-        .start(Sim::request(ALICE, RequestType::Payment, Some(1250), &[method]), UserScript::Pins(vec!["1234".into()], None))
+        .start(
+            Sim::request(ALICE, RequestType::Payment, Some(1250), &[method]),
+            UserScript::Pins(vec!["1234".into()], None),
+        )
         .unwrap();
     sim.run_for(Duration::from_secs(30));
     assert!(matches!(sim.outcome(&tid), Some(CpEvent::Paid { .. })));
@@ -28,13 +31,23 @@ fn bench(c: &mut Criterion) {
     let probe = flow(Sim::new(1, false).unwrap(), PaymentMethod::Wallet);
     let messages = probe.wire.len();
     let avg_payload = probe.wire.iter().map(|w| w.3.len()).sum::<usize>() / messages.max(1) * 3 / 4;
-    eprintln!("payment flow: {messages} signed messages (each signed once and verified once), average payload {avg_payload} bytes");
+    eprintln!(
+        "payment flow: {messages} signed messages (each signed once and verified once), average payload {avg_payload} bytes"
+    );
 
     let mut g = c.benchmark_group("payment_flow");
     g.sample_size(30);
-    for (name, method, encrypt) in [("wallet", PaymentMethod::Wallet, false), ("card_token", PaymentMethod::Card, false), ("card_jwe", PaymentMethod::Card, true)] {
+    for (name, method, encrypt) in [
+        ("wallet", PaymentMethod::Wallet, false),
+        ("card_token", PaymentMethod::Card, false),
+        ("card_jwe", PaymentMethod::Card, true),
+    ] {
         g.bench_function(name, |b| {
-            b.iter_batched(|| Sim::new(7, encrypt).unwrap(), |sim| black_box(flow(sim, method)), BatchSize::SmallInput);
+            b.iter_batched(
+                || Sim::new(7, encrypt).unwrap(),
+                |sim| black_box(flow(sim, method)),
+                BatchSize::SmallInput,
+            );
         });
     }
     let mut rng = SeededRng::from_u64(3);
@@ -42,8 +55,12 @@ fn bench(c: &mut Criterion) {
     let payload = vec![b'x'; avg_payload];
     let token = sign_compact(&key, "home-uk", &payload).unwrap();
     let vk = key.verifying_key();
-    g.bench_function("es256_sign_one_message", |b| b.iter(|| sign_compact(&key, "home-uk", black_box(&payload)).unwrap()));
-    g.bench_function("es256_verify_one_message", |b| b.iter(|| verify_compact(black_box(&token), &vk).unwrap()));
+    g.bench_function("es256_sign_one_message", |b| {
+        b.iter(|| sign_compact(&key, "home-uk", black_box(&payload)).unwrap())
+    });
+    g.bench_function("es256_verify_one_message", |b| {
+        b.iter(|| verify_compact(black_box(&token), &vk).unwrap())
+    });
     g.finish();
 }
 

@@ -46,7 +46,10 @@ impl CountryCode {
     /// (after an optional `+`).
     pub fn parse(text: &str) -> Result<Self, E164Error> {
         let t = text.strip_prefix('+').unwrap_or(text);
-        if t.is_empty() || t.len() > MAX_COUNTRY_CODE_DIGITS || !t.bytes().all(|b| b.is_ascii_digit()) {
+        if t.is_empty()
+            || t.len() > MAX_COUNTRY_CODE_DIGITS
+            || !t.bytes().all(|b| b.is_ascii_digit())
+        {
             return Err(E164Error::InvalidCountryCode);
         }
         let mut digits = [0u8; MAX_COUNTRY_CODE_DIGITS];
@@ -120,7 +123,11 @@ pub struct NormalizeOptions {
 
 impl Default for NormalizeOptions {
     fn default() -> Self {
-        Self { international_prefix: "00", national_prefix: "0", default_country_code: None }
+        Self {
+            international_prefix: "00",
+            national_prefix: "0",
+            default_country_code: None,
+        }
     }
 }
 
@@ -245,7 +252,10 @@ impl E164 {
 }
 
 fn digit_string(s: &str) -> Vec<u8> {
-    s.bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect()
+    s.bytes()
+        .filter(u8::is_ascii_digit)
+        .map(|b| b - b'0')
+        .collect()
 }
 
 fn strip<'a>(digits: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
@@ -290,13 +300,22 @@ mod tests {
     use super::*;
 
     fn uk() -> NormalizeOptions {
-        NormalizeOptions { default_country_code: Some(CountryCode::parse("44").unwrap()), ..Default::default() }
+        NormalizeOptions {
+            default_country_code: Some(CountryCode::parse("44").unwrap()),
+            ..Default::default()
+        }
     }
 
     #[test]
     fn forms_normalize_to_the_same_number() {
         let want = E164::parse("+442079460958").unwrap();
-        for s in ["+44 20 7946 0958", "0044-20-7946-0958", "tel:+44.20.7946.0958", "(020) 7946 0958", " 02079460958 "] {
+        for s in [
+            "+44 20 7946 0958",
+            "0044-20-7946-0958",
+            "tel:+44.20.7946.0958",
+            "(020) 7946 0958",
+            " 02079460958 ",
+        ] {
             assert_eq!(E164::normalize(s, &uk()).unwrap(), want, "{s}");
         }
         assert_eq!(want.to_string(), "+442079460958");
@@ -307,12 +326,27 @@ mod tests {
         let o = NormalizeOptions::default();
         assert_eq!(E164::normalize("", &o), Err(E164Error::Empty));
         assert_eq!(E164::normalize("+ -", &o), Err(E164Error::Empty));
-        assert_eq!(E164::normalize("+44x", &o), Err(E164Error::InvalidCharacter(3)));
-        assert_eq!(E164::normalize("+1234567890123456", &o), Err(E164Error::TooLong));
-        assert_eq!(E164::normalize("020 7946", &o), Err(E164Error::NoCountryCode));
-        assert_eq!(E164::normalize("++44", &o), Err(E164Error::InvalidCharacter(1)));
+        assert_eq!(
+            E164::normalize("+44x", &o),
+            Err(E164Error::InvalidCharacter(3))
+        );
+        assert_eq!(
+            E164::normalize("+1234567890123456", &o),
+            Err(E164Error::TooLong)
+        );
+        assert_eq!(
+            E164::normalize("020 7946", &o),
+            Err(E164Error::NoCountryCode)
+        );
+        assert_eq!(
+            E164::normalize("++44", &o),
+            Err(E164Error::InvalidCharacter(1))
+        );
         assert_eq!(E164::parse("44"), Err(E164Error::NoCountryCode));
-        assert_eq!(CountryCode::parse("1234"), Err(E164Error::InvalidCountryCode));
+        assert_eq!(
+            CountryCode::parse("1234"),
+            Err(E164Error::InvalidCountryCode)
+        );
     }
 
     #[test]

@@ -122,7 +122,9 @@ impl From<&Error> for ErrorCode {
         match e {
             Error::Message(code, _) => *code,
             Error::E164(_) | Error::Input(_) => Self::FormatInvalid,
-            Error::Key(_) | Error::Registry(_) | Error::Config(_) | Error::Encode => Self::PermanentFailure,
+            Error::Key(_) | Error::Registry(_) | Error::Config(_) | Error::Encode => {
+                Self::PermanentFailure
+            }
             Error::Store(_) => Self::TransientFailure,
         }
     }
@@ -135,10 +137,15 @@ mod tests {
 
     #[test]
     fn codes_round_trip() {
-        for c in [101u16, 102, 201, 203, 301, 302, 303, 305, 402, 403, 404, 405] {
+        for c in [
+            101u16, 102, 201, 203, 301, 302, 303, 305, 402, 403, 404, 405,
+        ] {
             assert_eq!(ErrorCode::try_from(c).unwrap().code(), c);
         }
         assert!(ErrorCode::try_from(999).is_err());
-        assert_eq!(serde_json::to_string(&ErrorCode::AccessDenied).unwrap(), "303");
+        assert_eq!(
+            serde_json::to_string(&ErrorCode::AccessDenied).unwrap(),
+            "303"
+        );
     }
 }

@@ -59,7 +59,7 @@ fn small_registry() -> Result<Registry, crate::Error> {
     let a = PrivateKey::generate(&mut rng);
     let b = PrivateKey::generate(&mut rng);
     let c = PrivateKey::generate(&mut rng);
-    crate::sim::registry(&a, &b, &c, false)
+    crate::sim::registry(&a, &b, &c, None)
 }
 
 /// `roaming_registry_update`: any bytes as a JSON or TOML update applied to a small registry:
@@ -82,7 +82,11 @@ pub fn registry_update(data: &[u8]) {
             Ok(()) => assert_eq!(reg.serial(), u.serial),
             Err(_) => {
                 assert_eq!(reg.serial(), serial);
-                assert_eq!(reg.to_config(), before, "refused update changed the registry");
+                assert_eq!(
+                    reg.to_config(),
+                    before,
+                    "refused update changed the registry"
+                );
             }
         }
         // Lookups still work on whatever is there.
@@ -98,11 +102,19 @@ pub fn registry_update(data: &[u8]) {
 /// requests, garbage and replayed or bit-flipped messages, user actions and clock jumps. Never
 /// panics; never more than one payment per transaction.
 pub fn machines(data: &[u8]) {
-    let Ok(mut sim) = Sim::new(u64::from(data.first().copied().unwrap_or(0)), data.get(1).is_some_and(|b| b & 1 == 1)) else {
+    let Ok(mut sim) = Sim::new(
+        u64::from(data.first().copied().unwrap_or(0)),
+        data.get(1).is_some_and(|b| b & 1 == 1),
+    ) else {
         panic!("fixture world");
     };
     let subscribers = [ALICE, BOB, CAROL, NOBODY, "+44 7700 900123", "not a number"];
-    let kinds = [RequestType::Payment, RequestType::Authentication, RequestType::DigitalSignature, RequestType::EndToEndSignature];
+    let kinds = [
+        RequestType::Payment,
+        RequestType::Authentication,
+        RequestType::DigitalSignature,
+        RequestType::EndToEndSignature,
+    ];
     let methods = [PaymentMethod::Card, PaymentMethod::Wallet];
     let mut i = 2usize;
     let mut next = || {
@@ -119,7 +131,11 @@ pub fn machines(data: &[u8]) {
                 let sub = subscribers[usize::from(arg >> 2) % subscribers.len()];
                 let amount = (kind == RequestType::Payment).then_some(u64::from(arg) * 10);
                 let m = [methods[usize::from(arg >> 5) % 2]];
-                let script = if arg & 0x80 == 0 { UserScript::Pins(vec!["1234".into(), "0000".into()], None) } else { UserScript::Ignore };
+                let script = if arg & 0x80 == 0 {
+                    UserScript::Pins(vec!["1234".into(), "0000".into()], None)
+                } else {
+                    UserScript::Ignore
+                };
                 let _ = sim.start(Sim::request(sub, kind, amount, &m), script);
             }
             1 => sim.run_for(Duration::from_millis(u64::from(arg) * 250)),
@@ -127,44 +143,74 @@ pub fn machines(data: &[u8]) {
                 // Replay a captured message to either side.
                 if !sim.wire.is_empty() {
                     let w = sim.wire[usize::from(arg) % sim.wire.len()].3.clone();
-                    let _ = if arg & 1 == 0 { sim.inject_to_visited(w) } else { sim.inject_to_home(w) };
+                    let _ = if arg & 1 == 0 {
+                        sim.inject_to_visited(w)
+                    } else {
+                        sim.inject_to_home(w)
+                    };
                 }
             }
             3 => {
                 // Flip one byte of a captured message.
                 if !sim.wire.is_empty() {
-                    let mut w = sim.wire[usize::from(arg) % sim.wire.len()].3.clone().into_bytes();
+                    let mut w = sim.wire[usize::from(arg) % sim.wire.len()]
+                        .3
+                        .clone()
+                        .into_bytes();
                     let pos = usize::from(next().unwrap_or(0)) * 7 % w.len().max(1);
                     if let Some(b) = w.get_mut(pos) {
                         *b ^= 1 << (arg % 7);
                     }
                     let w = String::from_utf8_lossy(&w).into_owned();
-                    let _ = if arg & 0x80 == 0 { sim.inject_to_visited(w) } else { sim.inject_to_home(w) };
+                    let _ = if arg & 0x80 == 0 {
+                        sim.inject_to_visited(w)
+                    } else {
+                        sim.inject_to_home(w)
+                    };
                 }
             }
             4 => {
                 let len = usize::from(arg) % 64;
                 let junk: Vec<u8> = (0..len).filter_map(|_| next()).collect();
                 let text = String::from_utf8_lossy(&junk).into_owned();
-                let _ = sim.visited.handle_input(sim.now, VisitedInput::Receive { jws: text.clone() });
-                let _ = sim.home.handle_input(sim.now, HomeInput::Receive { jws: text });
+                let _ = sim
+                    .visited
+                    .handle_input(sim.now, VisitedInput::Receive { jws: text.clone() });
+                let _ = sim
+                    .home
+                    .handle_input(sim.now, HomeInput::Receive { jws: text });
                 sim.drain();
             }
             5 => {
-                let session = sessions.get(usize::from(arg) % sessions.len().max(1)).cloned().unwrap_or_else(|| "nope".into());
+                let session = sessions
+                    .get(usize::from(arg) % sessions.len().max(1))
+                    .cloned()
+                    .unwrap_or_else(|| "nope".into());
                 let req = match arg % 4 {
                     0 => UserRequest::FetchContract,
                     1 => UserRequest::Status,
-                    2 => UserRequest::SubmitDeviceSignature { signature: "AAAA".into() },
+                    2 => UserRequest::SubmitDeviceSignature {
+                        signature: "AAAA".into(),
+                    },
                     _ => match Pin::parse(if arg & 4 == 0 { "1234" } else { "9999" }) {
                         Ok(pin) => UserRequest::SubmitPin { pin, method: None },
                         Err(_) => UserRequest::Status,
                     },
                 };
-                let _ = sim.home.handle_input(sim.now, HomeInput::User { session, request: req });
+                let _ = sim.home.handle_input(
+                    sim.now,
+                    HomeInput::User {
+                        session,
+                        request: req,
+                    },
+                );
                 sim.drain();
             }
-            6 => sim.now = sim.now.saturating_add(Duration::from_secs(u64::from(arg) * 4)),
+            6 => {
+                sim.now = sim
+                    .now
+                    .saturating_add(Duration::from_secs(u64::from(arg) * 4))
+            }
             _ => {
                 let _ = sim.visited.handle_input(sim.now, VisitedInput::Timeout);
                 let _ = sim.home.handle_input(sim.now, HomeInput::Timeout);

@@ -17,6 +17,9 @@ pub mod time;
 
 pub use e164::{CountryCode, E164, NormalizeOptions};
 pub use error::{Error, ErrorCode};
-pub use registry::{Partner, PartnerConfig, Registry, RegistryConfig, RegistryError, RegistryUpdate, UpdateOperation};
-pub use time::Timestamp;
+pub use registry::{
+    Partner, PartnerConfig, Registry, RegistryConfig, RegistryError, RegistryUpdate,
+    UpdateOperation,
+};
 pub use seeded_rng::SeededRng;
+pub use time::Timestamp;

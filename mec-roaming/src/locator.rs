@@ -20,7 +20,12 @@ impl HomeCache {
     /// A cache keeping each located home for `ttl`, holding at most `capacity` numbers.
     #[must_use]
     pub fn new(ttl: Duration, capacity: usize) -> Self {
-        Self { ttl, capacity: capacity.max(1), entries: HashMap::new(), by_expiry: BTreeSet::new() }
+        Self {
+            ttl,
+            capacity: capacity.max(1),
+            entries: HashMap::new(),
+            by_expiry: BTreeSet::new(),
+        }
     }
 
     /// Number of live and not-yet-purged entries.
@@ -78,7 +83,12 @@ impl HomeCache {
 /// Home candidates for `number`: the cached home first (if still a partner), then
 /// [`Registry::candidates`]. Names only, so a transaction survives registry updates.
 #[must_use]
-pub fn locate(registry: &Registry, cache: &HomeCache, now: Timestamp, number: &E164) -> Vec<String> {
+pub fn locate(
+    registry: &Registry,
+    cache: &HomeCache,
+    now: Timestamp,
+    number: &E164,
+) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     if let Some(home) = cache.lookup(now, number)
         && registry.partner(home).is_some()
@@ -107,8 +117,14 @@ mod tests {
         let d = E164::parse("+443").unwrap();
         let t0 = Timestamp::from_unix_secs(100);
         c.remember(t0, a, "uk");
-        assert_eq!(c.lookup(t0.saturating_add(Duration::from_secs(9)), &a), Some("uk"));
-        assert_eq!(c.lookup(t0.saturating_add(Duration::from_secs(10)), &a), None);
+        assert_eq!(
+            c.lookup(t0.saturating_add(Duration::from_secs(9)), &a),
+            Some("uk")
+        );
+        assert_eq!(
+            c.lookup(t0.saturating_add(Duration::from_secs(10)), &a),
+            None
+        );
         c.remember(t0.saturating_add(Duration::from_secs(1)), b, "uk2");
         c.remember(t0.saturating_add(Duration::from_secs(2)), d, "uk3");
         assert_eq!(c.len(), 2);

@@ -135,7 +135,10 @@ impl Amount {
     /// # Errors
     /// [`crate::Error::Message`] with [`ErrorCode::FormatInvalid`].
     pub fn validate(&self) -> Result<(), crate::Error> {
-        if self.value == 0 || self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+        if self.value == 0
+            || self.currency.len() != 3
+            || !self.currency.bytes().all(|b| b.is_ascii_uppercase())
+        {
             return Err(crate::Error::Message(ErrorCode::FormatInvalid, "amount"));
         }
         Ok(())
@@ -216,7 +219,10 @@ pub struct TokenizedCard {
 
 impl fmt::Debug for TokenizedCard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenizedCard").field("token", &"<redacted>").field("masked_pan", &self.masked_pan).finish()
+        f.debug_struct("TokenizedCard")
+            .field("token", &"<redacted>")
+            .field("masked_pan", &self.masked_pan)
+            .finish()
     }
 }
 
@@ -290,7 +296,12 @@ pub struct PaymentResult {
 
 /// Message bodies.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase", deny_unknown_fields)]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    deny_unknown_fields
+)]
 pub enum Body {
     /// Visited → home: is this your subscriber, and may they do this?
     RoamUserRequest {
@@ -413,11 +424,16 @@ pub fn parse_envelope(json: &[u8]) -> Result<Envelope, crate::Error> {
     struct Ver {
         ver: String,
     }
-    let v: Ver = serde_json::from_slice(json).map_err(|_| crate::Error::Message(ErrorCode::MessageInvalid, "envelope JSON"))?;
+    let v: Ver = serde_json::from_slice(json)
+        .map_err(|_| crate::Error::Message(ErrorCode::MessageInvalid, "envelope JSON"))?;
     if v.ver.split('.').next() != PROTOCOL_VERSION.split('.').next() {
-        return Err(crate::Error::Message(ErrorCode::VersionNotSupported, "message version"));
+        return Err(crate::Error::Message(
+            ErrorCode::VersionNotSupported,
+            "message version",
+        ));
     }
-    serde_json::from_slice(json).map_err(|_| crate::Error::Message(ErrorCode::MessageInvalid, "envelope JSON"))
+    serde_json::from_slice(json)
+        .map_err(|_| crate::Error::Message(ErrorCode::MessageInvalid, "envelope JSON"))
 }
 
 #[cfg(test)]
@@ -427,11 +443,22 @@ mod tests {
 
     #[test]
     fn body_json_shape() {
-        let b = Body::RoamUserRequest { subscriber: E164::parse("+358401234567").unwrap(), request_type: RequestType::EndToEndSignature };
+        let b = Body::RoamUserRequest {
+            subscriber: E164::parse("+358401234567").unwrap(),
+            request_type: RequestType::EndToEndSignature,
+        };
         let j = serde_json::to_string(&b).unwrap();
-        assert_eq!(j, r#"{"type":"roamUserRequest","subscriber":"+358401234567","requestType":"endToEndSignature"}"#);
+        assert_eq!(
+            j,
+            r#"{"type":"roamUserRequest","subscriber":"+358401234567","requestType":"endToEndSignature"}"#
+        );
         assert_eq!(serde_json::from_str::<Body>(&j).unwrap(), b);
-        assert!(serde_json::from_str::<Body>(r#"{"type":"roamUserRequest","subscriber":"+358401234567","requestType":"x"}"#).is_err());
+        assert!(
+            serde_json::from_str::<Body>(
+                r#"{"type":"roamUserRequest","subscriber":"+358401234567","requestType":"x"}"#
+            )
+            .is_err()
+        );
         assert!(serde_json::from_str::<Body>(r#"{"type":"nope"}"#).is_err());
     }
 

@@ -27,7 +27,11 @@ pub struct Validity {
 
 impl Default for Validity {
     fn default() -> Self {
-        Self { window: Duration::from_secs(300), skew: Duration::from_secs(30), max_ids_per_sender: 100_000 }
+        Self {
+            window: Duration::from_secs(300),
+            skew: Duration::from_secs(30),
+            max_ids_per_sender: 100_000,
+        }
     }
 }
 
@@ -54,7 +58,10 @@ pub struct ReplayCache {
 impl fmt::Debug for ReplayCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n: usize = self.senders.values().map(|s| s.ids.len()).sum();
-        f.debug_struct("ReplayCache").field("senders", &self.senders.len()).field("ids", &n).finish()
+        f.debug_struct("ReplayCache")
+            .field("senders", &self.senders.len())
+            .field("ids", &n)
+            .finish()
     }
 }
 
@@ -73,12 +80,18 @@ impl ReplayCache {
             if *h == hash {
                 return Ok(true);
             }
-            return Err(Error::Message(ErrorCode::AccessDenied, "message id reused with other content (replay)"));
+            return Err(Error::Message(
+                ErrorCode::AccessDenied,
+                "message id reused with other content (replay)",
+            ));
         }
         if s.ids.len() >= limit {
             s.ids.retain(|_, (exp, _)| *exp > now);
             if s.ids.len() >= limit {
-                return Err(Error::Message(ErrorCode::TransientFailure, "replay cache full for sender"));
+                return Err(Error::Message(
+                    ErrorCode::TransientFailure,
+                    "replay cache full for sender",
+                ));
             }
         }
         s.ids.insert(mid.clone(), (forget_after, hash));
@@ -112,6 +125,7 @@ impl ReplayCache {
 pub struct Endpoint {
     name: String,
     key: PrivateKey,
+    encryption_key: Option<PrivateKey>,
     validity: Validity,
     replay: ReplayCache,
 }
@@ -120,19 +134,33 @@ impl Endpoint {
     /// An endpoint called `name` (its JWS `kid`) signing with `key`.
     #[must_use]
     pub fn new(name: impl Into<String>, key: PrivateKey, validity: Validity) -> Self {
-        Self { name: name.into(), key, validity, replay: ReplayCache::default() }
+        Self {
+            name: name.into(),
+            key,
+            encryption_key: None,
+            validity,
+            replay: ReplayCache::default(),
+        }
+    }
+
+    /// Uses a separate key for ECDH-ES decryption of payment data (the one published as
+    /// `encryption_key` in the registry). Without it the signing key also decrypts.
+    #[must_use]
+    pub fn with_encryption_key(mut self, key: PrivateKey) -> Self {
+        self.encryption_key = Some(key);
+        self
+    }
+
+    /// The key that decrypts JWEs addressed to this server.
+    #[must_use]
+    pub fn decryption_key(&self) -> &PrivateKey {
+        self.encryption_key.as_ref().unwrap_or(&self.key)
     }
 
     /// This server's partner name.
     #[must_use]
     pub fn name(&self) -> &str {
         &self.name
-    }
-
-    /// This server's private key (for ECDH-ES decryption of payment data).
-    #[must_use]
-    pub fn key(&self) -> &PrivateKey {
-        &self.key
     }
 
     /// The acceptance rules.
@@ -156,7 +184,12 @@ impl Endpoint {
     /// # Errors
     /// [`Error::Message`] with the code to answer: 101/102/203 for malformed messages, 303 for
     /// bad signatures, unknown senders, wrong audience, stale or future messages and replays.
-    pub fn admit(&mut self, now: Timestamp, token: &str, registry: &Registry) -> Result<Admitted, Error> {
+    pub fn admit(
+        &mut self,
+        now: Timestamp,
+        token: &str,
+        registry: &Registry,
+    ) -> Result<Admitted, Error> {
         let parsed = jws::parse_compact(token)?;
         let sender = registry
             .partner(parsed.header.kid.as_deref().unwrap_or_default())
@@ -164,22 +197,42 @@ impl Endpoint {
         let payload = parsed.verify(sender.verifying_key())?;
         let env = parse_envelope(&payload)?;
         if env.iss != sender.name() {
-            return Err(Error::Message(ErrorCode::AccessDenied, "iss differs from kid"));
+            return Err(Error::Message(
+                ErrorCode::AccessDenied,
+                "iss differs from kid",
+            ));
         }
         if env.aud != self.name {
-            return Err(Error::Message(ErrorCode::AccessDenied, "not addressed to us"));
+            return Err(Error::Message(
+                ErrorCode::AccessDenied,
+                "not addressed to us",
+            ));
         }
         let issued = Timestamp::from_unix_secs(env.iat);
         if issued > now.saturating_add(self.validity.skew) {
-            return Err(Error::Message(ErrorCode::AccessDenied, "issued in the future"));
+            return Err(Error::Message(
+                ErrorCode::AccessDenied,
+                "issued in the future",
+            ));
         }
         let forget_after = issued.saturating_add(self.validity.window);
         if forget_after <= now {
             return Err(Error::Message(ErrorCode::AccessDenied, "stale message"));
         }
         let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let dup = self.replay.check_and_insert(now, &env.iss, &env.mid, forget_after, hash, self.validity.max_ids_per_sender)?;
-        Ok(if dup { Admitted::Duplicate(env) } else { Admitted::Fresh(env) })
+        let dup = self.replay.check_and_insert(
+            now,
+            &env.iss,
+            &env.mid,
+            forget_after,
+            hash,
+            self.validity.max_ids_per_sender,
+        )?;
+        Ok(if dup {
+            Admitted::Duplicate(env)
+        } else {
+            Admitted::Fresh(env)
+        })
     }
 
     /// Forgets message ids whose window has passed.

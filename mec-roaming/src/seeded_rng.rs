@@ -23,7 +23,9 @@ pub struct SeededRng {
 
 impl fmt::Debug for SeededRng {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SeededRng").field("counter", &self.counter).finish_non_exhaustive()
+        f.debug_struct("SeededRng")
+            .field("counter", &self.counter)
+            .finish_non_exhaustive()
     }
 }
 
@@ -31,7 +33,12 @@ impl SeededRng {
     /// A generator from a 32-byte seed.
     #[must_use]
     pub fn from_seed(seed: [u8; 32]) -> Self {
-        Self { seed, counter: 0, block: [0; 32], used: 32 }
+        Self {
+            seed,
+            counter: 0,
+            block: [0; 32],
+            used: 32,
+        }
     }
 
     /// A generator from a 64-bit seed (expanded with SHA-256), for tests and simulations.

@@ -21,10 +21,12 @@ use crate::registry::{PartnerConfig, Registry, RegistryConfig};
 use crate::security::{Endpoint, Validity};
 use crate::seeded_rng::SeededRng;
 use crate::server::{
-    CpEvent, HomeConfig, HomeInput, HomeOutput, HomeServer, MemoryAcquirer, StartRequest, UserReply, UserRequest,
-    VisitedConfig, VisitedInput, VisitedOutput, VisitedServer,
+    CpEvent, HomeConfig, HomeInput, HomeOutput, HomeServer, MemoryAcquirer, StartRequest,
+    UserReply, UserRequest, VisitedConfig, VisitedInput, VisitedOutput, VisitedServer,
 };
-use crate::store::{CardCredential, MemorySubscriber, MemorySubscriberStore, Pin, PinKey, Subscriber, PinVerifier};
+use crate::store::{
+    CardCredential, MemorySubscriber, MemorySubscriberStore, Pin, PinKey, PinVerifier, Subscriber,
+};
 use crate::time::Timestamp;
 
 /// Name of the simulated visited server.
@@ -128,7 +130,12 @@ fn key_from(rng: &mut SeededRng) -> PrivateKey {
 ///
 /// # Errors
 /// Registry errors (do not happen for these fixed partners).
-pub fn registry(visited: &PrivateKey, home: &PrivateKey, silent: &PrivateKey, encrypt_to_visited: bool) -> Result<Registry, Error> {
+pub fn registry(
+    visited: &PrivateKey,
+    home: &PrivateKey,
+    silent: &PrivateKey,
+    visited_encryption: Option<&PrivateKey>,
+) -> Result<Registry, Error> {
     let cc = |s| CountryCode::parse(s);
     let pem = |k: &PrivateKey| k.public_key_pem();
     let cfg = RegistryConfig {
@@ -142,7 +149,7 @@ pub fn registry(visited: &PrivateKey, home: &PrivateKey, silent: &PrivateKey, en
                 local_prefixes: vec![],
                 priority: 100,
                 verifying_key: pem(visited)?,
-                encryption_key: if encrypt_to_visited { Some(pem(visited)?) } else { None },
+                encryption_key: visited_encryption.map(pem).transpose()?,
                 user_url: None,
             },
             PartnerConfig {
@@ -185,7 +192,8 @@ impl Sim {
         let sk = key_from(&mut rng);
         let alice_sign = key_from(&mut rng);
         let alice_device = key_from(&mut rng);
-        let reg = registry(&vk, &hk, &sk, encrypt_tokens)?;
+        let visited_enc = key_from(&mut rng);
+        let reg = registry(&vk, &hk, &sk, encrypt_tokens.then_some(&visited_enc))?;
         let now = Timestamp::from_unix_secs(1_760_000_000);
         let mut pin_seed = [0u8; 32];
         rng.fill_bytes(&mut pin_seed);
@@ -194,7 +202,9 @@ impl Sim {
         let alice = E164::parse(ALICE)?;
         let bob = E164::parse(BOB)?;
         let carol = E164::parse(CAROL)?;
-        let verifier = |id: &E164, pin: &str| -> Result<PinVerifier, Error> { Ok(pin_key.verifier(id, &Pin::parse(pin)?)) };
+        let verifier = |id: &E164, pin: &str| -> Result<PinVerifier, Error> {
+            Ok(pin_key.verifier(id, &Pin::parse(pin)?))
+        };
         store.insert(MemorySubscriber {
             record: Subscriber {
                 id: alice,
@@ -206,7 +216,10 @@ impl Sim {
             },
             signing_key_der: Some(alice_sign.to_pkcs8_der()?),
             card: Some(CardCredential::new("4111111111111111")?),
-            wallet: Some(Amount { value: 10_000, currency: "EUR".into() }),
+            wallet: Some(Amount {
+                value: 10_000,
+                currency: "EUR".into(),
+            }),
         });
         store.insert(MemorySubscriber {
             record: Subscriber {
@@ -232,23 +245,40 @@ impl Sim {
             },
             signing_key_der: None,
             card: None,
-            wallet: Some(Amount { value: 500, currency: "EUR".into() }),
+            wallet: Some(Amount {
+                value: 500,
+                currency: "EUR".into(),
+            }),
         });
         let validity = Validity::default();
         let visited = VisitedServer::new(
             VisitedConfig::default(),
-            Endpoint::new(VISITED, vk, validity),
+            Endpoint::new(VISITED, vk, validity).with_encryption_key(visited_enc),
             reg.clone(),
             MemoryAcquirer::default(),
             SeededRng::from_u64(seed ^ 0x5649_5349_5445_4400),
         );
-        let home_cfg = HomeConfig { user_base_url: "https://home.invalid/user".into(), ..HomeConfig::default() };
-        let home = HomeServer::new(home_cfg, Endpoint::new(HOME, hk, validity), reg, store, pin_key, SeededRng::from_u64(seed ^ 0x484f_4d45));
+        let home_cfg = HomeConfig {
+            user_base_url: "https://home.invalid/user".into(),
+            ..HomeConfig::default()
+        };
+        let home = HomeServer::new(
+            home_cfg,
+            Endpoint::new(HOME, hk, validity),
+            reg,
+            store,
+            pin_key,
+            SeededRng::from_u64(seed ^ 0x484f_4d45),
+        );
         Ok(Self {
             now,
             visited,
             home,
-            net: NetConfig { min_delay_ms: 20, max_delay_ms: 20, ..NetConfig::default() },
+            net: NetConfig {
+                min_delay_ms: 20,
+                max_delay_ms: 20,
+                ..NetConfig::default()
+            },
             home_silent: false,
             cp_events: Vec::new(),
             user_replies: Vec::new(),
@@ -268,14 +298,22 @@ impl Sim {
 
     /// A content provider's standard request for `subscriber`.
     #[must_use]
-    pub fn request(subscriber: &str, request_type: RequestType, amount: Option<u64>, methods: &[PaymentMethod]) -> StartRequest {
+    pub fn request(
+        subscriber: &str,
+        request_type: RequestType,
+        amount: Option<u64>,
+        methods: &[PaymentMethod],
+    ) -> StartRequest {
         StartRequest {
             cp_ref: "order-1".into(),
             subscriber: subscriber.into(),
             request_type,
             merchant: "Helsinki Tickets Oy".into(),
             text: "One tram day ticket, zone AB".into(),
-            amount: amount.map(|value| Amount { value, currency: "EUR".into() }),
+            amount: amount.map(|value| Amount {
+                value,
+                currency: "EUR".into(),
+            }),
             accepted_methods: methods.to_vec(),
             continue_url: "https://cp.invalid/done".into(),
         }
@@ -298,7 +336,12 @@ impl Sim {
     fn push(&mut self, delay_ms: u64, to: Node, payload: String) {
         self.seq += 1;
         let at = self.now.saturating_add(Duration::from_millis(delay_ms));
-        self.queue.push(Reverse(Event { at, seq: self.seq, to, payload }));
+        self.queue.push(Reverse(Event {
+            at,
+            seq: self.seq,
+            to,
+            payload,
+        }));
     }
 
     fn roll(&mut self, permille: u32) -> bool {
@@ -307,12 +350,19 @@ impl Sim {
 
     fn delay(&mut self) -> u64 {
         let span = self.net.max_delay_ms.saturating_sub(self.net.min_delay_ms);
-        self.net.min_delay_ms + if span == 0 { 0 } else { self.net_rng.next_u64() % (span + 1) }
+        self.net.min_delay_ms
+            + if span == 0 {
+                0
+            } else {
+                self.net_rng.next_u64() % (span + 1)
+            }
     }
 
     fn send_net(&mut self, from: &str, to_name: &str, kind: &'static str, jws: String) {
-        self.transcript.push(format!("{} {from}->{to_name} {kind}", self.now.as_millis()));
-        self.wire.push((from.to_owned(), to_name.to_owned(), kind, jws.clone()));
+        self.transcript
+            .push(format!("{} {from}->{to_name} {kind}", self.now.as_millis()));
+        self.wire
+            .push((from.to_owned(), to_name.to_owned(), kind, jws.clone()));
         let to = match to_name {
             VISITED => Node::Visited,
             HOME if !self.home_silent => Node::Home,
@@ -321,7 +371,11 @@ impl Sim {
         if self.roll(self.net.loss_permille) {
             return;
         }
-        let copies = if self.roll(self.net.dup_permille) { 2 } else { 1 };
+        let copies = if self.roll(self.net.dup_permille) {
+            2
+        } else {
+            1
+        };
         for _ in 0..copies {
             let d = self.delay();
             self.push(d, to, jws.clone());
@@ -335,13 +389,17 @@ impl Sim {
             while let Some(o) = self.visited.poll_output() {
                 moved = true;
                 match o {
-                    VisitedOutput::Transmit(t) => self.send_net(VISITED, &t.to, t.message_type, t.jws),
+                    VisitedOutput::Transmit(t) => {
+                        self.send_net(VISITED, &t.to, t.message_type, t.jws)
+                    }
                     VisitedOutput::RedirectUser { tid, url } => {
                         let session = url.rsplit('/').next().unwrap_or_default().to_owned();
                         self.sessions.insert(session.clone(), tid);
                         self.push(500, Node::User, session);
                     }
-                    VisitedOutput::ContentProvider { tid, event, .. } => self.cp_events.push((tid, event)),
+                    VisitedOutput::ContentProvider { tid, event, .. } => {
+                        self.cp_events.push((tid, event))
+                    }
                 }
             }
             while let Some(o) = self.home.poll_output() {
@@ -361,21 +419,28 @@ impl Sim {
         self.user_replies.push((session.clone(), reply.clone()));
         match reply {
             UserReply::Contract { contract } => self.user_act(&session, Some(contract)),
-            UserReply::WrongPin { .. } | UserReply::InsufficientFunds => self.user_act(&session, None),
+            UserReply::WrongPin { .. } | UserReply::InsufficientFunds => {
+                self.user_act(&session, None)
+            }
             UserReply::Submitted => self.push(1000, Node::User, format!("status:{session}")),
             _ => {}
         }
     }
 
     fn user_act(&mut self, session: &str, contract: Option<Contract>) {
-        let Some(tid) = self.sessions.get(session).cloned() else { return };
+        let Some(tid) = self.sessions.get(session).cloned() else {
+            return;
+        };
         let request = match self.scripts.get(&tid) {
             Some(UserScript::Pins(pins, method)) => {
                 let used = self.pins_used.entry(session.to_owned()).or_insert(0);
                 let Some(pin) = pins.get(*used) else { return };
                 *used += 1;
                 let Ok(pin) = Pin::parse(pin) else { return };
-                UserRequest::SubmitPin { pin, method: *method }
+                UserRequest::SubmitPin {
+                    pin,
+                    method: *method,
+                }
             }
             Some(UserScript::DeviceSign { key, tamper }) => {
                 let Some(mut c) = contract else { return };
@@ -383,11 +448,19 @@ impl Sim {
                     c.text.push_str(" (and a second ticket)");
                 }
                 let sig: Signature = key.signing_key().sign(&c.signing_bytes());
-                UserRequest::SubmitDeviceSignature { signature: b64::encode(&sig.to_bytes()) }
+                UserRequest::SubmitDeviceSignature {
+                    signature: b64::encode(&sig.to_bytes()),
+                }
             }
             Some(UserScript::Ignore) | None => return,
         };
-        let r = self.home.handle_input(self.now, HomeInput::User { session: session.to_owned(), request });
+        let r = self.home.handle_input(
+            self.now,
+            HomeInput::User {
+                session: session.to_owned(),
+                request,
+            },
+        );
         if r.is_err() {
             self.refused.push(("home-user", ErrorCode::FormatInvalid));
         }
@@ -396,12 +469,18 @@ impl Sim {
     fn deliver(&mut self, ev: Event) {
         match ev.to {
             Node::Visited => {
-                if let Err(e) = self.visited.handle_input(self.now, VisitedInput::Receive { jws: ev.payload }) {
+                if let Err(e) = self
+                    .visited
+                    .handle_input(self.now, VisitedInput::Receive { jws: ev.payload })
+                {
                     self.refused.push((VISITED, ErrorCode::from(&e)));
                 }
             }
             Node::Home => {
-                if let Err(e) = self.home.handle_input(self.now, HomeInput::Receive { jws: ev.payload }) {
+                if let Err(e) = self
+                    .home
+                    .handle_input(self.now, HomeInput::Receive { jws: ev.payload })
+                {
                     self.refused.push((HOME, ErrorCode::from(&e)));
                 }
             }
@@ -410,7 +489,9 @@ impl Sim {
                     Some(s) => (s.to_owned(), UserRequest::Status),
                     None => (ev.payload, UserRequest::FetchContract),
                 };
-                let _ = self.home.handle_input(self.now, HomeInput::User { session, request });
+                let _ = self
+                    .home
+                    .handle_input(self.now, HomeInput::User { session, request });
             }
         }
     }
@@ -420,7 +501,9 @@ impl Sim {
     /// # Errors
     /// The visited server's refusal.
     pub fn inject_to_visited(&mut self, jws: String) -> Result<(), Error> {
-        let r = self.visited.handle_input(self.now, VisitedInput::Receive { jws });
+        let r = self
+            .visited
+            .handle_input(self.now, VisitedInput::Receive { jws });
         self.drain();
         r
     }
@@ -443,7 +526,9 @@ impl Sim {
             let next_net = self.queue.peek().map(|Reverse(e)| e.at);
             let next_v = self.visited.poll_timeout();
             let next_h = self.home.poll_timeout();
-            let Some(next) = [next_net, next_v, next_h].into_iter().flatten().min() else { break };
+            let Some(next) = [next_net, next_v, next_h].into_iter().flatten().min() else {
+                break;
+            };
             if next > end {
                 self.now = end;
                 break;
@@ -464,12 +549,19 @@ impl Sim {
     /// Content-provider events of one transaction.
     #[must_use]
     pub fn events_of(&self, tid: &TransactionId) -> Vec<&CpEvent> {
-        self.cp_events.iter().filter(|(t, _)| t == tid).map(|(_, e)| e).collect()
+        self.cp_events
+            .iter()
+            .filter(|(t, _)| t == tid)
+            .map(|(_, e)| e)
+            .collect()
     }
 
     /// The final content-provider event of a transaction (paid, declined, completed or failed).
     #[must_use]
     pub fn outcome(&self, tid: &TransactionId) -> Option<&CpEvent> {
-        self.events_of(tid).into_iter().rev().find(|e| !matches!(e, CpEvent::Started | CpEvent::UserRedirected { .. }))
+        self.events_of(tid)
+            .into_iter()
+            .rev()
+            .find(|e| !matches!(e, CpEvent::Started | CpEvent::UserRedirected { .. }))
     }
 }

@@ -110,7 +110,9 @@ pub struct CardCredential {
 
 impl fmt::Debug for CardCredential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CardCredential").field("pan", &self.masked_pan()).finish()
+        f.debug_struct("CardCredential")
+            .field("pan", &self.masked_pan())
+            .finish()
     }
 }
 
@@ -123,7 +125,9 @@ impl CardCredential {
         if !(12..=19).contains(&pan.len()) || !pan.bytes().all(|b| b.is_ascii_digit()) {
             return Err(Error::Input("PAN must be 12 to 19 digits"));
         }
-        Ok(Self { pan: pan.to_owned() })
+        Ok(Self {
+            pan: pan.to_owned(),
+        })
     }
 
     /// First six and last four digits, the rest as `*` (PCI DSS 4.0 requirement 3.4.1).
@@ -198,7 +202,8 @@ pub trait SubscriberStore {
     ///
     /// # Errors
     /// [`Error::Store`] when the store fails, the subscriber has no wallet, or the currency differs.
-    fn wallet_debit(&mut self, id: &E164, key: &str, amount: &Amount) -> Result<WalletDebit, Error>;
+    fn wallet_debit(&mut self, id: &E164, key: &str, amount: &Amount)
+    -> Result<WalletDebit, Error>;
 
     /// Gives back the debit made under `key`, once; no effect if there is none.
     ///
@@ -227,7 +232,11 @@ pub struct MemorySubscriber {
 
 impl fmt::Debug for MemorySubscriber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemorySubscriber").field("record", &self.record).field("card", &self.card).field("wallet", &self.wallet).finish_non_exhaustive()
+        f.debug_struct("MemorySubscriber")
+            .field("record", &self.record)
+            .field("card", &self.card)
+            .field("wallet", &self.wallet)
+            .finish_non_exhaustive()
     }
 }
 
@@ -254,7 +263,10 @@ impl MemorySubscriberStore {
     /// Number of debits currently standing (not reversed) in the ledger for `key`.
     #[must_use]
     pub fn standing_debit(&self, key: &str) -> Option<&Amount> {
-        self.ledger.get(key).filter(|(_, _, rev)| !rev).map(|(_, a, _)| a)
+        self.ledger
+            .get(key)
+            .filter(|(_, _, rev)| !rev)
+            .map(|(_, a, _)| a)
     }
 
     /// All ledger entries: (key, amount, reversed).
@@ -263,7 +275,9 @@ impl MemorySubscriberStore {
     }
 
     fn get_mut(&mut self, id: &E164) -> Result<&mut MemorySubscriber, Error> {
-        self.subscribers.get_mut(id).ok_or_else(|| Error::Store(format!("unknown subscriber {id}")))
+        self.subscribers
+            .get_mut(id)
+            .ok_or_else(|| Error::Store(format!("unknown subscriber {id}")))
     }
 }
 
@@ -278,7 +292,11 @@ impl SubscriberStore for MemorySubscriberStore {
     }
 
     fn signing_key(&self, id: &E164) -> Result<Option<PrivateKey>, Error> {
-        match self.subscribers.get(id).and_then(|s| s.signing_key_der.as_ref()) {
+        match self
+            .subscribers
+            .get(id)
+            .and_then(|s| s.signing_key_der.as_ref())
+        {
             Some(der) => PrivateKey::from_pkcs8_der(der).map(Some),
             None => Ok(None),
         }
@@ -288,7 +306,12 @@ impl SubscriberStore for MemorySubscriberStore {
         Ok(self.subscribers.get(id).and_then(|s| s.card.clone()))
     }
 
-    fn wallet_debit(&mut self, id: &E164, key: &str, amount: &Amount) -> Result<WalletDebit, Error> {
+    fn wallet_debit(
+        &mut self,
+        id: &E164,
+        key: &str,
+        amount: &Amount,
+    ) -> Result<WalletDebit, Error> {
         if let Some((who, a, reversed)) = self.ledger.get(key) {
             if who == id && a == amount && !reversed {
                 return Ok(WalletDebit::Debited(key.to_owned()));
@@ -306,7 +329,8 @@ impl SubscriberStore for MemorySubscriberStore {
             return Ok(WalletDebit::InsufficientFunds);
         };
         w.value = left;
-        self.ledger.insert(key.to_owned(), (*id, amount.clone(), false));
+        self.ledger
+            .insert(key.to_owned(), (*id, amount.clone(), false));
         Ok(WalletDebit::Debited(key.to_owned()))
     }
 
@@ -354,8 +378,16 @@ mod tests {
 
     #[test]
     fn masked_pan_keeps_six_and_four() {
-        assert_eq!(CardCredential::new("4111111111111111").unwrap().masked_pan(), "411111******1111");
-        assert!(!format!("{:?}", CardCredential::new("4111111111111111").unwrap()).contains("4111111111111111"));
+        assert_eq!(
+            CardCredential::new("4111111111111111")
+                .unwrap()
+                .masked_pan(),
+            "411111******1111"
+        );
+        assert!(
+            !format!("{:?}", CardCredential::new("4111111111111111").unwrap())
+                .contains("4111111111111111")
+        );
     }
 
     #[test]
@@ -363,16 +395,46 @@ mod tests {
         let mut s = MemorySubscriberStore::new();
         let id = E164::parse("+3584").unwrap();
         s.insert(MemorySubscriber {
-            record: Subscriber { id, pin_verifier: PinVerifier([0; 32]), pin_tries_left: 3, payment_methods: vec![PaymentMethod::Wallet], has_signing_key: false, device_key: None },
+            record: Subscriber {
+                id,
+                pin_verifier: PinVerifier([0; 32]),
+                pin_tries_left: 3,
+                payment_methods: vec![PaymentMethod::Wallet],
+                has_signing_key: false,
+                device_key: None,
+            },
             signing_key_der: None,
             card: None,
-            wallet: Some(Amount { value: 1000, currency: "EUR".into() }),
+            wallet: Some(Amount {
+                value: 1000,
+                currency: "EUR".into(),
+            }),
         });
-        let a = Amount { value: 300, currency: "EUR".into() };
-        assert_eq!(s.wallet_debit(&id, "t1", &a).unwrap(), WalletDebit::Debited("t1".into()));
-        assert_eq!(s.wallet_debit(&id, "t1", &a).unwrap(), WalletDebit::Debited("t1".into()));
+        let a = Amount {
+            value: 300,
+            currency: "EUR".into(),
+        };
+        assert_eq!(
+            s.wallet_debit(&id, "t1", &a).unwrap(),
+            WalletDebit::Debited("t1".into())
+        );
+        assert_eq!(
+            s.wallet_debit(&id, "t1", &a).unwrap(),
+            WalletDebit::Debited("t1".into())
+        );
         assert_eq!(s.wallet_balance(&id).unwrap().unwrap().value, 700);
-        assert_eq!(s.wallet_debit(&id, "t2", &Amount { value: 800, currency: "EUR".into() }).unwrap(), WalletDebit::InsufficientFunds);
+        assert_eq!(
+            s.wallet_debit(
+                &id,
+                "t2",
+                &Amount {
+                    value: 800,
+                    currency: "EUR".into()
+                }
+            )
+            .unwrap(),
+            WalletDebit::InsufficientFunds
+        );
         s.wallet_reverse(&id, "t1").unwrap();
         s.wallet_reverse(&id, "t1").unwrap();
         assert_eq!(s.wallet_balance(&id).unwrap().unwrap().value, 1000);

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 ///
 /// The crate never reads a clock: every function that needs the time takes a `Timestamp`.
 /// A simulation passes a virtual clock; a server passes `SystemTime::now()`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Timestamp(pub u64);
 

@@ -6,8 +6,13 @@ use std::path::Path;
 fn replay(target: &str, check: fn(&[u8])) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
     let mut n = 0;
-    for dir in [root.join("corpus").join(target), root.join("artifacts").join(target)] {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+    for dir in [
+        root.join("corpus").join(target),
+        root.join("artifacts").join(target),
+    ] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for e in entries {
             let path = e.unwrap().path();
             if path.is_file() {
@@ -31,7 +36,10 @@ fn roaming_message() {
 
 #[test]
 fn roaming_registry_update() {
-    replay("roaming_registry_update", mec_roaming::fuzzing::registry_update);
+    replay(
+        "roaming_registry_update",
+        mec_roaming::fuzzing::registry_update,
+    );
 }
 
 #[test]

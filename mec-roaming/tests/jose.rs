@@ -46,7 +46,14 @@ fn vectors() -> Vectors {
 }
 
 fn jwk(x: &str, y: &str) -> p256::PublicKey {
-    EcJwk { kty: "EC".into(), crv: "P-256".into(), x: x.into(), y: y.into() }.to_public_key().unwrap()
+    EcJwk {
+        kty: "EC".into(),
+        crv: "P-256".into(),
+        x: x.into(),
+        y: y.into(),
+    }
+    .to_public_key()
+    .unwrap()
 }
 
 #[test]
@@ -80,7 +87,13 @@ fn rfc7518_appendix_c_concat_kdf() {
         assert_eq!(z.raw_secret_bytes(), z2.raw_secret_bytes());
         let apu = b64::decode(&v.apu).unwrap();
         let apv = b64::decode(&v.apv).unwrap();
-        let k = concat_kdf(z.raw_secret_bytes(), v.enc.as_bytes(), &apu, &apv, v.key_bytes);
+        let k = concat_kdf(
+            z.raw_secret_bytes(),
+            v.enc.as_bytes(),
+            &apu,
+            &apv,
+            v.key_bytes,
+        );
         assert_eq!(b64::encode(&k), v.derived_key, "{}", v.source);
     }
 }
@@ -94,21 +107,40 @@ fn jws_round_trip_and_refusals() {
     let (h, p) = verify_compact(&t, &k.verifying_key()).unwrap();
     assert_eq!(h.kid.as_deref(), Some("home-uk"));
     assert_eq!(p, b"{\"a\":1}");
-    assert_eq!(ErrorCode::from(&verify_compact(&t, &other.verifying_key()).unwrap_err()), ErrorCode::AccessDenied);
+    assert_eq!(
+        ErrorCode::from(&verify_compact(&t, &other.verifying_key()).unwrap_err()),
+        ErrorCode::AccessDenied
+    );
     // alg "none" and HS256 are refused before any key is used (RFC 8725 §3.1).
     for alg in ["none", "HS256", "ES384"] {
         let h = b64::encode(format!("{{\"alg\":\"{alg}\",\"kid\":\"x\"}}").as_bytes());
         let forged = format!("{h}.{}.", b64::encode(b"{}"));
-        assert_eq!(ErrorCode::from(&parse_compact(&forged).unwrap_err()), ErrorCode::AccessDenied, "{alg}");
+        assert_eq!(
+            ErrorCode::from(&parse_compact(&forged).unwrap_err()),
+            ErrorCode::AccessDenied,
+            "{alg}"
+        );
     }
-    for bad in ["", "a.b", "a.b.c.d", "!!.e30.AAAA", &format!("{}.e30.AAAA", b64::encode(b"{\"alg\":\"ES256\"}"))] {
+    for bad in [
+        "",
+        "a.b",
+        "a.b.c.d",
+        "!!.e30.AAAA",
+        &format!("{}.e30.AAAA", b64::encode(b"{\"alg\":\"ES256\"}")),
+    ] {
         assert!(parse_compact(bad).is_err(), "{bad}");
     }
     // Keys survive PKCS#8 PEM and DER.
     let pem = k.to_pkcs8_pem().unwrap();
-    assert_eq!(PrivateKey::from_pkcs8_pem(&pem).unwrap().verifying_key(), k.verifying_key());
+    assert_eq!(
+        PrivateKey::from_pkcs8_pem(&pem).unwrap().verifying_key(),
+        k.verifying_key()
+    );
     let der = k.to_pkcs8_der().unwrap();
-    assert_eq!(PrivateKey::from_pkcs8_der(&der).unwrap().verifying_key(), k.verifying_key());
+    assert_eq!(
+        PrivateKey::from_pkcs8_der(&der).unwrap().verifying_key(),
+        k.verifying_key()
+    );
     assert!(PrivateKey::from_pkcs8_der(&der[1..]).is_err());
     assert!(format!("{k:?}").starts_with("PrivateKey { public: "));
 }
@@ -121,10 +153,16 @@ fn jwe_round_trip_and_tamper() {
     let t = encrypt_compact(&k.public_key(), Some("visited-fi"), b"token data", &mut rng).unwrap();
     assert_eq!(t.split('.').count(), 5);
     assert_eq!(&*decrypt_compact(&t, &k).unwrap(), b"token data");
-    assert_eq!(ErrorCode::from(&decrypt_compact(&t, &other).unwrap_err()), ErrorCode::DecryptionFailure);
+    assert_eq!(
+        ErrorCode::from(&decrypt_compact(&t, &other).unwrap_err()),
+        ErrorCode::DecryptionFailure
+    );
     let mut parts: Vec<String> = t.split('.').map(str::to_owned).collect();
     parts[3] = b64::encode(b"token dat@");
-    assert_eq!(ErrorCode::from(&decrypt_compact(&parts.join("."), &k).unwrap_err()), ErrorCode::DecryptionFailure);
+    assert_eq!(
+        ErrorCode::from(&decrypt_compact(&parts.join("."), &k).unwrap_err()),
+        ErrorCode::DecryptionFailure
+    );
     assert!(decrypt_compact("a.b.c.d.e", &k).is_err());
 }
 

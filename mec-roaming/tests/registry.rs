@@ -3,10 +3,15 @@
 
 use mec_roaming::jose::keys::PrivateKey;
 use mec_roaming::registry::{parse_update_json, parse_update_toml};
-use mec_roaming::{CountryCode, E164, PartnerConfig, Registry, RegistryConfig, RegistryError, RegistryUpdate, SeededRng, UpdateOperation};
+use mec_roaming::{
+    CountryCode, E164, PartnerConfig, Registry, RegistryConfig, RegistryError, RegistryUpdate,
+    SeededRng, UpdateOperation,
+};
 
 fn pem(seed: u64) -> String {
-    PrivateKey::generate(&mut SeededRng::from_u64(seed)).public_key_pem().unwrap()
+    PrivateKey::generate(&mut SeededRng::from_u64(seed))
+        .public_key_pem()
+        .unwrap()
 }
 
 fn partner(name: &str, cc: &str, prefixes: &[&str], priority: u32) -> PartnerConfig {
@@ -24,7 +29,10 @@ fn partner(name: &str, cc: &str, prefixes: &[&str], priority: u32) -> PartnerCon
 }
 
 fn names(r: &Registry, n: &str) -> Vec<String> {
-    r.candidates(&E164::parse(n).unwrap()).iter().map(|p| p.name().to_owned()).collect()
+    r.candidates(&E164::parse(n).unwrap())
+        .iter()
+        .map(|p| p.name().to_owned())
+        .collect()
 }
 
 fn base() -> Registry {
@@ -49,8 +57,16 @@ fn longest_prefix_then_country_in_priority_order() {
     assert_eq!(names(&r, "+447709123456"), ["uk-b", "uk-a", "uk-c"]);
     assert_eq!(names(&r, "+447912345678"), ["uk-c", "uk-a", "uk-b"]);
     assert_eq!(names(&r, "+12125550100"), ["us"]);
-    assert!(names(&r, "+33612345678").is_empty(), "no partner, no broadcast");
-    assert_eq!(r.longest_match(&E164::parse("+447700123").unwrap()).unwrap().name(), "uk-a");
+    assert!(
+        names(&r, "+33612345678").is_empty(),
+        "no partner, no broadcast"
+    );
+    assert_eq!(
+        r.longest_match(&E164::parse("+447700123").unwrap())
+            .unwrap()
+            .name(),
+        "uk-a"
+    );
 }
 
 #[test]
@@ -63,39 +79,88 @@ fn toml_and_json_configuration() {
     assert_eq!(r2.to_config(), cfg);
     let json = serde_json::to_vec(&cfg).unwrap();
     assert_eq!(Registry::from_json(&json).unwrap().to_config(), cfg);
-    assert!(matches!(Registry::from_toml("serial = \"x\""), Err(RegistryError::Parse(_))));
-    assert!(matches!(Registry::from_toml("[[partner]]\nname = \"a\""), Err(RegistryError::Parse(_))));
+    assert!(matches!(
+        Registry::from_toml("serial = \"x\""),
+        Err(RegistryError::Parse(_))
+    ));
+    assert!(matches!(
+        Registry::from_toml("[[partner]]\nname = \"a\""),
+        Err(RegistryError::Parse(_))
+    ));
 }
 
 #[test]
 fn bad_partners_are_refused() {
     let mut p = partner("x", "44", &["12a"], 1);
-    assert!(matches!(Registry::from_config(RegistryConfig { serial: 0, partners: vec![p.clone()] }), Err(RegistryError::BadPrefix { .. })));
+    assert!(matches!(
+        Registry::from_config(RegistryConfig {
+            serial: 0,
+            partners: vec![p.clone()]
+        }),
+        Err(RegistryError::BadPrefix { .. })
+    ));
     p.local_prefixes = vec!["1234567890123".into(), "12345678901234".into()];
-    assert!(matches!(Registry::from_config(RegistryConfig { serial: 0, partners: vec![p.clone()] }), Err(RegistryError::BadPrefix { .. })));
+    assert!(matches!(
+        Registry::from_config(RegistryConfig {
+            serial: 0,
+            partners: vec![p.clone()]
+        }),
+        Err(RegistryError::BadPrefix { .. })
+    ));
     p.local_prefixes = vec![];
     p.verifying_key = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----".into();
-    assert!(matches!(Registry::from_config(RegistryConfig { serial: 0, partners: vec![p.clone()] }), Err(RegistryError::BadPartner { .. })));
+    assert!(matches!(
+        Registry::from_config(RegistryConfig {
+            serial: 0,
+            partners: vec![p.clone()]
+        }),
+        Err(RegistryError::BadPartner { .. })
+    ));
     let a = partner("a", "44", &["1"], 1);
     let b = partner("b", "44", &["1"], 1);
-    assert!(matches!(Registry::from_config(RegistryConfig { serial: 0, partners: vec![a.clone(), b] }), Err(RegistryError::PrefixConflict { .. })));
-    assert!(matches!(Registry::from_config(RegistryConfig { serial: 0, partners: vec![a.clone(), a] }), Err(RegistryError::AlreadyExists(_))));
+    assert!(matches!(
+        Registry::from_config(RegistryConfig {
+            serial: 0,
+            partners: vec![a.clone(), b]
+        }),
+        Err(RegistryError::PrefixConflict { .. })
+    ));
+    assert!(matches!(
+        Registry::from_config(RegistryConfig {
+            serial: 0,
+            partners: vec![a.clone(), a]
+        }),
+        Err(RegistryError::AlreadyExists(_))
+    ));
 }
 
 #[test]
 fn updates_apply_in_order_and_refuse_gaps_and_duplicates() {
     let mut r = base();
-    let u8_ = RegistryUpdate { serial: 8, operations: vec![UpdateOperation::Add { partner: partner("fr", "33", &["6"], 100) }] };
+    let u8_ = RegistryUpdate {
+        serial: 8,
+        operations: vec![UpdateOperation::Add {
+            partner: partner("fr", "33", &["6"], 100),
+        }],
+    };
     let u9 = RegistryUpdate {
         serial: 9,
         operations: vec![
-            UpdateOperation::Modify { partner: partner("uk-a", "44", &["78"], 100) },
+            UpdateOperation::Modify {
+                partner: partner("uk-a", "44", &["78"], 100),
+            },
             UpdateOperation::Delete { name: "us".into() },
         ],
     };
-    assert_eq!(r.apply_update(&u9), Err(RegistryError::Gap { current: 7, got: 9 }));
+    assert_eq!(
+        r.apply_update(&u9),
+        Err(RegistryError::Gap { current: 7, got: 9 })
+    );
     r.apply_update(&u8_).unwrap();
-    assert_eq!(r.apply_update(&u8_), Err(RegistryError::Duplicate { current: 8, got: 8 }));
+    assert_eq!(
+        r.apply_update(&u8_),
+        Err(RegistryError::Duplicate { current: 8, got: 8 })
+    );
     assert_eq!(names(&r, "+33612345678"), ["fr"]);
     r.apply_update(&u9).unwrap();
     assert_eq!(r.serial(), 9);
@@ -111,18 +176,35 @@ fn a_failing_update_changes_nothing() {
     let bad = RegistryUpdate {
         serial: 8,
         operations: vec![
-            UpdateOperation::Delete { name: "uk-b".into() },
-            UpdateOperation::Modify { partner: partner("uk-a", "44", &["79"], 1) },
-            UpdateOperation::Add { partner: partner("new", "44", &["79"], 1) }, // conflicts with uk-a's new prefix
+            UpdateOperation::Delete {
+                name: "uk-b".into(),
+            },
+            UpdateOperation::Modify {
+                partner: partner("uk-a", "44", &["79"], 1),
+            },
+            UpdateOperation::Add {
+                partner: partner("new", "44", &["79"], 1),
+            }, // conflicts with uk-a's new prefix
         ],
     };
     let e = r.apply_update(&bad).unwrap_err();
-    assert!(matches!(&e, RegistryError::Operation { index: 2, source } if matches!(**source, RegistryError::PrefixConflict { .. })), "{e:?}");
+    assert!(
+        matches!(&e, RegistryError::Operation { index: 2, source } if matches!(**source, RegistryError::PrefixConflict { .. })),
+        "{e:?}"
+    );
     assert_eq!(r.to_config(), before);
     assert_eq!(r.serial(), 7);
     assert_eq!(names(&r, "+447700123456"), ["uk-a", "uk-b", "uk-c"]);
-    let unknown = RegistryUpdate { serial: 8, operations: vec![UpdateOperation::Delete { name: "nope".into() }] };
-    assert!(matches!(r.apply_update(&unknown), Err(RegistryError::Operation { index: 0, .. })));
+    let unknown = RegistryUpdate {
+        serial: 8,
+        operations: vec![UpdateOperation::Delete {
+            name: "nope".into(),
+        }],
+    };
+    assert!(matches!(
+        r.apply_update(&unknown),
+        Err(RegistryError::Operation { index: 0, .. })
+    ));
     assert_eq!(r.to_config(), before);
 }
 
@@ -140,7 +222,10 @@ fn update_documents_parse() {
     let t = "serial = 9\n[[operation]]\nop = \"delete\"\nname = \"de\"\n";
     r.apply_update(&parse_update_toml(t).unwrap()).unwrap();
     assert!(names(&r, "+4915112345678").is_empty());
-    assert!(matches!(parse_update_json(b"{\"serial\":1,\"operation\":[{\"op\":\"rename\"}]}"), Err(RegistryError::Parse(_))));
+    assert!(matches!(
+        parse_update_json(b"{\"serial\":1,\"operation\":[{\"op\":\"rename\"}]}"),
+        Err(RegistryError::Parse(_))
+    ));
 }
 
 #[test]
@@ -158,7 +243,11 @@ fn large_registry_index_is_compact() {
         let refs: Vec<&str> = prefixes.iter().map(String::as_str).collect();
         partners.push(partner(&format!("p{p:02}"), "49", &refs, 100));
     }
-    let r = Registry::from_config(RegistryConfig { serial: 1, partners }).unwrap();
+    let r = Registry::from_config(RegistryConfig {
+        serial: 1,
+        partners,
+    })
+    .unwrap();
     assert_eq!(r.prefix_count(), 100_000);
     let per = r.index_memory_bytes() / r.prefix_count();
     assert!(per <= 64, "{per} bytes per prefix");

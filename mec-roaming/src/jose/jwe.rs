@@ -9,8 +9,8 @@
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce, Tag};
 use p256::PublicKey;
-use p256::elliptic_curve::Generate;
 use p256::ecdh::{EphemeralSecret, diffie_hellman};
+use p256::elliptic_curve::Generate;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -45,7 +45,12 @@ impl EcJwk {
             Some((x, y)) => (b64::encode(x), b64::encode(y)),
             None => (String::new(), String::new()),
         };
-        Self { kty: "EC".into(), crv: "P-256".into(), x, y }
+        Self {
+            kty: "EC".into(),
+            crv: "P-256".into(),
+            x,
+            y,
+        }
     }
 
     /// The P-256 public key this JWK describes.
@@ -96,7 +101,13 @@ pub struct JweHeader {
 /// a 32-bit big-endian length followed by the data, and `SuppPubInfo` the key length in bits as
 /// a 32-bit big-endian integer. `key_len` is in bytes (at most 64 here).
 #[must_use]
-pub fn concat_kdf(z: &[u8], algorithm_id: &[u8], apu: &[u8], apv: &[u8], key_len: usize) -> Zeroizing<Vec<u8>> {
+pub fn concat_kdf(
+    z: &[u8],
+    algorithm_id: &[u8],
+    apu: &[u8],
+    apv: &[u8],
+    key_len: usize,
+) -> Zeroizing<Vec<u8>> {
     let mut out = Zeroizing::new(Vec::with_capacity(key_len + 32));
     let mut counter: u32 = 1;
     let bits = u32::try_from(key_len.saturating_mul(8)).unwrap_or(u32::MAX);
@@ -129,7 +140,14 @@ pub fn encrypt_compact<R: rand_core::CryptoRng + ?Sized>(
     let eph = <EphemeralSecret as Generate>::generate_from_rng(rng);
     let epk = EcJwk::from_public_key(&eph.public_key());
     let shared = eph.diffie_hellman(recipient);
-    let header = JweHeader { alg: "ECDH-ES".into(), enc: "A256GCM".into(), epk, kid: kid.map(Into::into), apu: None, apv: None };
+    let header = JweHeader {
+        alg: "ECDH-ES".into(),
+        enc: "A256GCM".into(),
+        epk,
+        kid: kid.map(Into::into),
+        apu: None,
+        apv: None,
+    };
     let h = b64::encode(&serde_json::to_vec(&header).map_err(|_| Error::Encode)?);
     // RFC 7518 §4.6.2: AlgorithmID is the "enc" value for direct key agreement.
     let cek = concat_kdf(shared.raw_secret_bytes(), b"A256GCM", &[], &[], 32);
@@ -141,7 +159,12 @@ pub fn encrypt_compact<R: rand_core::CryptoRng + ?Sized>(
     let tag = cipher
         .encrypt_inout_detached(&nonce, h.as_bytes(), buf.as_mut_slice().into())
         .map_err(|_| Error::Encode)?;
-    Ok(format!("{h}..{}.{}.{}", b64::encode(&iv), b64::encode(&buf), b64::encode(&tag)))
+    Ok(format!(
+        "{h}..{}.{}.{}",
+        b64::encode(&iv),
+        b64::encode(&buf),
+        b64::encode(&tag)
+    ))
 }
 
 /// Decrypts a compact JWE addressed to `key`.
@@ -161,14 +184,27 @@ pub fn decrypt_compact(token: &str, key: &PrivateKey) -> Result<Zeroizing<Vec<u8
     if !ek.is_empty() {
         return Err(bad("ECDH-ES carries no encrypted key"));
     }
-    let header: JweHeader = serde_json::from_slice(&b64::decode(h).map_err(|_| bad("JWE header base64url"))?)
-        .map_err(|_| bad("JWE header JSON"))?;
+    let header: JweHeader =
+        serde_json::from_slice(&b64::decode(h).map_err(|_| bad("JWE header base64url"))?)
+            .map_err(|_| bad("JWE header JSON"))?;
     if header.alg != "ECDH-ES" || header.enc != "A256GCM" {
         return Err(bad("JWE algorithm is not ECDH-ES/A256GCM"));
     }
     let epk = header.epk.to_public_key().map_err(|_| bad("JWE epk"))?;
-    let apu = header.apu.as_deref().map(b64::decode).transpose().map_err(|_| bad("JWE apu"))?.unwrap_or_default();
-    let apv = header.apv.as_deref().map(b64::decode).transpose().map_err(|_| bad("JWE apv"))?.unwrap_or_default();
+    let apu = header
+        .apu
+        .as_deref()
+        .map(b64::decode)
+        .transpose()
+        .map_err(|_| bad("JWE apu"))?
+        .unwrap_or_default();
+    let apv = header
+        .apv
+        .as_deref()
+        .map(b64::decode)
+        .transpose()
+        .map_err(|_| bad("JWE apv"))?
+        .unwrap_or_default();
     let iv = b64::decode(iv).map_err(|_| bad("JWE iv"))?;
     let nonce = Nonce::try_from(iv.as_slice()).map_err(|_| bad("JWE iv must be 96 bits"))?;
     let tag = b64::decode(tag).map_err(|_| bad("JWE tag"))?;

@@ -53,7 +53,11 @@ pub struct UnverifiedJws<'a> {
 /// # Errors
 /// [`Error::Encode`] if the header cannot be serialized (does not happen for valid UTF-8).
 pub fn sign_compact(key: &PrivateKey, kid: &str, payload: &[u8]) -> Result<String, Error> {
-    let header = JwsHeader { alg: ALG_ES256.into(), kid: Some(kid.into()), typ: Some(TYP_ROAMING.into()) };
+    let header = JwsHeader {
+        alg: ALG_ES256.into(),
+        kid: Some(kid.into()),
+        typ: Some(TYP_ROAMING.into()),
+    };
     let h = serde_json::to_vec(&header).map_err(|_| Error::Encode)?;
     let mut out = String::with_capacity((h.len() + payload.len()) * 4 / 3 + 100);
     out.push_str(&b64::encode(&h));
@@ -76,13 +80,19 @@ pub fn parse_compact(token: &str) -> Result<UnverifiedJws<'_>, Error> {
         return Err(bad("JWS too long"));
     }
     let mut parts = token.splitn(4, '.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(bad("JWS must have three parts"));
     };
     let header_bytes = b64::decode(h).map_err(|_| bad("JWS header is not base64url"))?;
-    let header: JwsHeader = serde_json::from_slice(&header_bytes).map_err(|_| bad("JWS header is not the expected JSON"))?;
+    let header: JwsHeader = serde_json::from_slice(&header_bytes)
+        .map_err(|_| bad("JWS header is not the expected JSON"))?;
     if header.alg != ALG_ES256 {
-        return Err(Error::Message(ErrorCode::AccessDenied, "JWS algorithm is not ES256"));
+        return Err(Error::Message(
+            ErrorCode::AccessDenied,
+            "JWS algorithm is not ES256",
+        ));
     }
     if header.typ.as_deref().is_some_and(|t| t != TYP_ROAMING) {
         return Err(bad("JWS typ is not mec-roam+jws"));
@@ -92,9 +102,17 @@ pub fn parse_compact(token: &str) -> Result<UnverifiedJws<'_>, Error> {
     if sig_bytes.len() != 64 {
         return Err(bad("ES256 signature must be 64 bytes"));
     }
-    let signature = Signature::from_slice(&sig_bytes).map_err(|_| bad("ES256 signature out of range"))?;
-    let signing_input = token.get(..h.len() + 1 + p.len()).ok_or_else(|| bad("JWS split"))?;
-    Ok(UnverifiedJws { header, signing_input, payload, signature })
+    let signature =
+        Signature::from_slice(&sig_bytes).map_err(|_| bad("ES256 signature out of range"))?;
+    let signing_input = token
+        .get(..h.len() + 1 + p.len())
+        .ok_or_else(|| bad("JWS split"))?;
+    Ok(UnverifiedJws {
+        header,
+        signing_input,
+        payload,
+        signature,
+    })
 }
 
 impl UnverifiedJws<'_> {

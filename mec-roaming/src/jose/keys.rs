@@ -3,9 +3,11 @@
 
 use core::fmt;
 use p256::PublicKey;
-use p256::elliptic_curve::Generate;
 use p256::ecdsa::{SigningKey, VerifyingKey};
-use p256::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding};
+use p256::elliptic_curve::Generate;
+use p256::pkcs8::{
+    DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding,
+};
 use zeroize::{ZeroizeOnDrop, Zeroizing};
 
 use crate::Error;
@@ -21,7 +23,9 @@ impl ZeroizeOnDrop for PrivateKey {}
 
 impl fmt::Debug for PrivateKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PrivateKey").field("public", &self.public_key_sec1_hex()).finish_non_exhaustive()
+        f.debug_struct("PrivateKey")
+            .field("public", &self.public_key_sec1_hex())
+            .finish_non_exhaustive()
     }
 }
 
@@ -31,7 +35,9 @@ impl PrivateKey {
     /// # Errors
     /// [`Error::Key`] when the text is not a P-256 PKCS#8 key.
     pub fn from_pkcs8_pem(pem: &str) -> Result<Self, Error> {
-        SigningKey::from_pkcs8_pem(pem).map(|key| Self { key }).map_err(|_| Error::Key("PKCS#8 PEM"))
+        SigningKey::from_pkcs8_pem(pem)
+            .map(|key| Self { key })
+            .map_err(|_| Error::Key("PKCS#8 PEM"))
     }
 
     /// Loads a PKCS#8 `PrivateKeyInfo` in DER form.
@@ -39,12 +45,16 @@ impl PrivateKey {
     /// # Errors
     /// [`Error::Key`] when the bytes are not a P-256 PKCS#8 key.
     pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, Error> {
-        SigningKey::from_pkcs8_der(der).map(|key| Self { key }).map_err(|_| Error::Key("PKCS#8 DER"))
+        SigningKey::from_pkcs8_der(der)
+            .map(|key| Self { key })
+            .map_err(|_| Error::Key("PKCS#8 DER"))
     }
 
     /// Generates a fresh key from the caller's random generator.
     pub fn generate<R: rand_core::CryptoRng + ?Sized>(rng: &mut R) -> Self {
-        Self { key: <SigningKey as Generate>::generate_from_rng(rng) }
+        Self {
+            key: <SigningKey as Generate>::generate_from_rng(rng),
+        }
     }
 
     /// The key as PKCS#8 PEM (zeroized when dropped).
@@ -52,7 +62,9 @@ impl PrivateKey {
     /// # Errors
     /// [`Error::Key`] if encoding fails.
     pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, Error> {
-        self.key.to_pkcs8_pem(LineEnding::LF).map_err(|_| Error::Key("PKCS#8 encode"))
+        self.key
+            .to_pkcs8_pem(LineEnding::LF)
+            .map_err(|_| Error::Key("PKCS#8 encode"))
     }
 
     /// The key as PKCS#8 DER (zeroized when dropped).
@@ -89,7 +101,9 @@ impl PrivateKey {
     /// # Errors
     /// [`Error::Key`] if encoding fails.
     pub fn public_key_pem(&self) -> Result<String, Error> {
-        self.public_key().to_public_key_pem(LineEnding::LF).map_err(|_| Error::Key("SPKI encode"))
+        self.public_key()
+            .to_public_key_pem(LineEnding::LF)
+            .map_err(|_| Error::Key("SPKI encode"))
     }
 
     fn public_key_sec1_hex(&self) -> String {

@@ -131,14 +131,22 @@ impl Partner {
     /// # Errors
     /// [`RegistryError::BadPartner`] or [`RegistryError::BadPrefix`].
     pub fn from_config(config: PartnerConfig) -> Result<Self, RegistryError> {
-        let bad = |what| RegistryError::BadPartner { partner: config.name.clone(), what };
-        if config.name.is_empty() || config.name.len() > 128 || config.name.chars().any(char::is_control) {
+        let bad = |what| RegistryError::BadPartner {
+            partner: config.name.clone(),
+            what,
+        };
+        if config.name.is_empty()
+            || config.name.len() > 128
+            || config.name.chars().any(char::is_control)
+        {
             return Err(bad("name must be 1..=128 printable characters"));
         }
         if !(config.url.starts_with("https://") || config.url.starts_with("http://")) {
             return Err(bad("url must be http(s)"));
         }
-        let verifying_key = VerifyingKey::from(parse_public_key(&config.verifying_key).map_err(|_| bad("verifying key"))?);
+        let verifying_key = VerifyingKey::from(
+            parse_public_key(&config.verifying_key).map_err(|_| bad("verifying key"))?,
+        );
         let encryption_key = match &config.encryption_key {
             Some(k) => Some(parse_public_key(k).map_err(|_| bad("encryption key"))?),
             None => None,
@@ -147,14 +155,22 @@ impl Partner {
         for lp in &config.local_prefixes {
             let mut full: Vec<u8> = config.country_code.digits().to_vec();
             if !lp.bytes().all(|b| b.is_ascii_digit()) || full.len() + lp.len() > MAX_DIGITS {
-                return Err(RegistryError::BadPrefix { partner: config.name.clone(), prefix: lp.clone() });
+                return Err(RegistryError::BadPrefix {
+                    partner: config.name.clone(),
+                    prefix: lp.clone(),
+                });
             }
             full.extend(lp.bytes().map(|b| b - b'0'));
             if !prefixes.contains(&full) {
                 prefixes.push(full);
             }
         }
-        Ok(Self { config, prefixes, verifying_key, encryption_key })
+        Ok(Self {
+            config,
+            prefixes,
+            verifying_key,
+            encryption_key,
+        })
     }
 
     /// The partner's name (its JWS `kid`).
@@ -334,15 +350,25 @@ impl Registry {
     /// # Errors
     /// [`RegistryError::Parse`] or any error of [`Registry::from_config`].
     pub fn from_json(text: &[u8]) -> Result<Self, RegistryError> {
-        Self::from_config(serde_json::from_slice(text).map_err(|e| RegistryError::Parse(e.to_string()))?)
+        Self::from_config(
+            serde_json::from_slice(text).map_err(|e| RegistryError::Parse(e.to_string()))?,
+        )
     }
 
     /// The configuration describing the current state (for persisting it).
     #[must_use]
     pub fn to_config(&self) -> RegistryConfig {
-        let mut partners: Vec<PartnerConfig> = self.slots.iter().flatten().map(|p| p.config.clone()).collect();
+        let mut partners: Vec<PartnerConfig> = self
+            .slots
+            .iter()
+            .flatten()
+            .map(|p| p.config.clone())
+            .collect();
         partners.sort_by(|a, b| a.name.cmp(&b.name));
-        RegistryConfig { serial: self.serial, partners }
+        RegistryConfig {
+            serial: self.serial,
+            partners,
+        }
     }
 
     /// Serial number of the last update applied.
@@ -436,7 +462,9 @@ impl Registry {
                 }
             }
         }
-        out.into_iter().filter_map(|s| self.slot_partner(s)).collect()
+        out.into_iter()
+            .filter_map(|s| self.slot_partner(s))
+            .collect()
     }
 
     /// Applies a serial-numbered update: all its operations in order, or none of them.
@@ -446,10 +474,16 @@ impl Registry {
     /// it is beyond `serial + 1`, and [`RegistryError::Operation`] naming the failing operation.
     pub fn apply_update(&mut self, update: &RegistryUpdate) -> Result<(), RegistryError> {
         if update.serial <= self.serial {
-            return Err(RegistryError::Duplicate { current: self.serial, got: update.serial });
+            return Err(RegistryError::Duplicate {
+                current: self.serial,
+                got: update.serial,
+            });
         }
         if update.serial != self.serial.saturating_add(1) {
-            return Err(RegistryError::Gap { current: self.serial, got: update.serial });
+            return Err(RegistryError::Gap {
+                current: self.serial,
+                got: update.serial,
+            });
         }
         let mut undo: Vec<Undo> = Vec::with_capacity(update.operations.len());
         for (index, op) in update.operations.iter().enumerate() {
@@ -460,7 +494,10 @@ impl Registry {
                     while let Some(u) = undo.pop() {
                         self.revert(u);
                     }
-                    return Err(RegistryError::Operation { index, source: Box::new(e) });
+                    return Err(RegistryError::Operation {
+                        index,
+                        source: Box::new(e),
+                    });
                 }
             }
         }
@@ -481,7 +518,9 @@ impl Registry {
             }
             UpdateOperation::Modify { partner } => {
                 let p = Partner::from_config(partner.clone())?;
-                let old = self.remove(&partner.name).ok_or_else(|| RegistryError::UnknownPartner(partner.name.clone()))?;
+                let old = self
+                    .remove(&partner.name)
+                    .ok_or_else(|| RegistryError::UnknownPartner(partner.name.clone()))?;
                 if let Err(e) = self.add(p) {
                     // Put the old record back; it fitted before, so it fits again.
                     let _ = self.add(old);
@@ -490,7 +529,9 @@ impl Registry {
                 Ok(Undo::Restore(Box::new(old)))
             }
             UpdateOperation::Delete { name } => {
-                let old = self.remove(name).ok_or_else(|| RegistryError::UnknownPartner(name.clone()))?;
+                let old = self
+                    .remove(name)
+                    .ok_or_else(|| RegistryError::UnknownPartner(name.clone()))?;
                 Ok(Undo::Restore(Box::new(old)))
             }
         }
@@ -515,8 +556,14 @@ impl Registry {
         }
         for prefix in &p.prefixes {
             if let Some(owner) = self.trie.exact(prefix) {
-                let owner = self.slot_partner(owner).map(|o| o.name().to_owned()).unwrap_or_default();
-                return Err(RegistryError::PrefixConflict { prefix: digits_text(prefix), owner });
+                let owner = self
+                    .slot_partner(owner)
+                    .map(|o| o.name().to_owned())
+                    .unwrap_or_default();
+                return Err(RegistryError::PrefixConflict {
+                    prefix: digits_text(prefix),
+                    owner,
+                });
             }
         }
         let slot = match self.free_slots.pop() {

@@ -21,7 +21,11 @@ struct Node {
     bitmap: u16,
 }
 
-const EMPTY: Node = Node { first: NONE, value: NONE, bitmap: 0 };
+const EMPTY: Node = Node {
+    first: NONE,
+    value: NONE,
+    bitmap: 0,
+};
 
 /// Trie of decimal-digit strings to `u32` values.
 #[derive(Clone, Debug)]
@@ -54,7 +58,11 @@ fn rank(bitmap: u16, d: u8) -> u32 {
 
 impl DigitTrie {
     pub(crate) fn new() -> Self {
-        Self { nodes: vec![EMPTY], free: Default::default(), len: 0 }
+        Self {
+            nodes: vec![EMPTY],
+            free: Default::default(),
+            len: 0,
+        }
     }
 
     /// Number of prefixes stored.
@@ -257,7 +265,9 @@ impl DigitTrie {
         self.len -= 1;
         // Prune upwards while the node is empty and childless.
         while let Some((parent, d)) = path.pop() {
-            let Some(c) = self.child(parent, d) else { break };
+            let Some(c) = self.child(parent, d) else {
+                break;
+            };
             let cn = self.nodes[c as usize];
             if cn.value != NONE || cn.bitmap != 0 {
                 break;
@@ -276,7 +286,9 @@ impl DigitTrie {
             let n = out[i];
             let k = n.bitmap.count_ones() as usize;
             if k > 0 {
-                let Ok(new_first) = u32::try_from(out.len()) else { return };
+                let Ok(new_first) = u32::try_from(out.len()) else {
+                    return;
+                };
                 for j in 0..k {
                     out.push(self.nodes[n.first as usize + j]);
                 }
@@ -290,7 +302,11 @@ impl DigitTrie {
     }
 
     fn free_nodes(&self) -> usize {
-        self.free.iter().enumerate().map(|(size, f)| size * f.len()).sum()
+        self.free
+            .iter()
+            .enumerate()
+            .map(|(size, f)| size * f.len())
+            .sum()
     }
 
     /// Share of the arena that is holes (0.0 ..= 1.0).
@@ -310,7 +326,9 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn model_longest(m: &BTreeMap<Vec<u8>, u32>, q: &[u8]) -> Option<(u32, usize)> {
-        (0..=q.len()).rev().find_map(|l| m.get(&q[..l]).map(|&v| (v, l)))
+        (0..=q.len())
+            .rev()
+            .find_map(|l| m.get(&q[..l]).map(|&v| (v, l)))
     }
 
     #[test]

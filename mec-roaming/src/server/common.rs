@@ -87,9 +87,10 @@ pub(crate) fn seal_to(
     to: &str,
     body: Body,
 ) -> Result<(Transmit, MessageId), Error> {
-    let partner = registry
-        .partner(to)
-        .ok_or(Error::Message(ErrorCode::PermanentFailure, "partner no longer in registry"))?;
+    let partner = registry.partner(to).ok_or(Error::Message(
+        ErrorCode::PermanentFailure,
+        "partner no longer in registry",
+    ))?;
     let message_type = body.type_name();
     let env = Envelope {
         ver: PROTOCOL_VERSION.into(),
@@ -101,7 +102,16 @@ pub(crate) fn seal_to(
         body,
     };
     let jws = endpoint.seal(&env)?;
-    Ok((Transmit { to: to.to_owned(), url: partner.url().to_owned(), tid: tid.clone(), message_type, jws }, mid))
+    Ok((
+        Transmit {
+            to: to.to_owned(),
+            url: partner.url().to_owned(),
+            tid: tid.clone(),
+            message_type,
+            jws,
+        },
+        mid,
+    ))
 }
 
 pub(crate) fn min_deadline(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {

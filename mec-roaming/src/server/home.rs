@@ -13,8 +13,9 @@ use crate::e164::E164;
 use crate::error::{Error, ErrorCode};
 use crate::jose::{b64, jwe, keys};
 use crate::message::{
-    Body, Contract, Envelope, MessageId, PaymentAuthorization, PaymentInstrument, PaymentMethod, PaymentResult, Receipt,
-    RejectReason, RequestType, SecurityResult, TokenizedCard, TransactionId,
+    Body, Contract, Envelope, MessageId, PaymentAuthorization, PaymentInstrument, PaymentMethod,
+    PaymentResult, Receipt, RejectReason, RequestType, SecurityResult, TokenizedCard,
+    TransactionId,
 };
 use crate::registry::Registry;
 use crate::security::{Admitted, Endpoint};
@@ -197,7 +198,14 @@ pub struct HomeServer<S: SubscriberStore, R: rand_core::CryptoRng> {
 
 impl<S: SubscriberStore, R: rand_core::CryptoRng> HomeServer<S, R> {
     /// A home server.
-    pub fn new(config: HomeConfig, endpoint: Endpoint, registry: Registry, store: S, pin_key: PinKey, rng: R) -> Self {
+    pub fn new(
+        config: HomeConfig,
+        endpoint: Endpoint,
+        registry: Registry,
+        store: S,
+        pin_key: PinKey,
+        rng: R,
+    ) -> Self {
         Self {
             endpoint,
             registry,
@@ -243,7 +251,9 @@ impl<S: SubscriberStore, R: rand_core::CryptoRng> HomeServer<S, R> {
     /// State of the transaction `tid` from visited server `visited`.
     #[must_use]
     pub fn state(&self, visited: &str, tid: &TransactionId) -> Option<&HomeTxState> {
-        self.txs.get(&(visited.to_owned(), tid.clone())).map(|t| &t.state)
+        self.txs
+            .get(&(visited.to_owned(), tid.clone()))
+            .map(|t| &t.state)
     }
 
     /// Wallet ledger key of a transaction (`visited/tid`).
@@ -264,10 +274,18 @@ impl<S: SubscriberStore, R: rand_core::CryptoRng> HomeServer<S, R> {
         let mut d = None;
         for tx in self.txs.values() {
             match tx.state {
-                HomeTxState::Accepted | HomeTxState::AwaitingUser => d = min_deadline(d, Some(tx.deadline)),
-                HomeTxState::ResultSent => d = min_deadline(d, tx.pending.as_ref().map(|p| p.next_at.min(p.give_up_at))),
+                HomeTxState::Accepted | HomeTxState::AwaitingUser => {
+                    d = min_deadline(d, Some(tx.deadline))
+                }
+                HomeTxState::ResultSent => {
+                    d = min_deadline(d, tx.pending.as_ref().map(|p| p.next_at.min(p.give_up_at)))
+                }
                 HomeTxState::Completed | HomeTxState::Failed { .. } | HomeTxState::InDoubt => {
-                    d = min_deadline(d, tx.ended_at.map(|e| e.saturating_add(self.config.timeouts.linger)));
+                    d = min_deadline(
+                        d,
+                        tx.ended_at
+                            .map(|e| e.saturating_add(self.config.timeouts.linger)),
+                    );
                 }
             }
         }
@@ -286,7 +304,8 @@ impl<S: SubscriberStore, R: rand_core::CryptoRng> HomeServer<S, R> {
             HomeInput::Receive { jws } => self.receive(now, &jws),
             HomeInput::User { session, request } => {
                 let reply = self.user(now, &session, request);
-                self.outputs.push_back(HomeOutput::ToUser { session, reply });
+                self.outputs
+                    .push_back(HomeOutput::ToUser { session, reply });
                 Ok(())
             }
             HomeInput::Timeout => {
@@ -298,7 +317,16 @@ impl<S: SubscriberStore, R: rand_core::CryptoRng> HomeServer<S, R> {
 
     fn send(&mut self, now: Timestamp, key: &TxKey, body: Body, track: bool) -> Option<Transmit> {
         let mid = MessageId::random(&mut self.rng);
-        let (t, mid) = seal_to(&self.endpoint, &self.registry, now, mid, &key.1, &key.0, body).ok()?;
+        let (t, mid) = seal_to(
+            &self.endpoint,
+            &self.registry,
+            now,
+            mid,
+            &key.1,
+            &key.0,
+            body,
+        )
+        .ok()?;
         if track && let Some(tx) = self.txs.get_mut(key) {
             tx.pending = Some(Pending {
                 transmit: t.clone(),
@@ -330,9 +358,14 @@ impl<S: SubscriberStore, R: rand_core::CryptoRng> HomeServer<S, R> {
     fn dispatch(&mut self, now: Timestamp, env: &Envelope) -> Result<Option<Transmit>, Error> {
         let key: TxKey = (env.iss.clone(), env.tid.clone());
         match &env.body {
-            Body::RoamUserRequest { subscriber, request_type } => self.on_user_request(now, &key, *subscriber, *request_type),
+            Body::RoamUserRequest {
+                subscriber,
+                request_type,
+            } => self.on_user_request(now, &key, *subscriber, *request_type),
             Body::Contract { contract } => self.on_contract(now, &key, contract),
-            Body::PaymentResult { result } => self.on_final(now, &key, &env.mid, Some(result), None),
+            Body::PaymentResult { result } => {
+                self.on_final(now, &key, &env.mid, Some(result), None)
+            }
             Body::Receipt { receipt } => self.on_final(now, &key, &env.mid, None, Some(receipt)),
             Body::Error { code, detail, .. } => {
                 self.abort(now, &key, *code, &format!("visited: {detail}"), false);
@@ -342,13 +375,25 @@ impl<S: SubscriberStore, R: rand_core::CryptoRng> HomeServer<S, R> {
             | Body::ContractAck { .. }
             | Body::RoamSecurityResult { .. }
             | Body::PaymentAuthorization { .. }
-            | Body::Ack { .. } => Err(Error::Message(ErrorCode::MessageInvalid, "message type not accepted by a home server")),
+            | Body::Ack { .. } => Err(Error::Message(
+                ErrorCode::MessageInvalid,
+                "message type not accepted by a home server",
+            )),
         }
     }
 
-    fn on_user_request(&mut self, now: Timestamp, key: &TxKey, subscriber: E164, request_type: RequestType) -> Result<Option<Transmit>, Error> {
+    fn on_user_request(
+        &mut self,
+        now: Timestamp,
+        key: &TxKey,
+        subscriber: E164,
+        request_type: RequestType,
+    ) -> Result<Option<Transmit>, Error> {
         if self.txs.contains_key(key) {
-            return Err(Error::Message(ErrorCode::TransactionDataInvalid, "transaction id already in use"));
+            return Err(Error::Message(
+                ErrorCode::TransactionDataInvalid,
+                "transaction id already in use",
+            ));
         }
         let record = self.store.subscriber(&subscriber)?;
         let (accept, reason, methods) = match &record {
@@ -380,12 +425,26 @@ impl<S: SubscriberStore, R: rand_core::CryptoRng> HomeServer<S, R> {
                 },
             );
         }
-        let body = Body::RoamUserResponse { subscriber, request_type, accept, reason, payment_methods: methods };
+        let body = Body::RoamUserResponse {
+            subscriber,
+            request_type,
+            accept,
+            reason,
+            payment_methods: methods,
+        };
         Ok(self.send(now, key, body, false))
     }
 
-    fn on_contract(&mut self, now: Timestamp, key: &TxKey, contract: &Contract) -> Result<Option<Transmit>, Error> {
-        let tx = self.txs.get(key).ok_or(Error::Message(ErrorCode::UnknownTransaction, "unknown transaction"))?;
+    fn on_contract(
+        &mut self,
+        now: Timestamp,
+        key: &TxKey,
+        contract: &Contract,
+    ) -> Result<Option<Transmit>, Error> {
+        let tx = self.txs.get(key).ok_or(Error::Message(
+            ErrorCode::UnknownTransaction,
+            "unknown transaction",
+        ))?;
         if tx.state != HomeTxState::Accepted {
             // Same contract again (new message id): same answer. Another contract: refused.
             if tx.contract.as_ref() == Some(contract)
@@ -394,33 +453,66 @@ impl<S: SubscriberStore, R: rand_core::CryptoRng> HomeServer<S, R> {
                 self.outputs.push_back(HomeOutput::Transmit(t.clone()));
                 return Ok(Some(t));
             }
-            return Err(Error::Message(ErrorCode::TransactionDataInvalid, "contract not expected now"));
+            return Err(Error::Message(
+                ErrorCode::TransactionDataInvalid,
+                "contract not expected now",
+            ));
         }
         let bad = |why| Error::Message(ErrorCode::TransactionDataInvalid, why);
         if contract.transaction_id != key.1 || contract.request_type != tx.request_type {
             return Err(bad("contract does not match the transaction"));
         }
-        if contract.merchant.is_empty() || contract.merchant.len() > 256 || contract.text.len() > 16 * 1024 {
-            return Err(Error::Message(ErrorCode::FormatInvalid, "contract merchant or text"));
+        if contract.merchant.is_empty()
+            || contract.merchant.len() > 256
+            || contract.text.len() > 16 * 1024
+        {
+            return Err(Error::Message(
+                ErrorCode::FormatInvalid,
+                "contract merchant or text",
+            ));
         }
         if tx.request_type == RequestType::Payment {
-            contract.amount.as_ref().ok_or(bad("payment contract without amount"))?.validate()?;
-            let record = self.store.subscriber(&tx.subscriber)?.ok_or(bad("subscriber gone"))?;
-            if contract.payment_methods.is_empty() || !contract.payment_methods.iter().all(|m| record.payment_methods.contains(m)) {
+            contract
+                .amount
+                .as_ref()
+                .ok_or(bad("payment contract without amount"))?
+                .validate()?;
+            let record = self
+                .store
+                .subscriber(&tx.subscriber)?
+                .ok_or(bad("subscriber gone"))?;
+            if contract.payment_methods.is_empty()
+                || !contract
+                    .payment_methods
+                    .iter()
+                    .all(|m| record.payment_methods.contains(m))
+            {
                 return Err(bad("payment methods not offered to the subscriber"));
             }
         }
         let mut sid = [0u8; 16];
         self.rng.fill_bytes(&mut sid);
         let session = b64::encode(&sid);
-        let user_url = format!("{}/{}", self.config.user_base_url.trim_end_matches('/'), session);
+        let user_url = format!(
+            "{}/{}",
+            self.config.user_base_url.trim_end_matches('/'),
+            session
+        );
         if let Some(tx) = self.txs.get_mut(key) {
             tx.contract = Some(contract.clone());
             tx.session = Some(session.clone());
             tx.state = HomeTxState::AwaitingUser;
         }
         self.sessions.insert(session, key.clone());
-        let t = self.send(now, key, Body::ContractAck { contract_digest: contract.digest(), user_url }, false);
+        let t = self.send(
+            now,
+            key,
+            Body::ContractAck {
+                contract_digest: contract.digest(),
+                user_url,
+            },
+            false,
+        );
         if let Some(tx) = self.txs.get_mut(key) {
             tx.contract_ack.clone_from(&t);
         }
@@ -435,16 +527,29 @@ impl<S: SubscriberStore, R: rand_core::CryptoRng> HomeServer<S, R> {
         result: Option<&PaymentResult>,
         receipt: Option<&Receipt>,
     ) -> Result<Option<Transmit>, Error> {
-        let tx = self.txs.get_mut(key).ok_or(Error::Message(ErrorCode::UnknownTransaction, "unknown transaction"))?;
+        let tx = self.txs.get_mut(key).ok_or(Error::Message(
+            ErrorCode::UnknownTransaction,
+            "unknown transaction",
+        ))?;
         match tx.state {
             HomeTxState::ResultSent | HomeTxState::InDoubt | HomeTxState::Completed => {}
-            _ => return Err(Error::Message(ErrorCode::TransactionDataInvalid, "no result sent in this transaction")),
+            _ => {
+                return Err(Error::Message(
+                    ErrorCode::TransactionDataInvalid,
+                    "no result sent in this transaction",
+                ));
+            }
         }
         if (tx.request_type == RequestType::Payment) != result.is_some() {
-            return Err(Error::Message(ErrorCode::TransactionDataInvalid, "wrong final message for this request type"));
+            return Err(Error::Message(
+                ErrorCode::TransactionDataInvalid,
+                "wrong final message for this request type",
+            ));
         }
         if tx.state != HomeTxState::Completed {
-            let rec = result.map(|r| r.receipt.clone()).or_else(|| receipt.cloned());
+            let rec = result
+                .map(|r| r.receipt.clone())
+                .or_else(|| receipt.cloned());
             if let Some(r) = result
                 && !r.approved
                 && let Some(wk) = tx.wallet_key.clone()
@@ -459,14 +564,33 @@ impl<S: SubscriberStore, R: rand_core::CryptoRng> HomeServer<S, R> {
                 tx.ended_at = Some(now);
             }
         }
-        Ok(self.send(now, key, Body::Ack { ack_of: mid.clone() }, false))
+        Ok(self.send(
+            now,
+            key,
+            Body::Ack {
+                ack_of: mid.clone(),
+            },
+            false,
+        ))
     }
 
     /// Ends a transaction that has not completed; gives back any wallet debit (the visited
     /// side only sends an error when it did not pay).
-    fn abort(&mut self, now: Timestamp, key: &TxKey, code: ErrorCode, reason: &str, tell_visited: bool) {
-        let Some(tx) = self.txs.get_mut(key) else { return };
-        if matches!(tx.state, HomeTxState::Completed | HomeTxState::Failed { .. }) {
+    fn abort(
+        &mut self,
+        now: Timestamp,
+        key: &TxKey,
+        code: ErrorCode,
+        reason: &str,
+        tell_visited: bool,
+    ) {
+        let Some(tx) = self.txs.get_mut(key) else {
+            return;
+        };
+        if matches!(
+            tx.state,
+            HomeTxState::Completed | HomeTxState::Failed { .. }
+        ) {
             return;
         }
         tx.state = HomeTxState::Failed { code };
@@ -480,7 +604,16 @@ impl<S: SubscriberStore, R: rand_core::CryptoRng> HomeServer<S, R> {
             let _ = self.store.wallet_reverse(&sub, &wk);
         }
         if tell_visited {
-            self.send(now, key, Body::Error { code, detail: reason.to_owned(), refers_to: None }, false);
+            self.send(
+                now,
+                key,
+                Body::Error {
+                    code,
+                    detail: reason.to_owned(),
+                    refers_to: None,
+                },
+                false,
+            );
         }
     }
 
@@ -500,13 +633,17 @@ impl<S: SubscriberStore, R: rand_core::CryptoRng> HomeServer<S, R> {
             },
             (UserRequest::SubmitPin { pin, method }, HomeTxState::AwaitingUser) => {
                 if request_type == RequestType::EndToEndSignature {
-                    return UserReply::Refused { reason: "this request needs the device's signature" };
+                    return UserReply::Refused {
+                        reason: "this request needs the device's signature",
+                    };
                 }
                 self.submit_pin(now, &key, &pin, method)
             }
             (UserRequest::SubmitDeviceSignature { signature }, HomeTxState::AwaitingUser) => {
                 if request_type != RequestType::EndToEndSignature {
-                    return UserReply::Refused { reason: "this request needs the PIN" };
+                    return UserReply::Refused {
+                        reason: "this request needs the PIN",
+                    };
                 }
                 self.submit_device_signature(now, &key, &signature)
             }
@@ -529,16 +666,29 @@ impl<S: SubscriberStore, R: rand_core::CryptoRng> HomeServer<S, R> {
             },
             HomeTxState::Failed { code } => UserReply::Failed {
                 code: *code,
-                reason: tx.and_then(|t| t.failure.as_ref().map(|f| f.1.clone())).unwrap_or_default(),
+                reason: tx
+                    .and_then(|t| t.failure.as_ref().map(|f| f.1.clone()))
+                    .unwrap_or_default(),
             },
         }
     }
 
-    fn submit_pin(&mut self, now: Timestamp, key: &TxKey, pin: &Pin, method: Option<PaymentMethod>) -> UserReply {
-        let Some(tx) = self.txs.get(key) else { return UserReply::UnknownSession };
+    fn submit_pin(
+        &mut self,
+        now: Timestamp,
+        key: &TxKey,
+        pin: &Pin,
+        method: Option<PaymentMethod>,
+    ) -> UserReply {
+        let Some(tx) = self.txs.get(key) else {
+            return UserReply::UnknownSession;
+        };
         let sub = tx.subscriber;
         let Ok(Some(record)) = self.store.subscriber(&sub) else {
-            return UserReply::Failed { code: ErrorCode::TransientFailure, reason: "subscriber store".into() };
+            return UserReply::Failed {
+                code: ErrorCode::TransientFailure,
+                reason: "subscriber store".into(),
+            };
         };
         if record.pin_tries_left == 0 {
             self.abort(now, key, ErrorCode::AccessDenied, "PIN blocked", true);
@@ -547,7 +697,10 @@ impl<S: SubscriberStore, R: rand_core::CryptoRng> HomeServer<S, R> {
         if !self.pin_key.check(&sub, pin, &record.pin_verifier) {
             let left = record.pin_tries_left.saturating_sub(1);
             if self.store.set_pin_tries_left(&sub, left).is_err() {
-                return UserReply::Failed { code: ErrorCode::TransientFailure, reason: "subscriber store".into() };
+                return UserReply::Failed {
+                    code: ErrorCode::TransientFailure,
+                    reason: "subscriber store".into(),
+                };
             }
             if left == 0 {
                 self.abort(now, key, ErrorCode::AccessDenied, "PIN blocked", true);
@@ -556,9 +709,15 @@ impl<S: SubscriberStore, R: rand_core::CryptoRng> HomeServer<S, R> {
             return UserReply::WrongPin { tries_left: left };
         }
         if record.pin_tries_left != self.config.max_pin_tries
-            && self.store.set_pin_tries_left(&sub, self.config.max_pin_tries).is_err()
+            && self
+                .store
+                .set_pin_tries_left(&sub, self.config.max_pin_tries)
+                .is_err()
         {
-            return UserReply::Failed { code: ErrorCode::TransientFailure, reason: "subscriber store".into() };
+            return UserReply::Failed {
+                code: ErrorCode::TransientFailure,
+                reason: "subscriber store".into(),
+            };
         }
         match self.make_result(now, key, &record, method) {
             Ok(Some(body)) => {
@@ -574,7 +733,13 @@ impl<S: SubscriberStore, R: rand_core::CryptoRng> HomeServer<S, R> {
     }
 
     /// The message carrying the outcome of a verified PIN; `Ok(None)` = wallet short of funds.
-    fn make_result(&mut self, now: Timestamp, key: &TxKey, record: &Subscriber, method: Option<PaymentMethod>) -> Result<Option<Body>, UserFault> {
+    fn make_result(
+        &mut self,
+        now: Timestamp,
+        key: &TxKey,
+        record: &Subscriber,
+        method: Option<PaymentMethod>,
+    ) -> Result<Option<Body>, UserFault> {
         let tx = self.txs.get(key).ok_or(UserFault("unknown transaction"))?;
         let contract = tx.contract.clone().ok_or(UserFault("no contract"))?;
         let sub = record.id;
@@ -590,7 +755,12 @@ impl<S: SubscriberStore, R: rand_core::CryptoRng> HomeServer<S, R> {
                 },
             })),
             RequestType::DigitalSignature => {
-                let key = self.store.signing_key(&sub).ok().flatten().ok_or(UserFault("no signing key"))?;
+                let key = self
+                    .store
+                    .signing_key(&sub)
+                    .ok()
+                    .flatten()
+                    .ok_or(UserFault("no signing key"))?;
                 let sig: Signature = key.signing_key().sign(&contract.signing_bytes());
                 Ok(Some(Body::RoamSecurityResult {
                     result: SecurityResult {
@@ -599,20 +769,31 @@ impl<S: SubscriberStore, R: rand_core::CryptoRng> HomeServer<S, R> {
                         contract_digest: contract.digest(),
                         verified_at: now.as_unix_secs(),
                         signature: Some(b64::encode(&sig.to_bytes())),
-                        subscriber_key: Some(b64::encode(&keys::public_key_sec1(&key.public_key()))),
+                        subscriber_key: Some(b64::encode(&keys::public_key_sec1(
+                            &key.public_key(),
+                        ))),
                     },
                 }))
             }
-            RequestType::EndToEndSignature => Err(UserFault("this request needs the device's signature")),
+            RequestType::EndToEndSignature => {
+                Err(UserFault("this request needs the device's signature"))
+            }
             RequestType::Payment => {
                 let amount = contract.amount.clone().ok_or(UserFault("no amount"))?;
-                let method = method.or_else(|| contract.payment_methods.first().copied()).ok_or(UserFault("no method"))?;
+                let method = method
+                    .or_else(|| contract.payment_methods.first().copied())
+                    .ok_or(UserFault("no method"))?;
                 if !contract.payment_methods.contains(&method) {
                     return Err(UserFault("method not offered"));
                 }
                 let instrument = match method {
                     PaymentMethod::Card => {
-                        let card = self.store.card(&sub).ok().flatten().ok_or(UserFault("no card on file"))?;
+                        let card = self
+                            .store
+                            .card(&sub)
+                            .ok()
+                            .flatten()
+                            .ok_or(UserFault("no card on file"))?;
                         let mut t = [0u8; 16];
                         self.rng.fill_bytes(&mut t);
                         let tok = TokenizedCard {
@@ -620,10 +801,17 @@ impl<S: SubscriberStore, R: rand_core::CryptoRng> HomeServer<S, R> {
                             masked_pan: card.masked_pan(),
                             expires: now.saturating_add(self.config.token_ttl).as_unix_secs(),
                         };
-                        match self.registry.partner(&key.0).and_then(|p| p.encryption_key().copied()) {
+                        match self
+                            .registry
+                            .partner(&key.0)
+                            .and_then(|p| p.encryption_key().copied())
+                        {
                             Some(ek) => {
-                                let plain = serde_json::to_vec(&tok).map_err(|_| UserFault("token encoding"))?;
-                                let jwe = jwe::encrypt_compact(&ek, Some(&key.0), &plain, &mut self.rng).map_err(|_| UserFault("encryption"))?;
+                                let plain = serde_json::to_vec(&tok)
+                                    .map_err(|_| UserFault("token encoding"))?;
+                                let jwe =
+                                    jwe::encrypt_compact(&ek, Some(&key.0), &plain, &mut self.rng)
+                                        .map_err(|_| UserFault("encryption"))?;
                                 PaymentInstrument::EncryptedToken { jwe }
                             }
                             None => PaymentInstrument::Token { card: tok },
@@ -644,28 +832,56 @@ impl<S: SubscriberStore, R: rand_core::CryptoRng> HomeServer<S, R> {
                     }
                 };
                 Ok(Some(Body::PaymentAuthorization {
-                    authorization: PaymentAuthorization { method, amount, contract_digest: contract.digest(), instrument },
+                    authorization: PaymentAuthorization {
+                        method,
+                        amount,
+                        contract_digest: contract.digest(),
+                        instrument,
+                    },
                 }))
             }
         }
     }
 
-    fn submit_device_signature(&mut self, now: Timestamp, key: &TxKey, signature: &str) -> UserReply {
-        let Some(tx) = self.txs.get(key) else { return UserReply::UnknownSession };
+    fn submit_device_signature(
+        &mut self,
+        now: Timestamp,
+        key: &TxKey,
+        signature: &str,
+    ) -> UserReply {
+        let Some(tx) = self.txs.get(key) else {
+            return UserReply::UnknownSession;
+        };
         let sub = tx.subscriber;
-        let Some(contract) = tx.contract.clone() else { return UserReply::Waiting };
+        let Some(contract) = tx.contract.clone() else {
+            return UserReply::Waiting;
+        };
         let Ok(Some(record)) = self.store.subscriber(&sub) else {
-            return UserReply::Failed { code: ErrorCode::TransientFailure, reason: "subscriber store".into() };
+            return UserReply::Failed {
+                code: ErrorCode::TransientFailure,
+                reason: "subscriber store".into(),
+            };
         };
         let Some(device_key) = record.device_key else {
-            return UserReply::Refused { reason: "no registered device key" };
+            return UserReply::Refused {
+                reason: "no registered device key",
+            };
         };
-        let sig = b64::decode(signature).ok().and_then(|b| Signature::from_slice(&b).ok());
-        let ok = sig.is_some_and(|s| VerifyingKey::from(&device_key).verify(&contract.signing_bytes(), &s).is_ok());
+        let sig = b64::decode(signature)
+            .ok()
+            .and_then(|b| Signature::from_slice(&b).ok());
+        let ok = sig.is_some_and(|s| {
+            VerifyingKey::from(&device_key)
+                .verify(&contract.signing_bytes(), &s)
+                .is_ok()
+        });
         if !ok {
             let reason = "device signature does not verify over the contract";
             self.abort(now, key, ErrorCode::TransactionDataInvalid, reason, true);
-            return UserReply::Failed { code: ErrorCode::TransactionDataInvalid, reason: reason.into() };
+            return UserReply::Failed {
+                code: ErrorCode::TransactionDataInvalid,
+                reason: reason.into(),
+            };
         }
         let body = Body::RoamSecurityResult {
             result: SecurityResult {
@@ -688,11 +904,19 @@ impl<S: SubscriberStore, R: rand_core::CryptoRng> HomeServer<S, R> {
         let t = self.config.timeouts;
         let keys: Vec<TxKey> = self.txs.keys().cloned().collect();
         for key in keys {
-            let Some(tx) = self.txs.get_mut(&key) else { continue };
+            let Some(tx) = self.txs.get_mut(&key) else {
+                continue;
+            };
             match tx.state {
                 HomeTxState::Accepted | HomeTxState::AwaitingUser => {
                     if now >= tx.deadline {
-                        self.abort(now, &key, ErrorCode::Timeout, "user did not complete in time", true);
+                        self.abort(
+                            now,
+                            &key,
+                            ErrorCode::Timeout,
+                            "user did not complete in time",
+                            true,
+                        );
                     }
                 }
                 HomeTxState::ResultSent => {
@@ -707,7 +931,10 @@ impl<S: SubscriberStore, R: rand_core::CryptoRng> HomeServer<S, R> {
                     }
                 }
                 HomeTxState::Completed | HomeTxState::Failed { .. } | HomeTxState::InDoubt => {
-                    if tx.ended_at.is_some_and(|e| now >= e.saturating_add(t.linger)) {
+                    if tx
+                        .ended_at
+                        .is_some_and(|e| now >= e.saturating_add(t.linger))
+                    {
                         if let Some(s) = &tx.session {
                             self.sessions.remove(s);
                         }
@@ -716,7 +943,8 @@ impl<S: SubscriberStore, R: rand_core::CryptoRng> HomeServer<S, R> {
                 }
             }
         }
-        self.answers.retain(|(from, _), tr| self.txs.contains_key(&(from.clone(), tr.tid.clone())));
+        self.answers
+            .retain(|(from, _), tr| self.txs.contains_key(&(from.clone(), tr.tid.clone())));
         self.endpoint.purge(now);
     }
 }

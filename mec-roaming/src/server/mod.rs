@@ -10,8 +10,10 @@ pub mod home;
 pub mod visited;
 
 pub use common::{Timeouts, Transmit};
-pub use home::{HomeConfig, HomeInput, HomeOutput, HomeServer, HomeTxState, UserReply, UserRequest};
+pub use home::{
+    HomeConfig, HomeInput, HomeOutput, HomeServer, HomeTxState, UserReply, UserRequest,
+};
 pub use visited::{
-    Acquirer, AcquirerOutcome, CpEvent, MemoryAcquirer, PaymentInstruction, StartRequest, VisitedConfig, VisitedInput,
-    VisitedOutput, VisitedServer, VisitedTxState,
+    Acquirer, AcquirerOutcome, CpEvent, MemoryAcquirer, PaymentInstruction, StartRequest,
+    VisitedConfig, VisitedInput, VisitedOutput, VisitedServer, VisitedTxState,
 };

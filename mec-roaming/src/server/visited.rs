@@ -13,8 +13,9 @@ use crate::error::{Error, ErrorCode};
 use crate::jose::{b64, jwe, keys};
 use crate::locator::{HomeCache, locate};
 use crate::message::{
-    Amount, Body, Contract, Envelope, MessageId, PaymentAuthorization, PaymentInstrument, PaymentMethod, PaymentResult,
-    Receipt, RejectReason, RequestType, SecurityResult, TokenizedCard, TransactionId,
+    Amount, Body, Contract, Envelope, MessageId, PaymentAuthorization, PaymentInstrument,
+    PaymentMethod, PaymentResult, Receipt, RejectReason, RequestType, SecurityResult,
+    TokenizedCard, TransactionId,
 };
 use crate::registry::Registry;
 use crate::security::{Admitted, Endpoint};
@@ -200,18 +201,29 @@ impl Acquirer for MemoryAcquirer {
             return o.clone();
         }
         let outcome = if self.limit.is_some_and(|l| ins.amount.value > l) {
-            AcquirerOutcome::Declined { reason: "amount over limit".into() }
+            AcquirerOutcome::Declined {
+                reason: "amount over limit".into(),
+            }
         } else if let Some(card) = &ins.card
             && !self.used_tokens.insert(card.token.clone())
         {
-            AcquirerOutcome::Declined { reason: "token already used".into() }
+            AcquirerOutcome::Declined {
+                reason: "token already used".into(),
+            }
         } else if ins.card.is_none() && ins.wallet_debit.is_none() {
-            AcquirerOutcome::Declined { reason: "no instrument".into() }
+            AcquirerOutcome::Declined {
+                reason: "no instrument".into(),
+            }
         } else {
-            let bal = self.merchant_balances.entry(ins.merchant.clone()).or_insert(0);
+            let bal = self
+                .merchant_balances
+                .entry(ins.merchant.clone())
+                .or_insert(0);
             *bal = bal.saturating_add(ins.amount.value);
             self.payments.push(ins.clone());
-            AcquirerOutcome::Approved { authorization_code: format!("A{:05}", self.payments.len()) }
+            AcquirerOutcome::Approved {
+                authorization_code: format!("A{:05}", self.payments.len()),
+            }
         };
         self.outcomes.insert(ins.tid.clone(), outcome.clone());
         outcome
@@ -290,9 +302,25 @@ pub struct VisitedServer<A: Acquirer, R: rand_core::CryptoRng> {
 impl<A: Acquirer, R: rand_core::CryptoRng> VisitedServer<A, R> {
     /// A visited server with identity `endpoint`, partners `registry`, an acquirer and the
     /// random generator for transaction ids, message ids and key agreement.
-    pub fn new(config: VisitedConfig, endpoint: Endpoint, registry: Registry, acquirer: A, rng: R) -> Self {
+    pub fn new(
+        config: VisitedConfig,
+        endpoint: Endpoint,
+        registry: Registry,
+        acquirer: A,
+        rng: R,
+    ) -> Self {
         let cache = HomeCache::new(config.home_cache_ttl, config.home_cache_capacity);
-        Self { endpoint, registry, cache, acquirer, config, rng, txs: HashMap::new(), answers: HashMap::new(), outputs: VecDeque::new() }
+        Self {
+            endpoint,
+            registry,
+            cache,
+            acquirer,
+            config,
+            rng,
+            txs: HashMap::new(),
+            answers: HashMap::new(),
+            outputs: VecDeque::new(),
+        }
     }
 
     /// The partner registry.
@@ -337,9 +365,18 @@ impl<A: Acquirer, R: rand_core::CryptoRng> VisitedServer<A, R> {
     pub fn start(&mut self, now: Timestamp, req: StartRequest) -> Result<TransactionId, Error> {
         let subscriber = E164::normalize(&req.subscriber, &self.config.normalize)?;
         if req.request_type == RequestType::Payment {
-            req.amount.as_ref().ok_or(Error::Message(ErrorCode::RequiredElementMissing, "payment amount"))?.validate()?;
+            req.amount
+                .as_ref()
+                .ok_or(Error::Message(
+                    ErrorCode::RequiredElementMissing,
+                    "payment amount",
+                ))?
+                .validate()?;
             if req.accepted_methods.is_empty() {
-                return Err(Error::Message(ErrorCode::RequiredElementMissing, "accepted payment methods"));
+                return Err(Error::Message(
+                    ErrorCode::RequiredElementMissing,
+                    "accepted payment methods",
+                ));
             }
         }
         let tid = TransactionId::random(&mut self.rng);
@@ -349,7 +386,10 @@ impl<A: Acquirer, R: rand_core::CryptoRng> VisitedServer<A, R> {
             subscriber,
             request: req,
             contract: None,
-            state: VisitedTxState::Locating { candidates, index: 0 },
+            state: VisitedTxState::Locating {
+                candidates,
+                index: 0,
+            },
             pending: None,
             attempt_deadline: None,
             deadline: now.saturating_add(self.config.timeouts.user),
@@ -359,7 +399,11 @@ impl<A: Acquirer, R: rand_core::CryptoRng> VisitedServer<A, R> {
         };
         let cp_ref = tx.cp_ref.clone();
         self.txs.insert(tid.clone(), tx);
-        self.outputs.push_back(VisitedOutput::ContentProvider { cp_ref, tid: tid.clone(), event: CpEvent::Started });
+        self.outputs.push_back(VisitedOutput::ContentProvider {
+            cp_ref,
+            tid: tid.clone(),
+            event: CpEvent::Started,
+        });
         self.ask_candidate(now, &tid);
         Ok(tid)
     }
@@ -394,7 +438,11 @@ impl<A: Acquirer, R: rand_core::CryptoRng> VisitedServer<A, R> {
         for tx in self.txs.values() {
             match &tx.state {
                 VisitedTxState::Completed | VisitedTxState::Failed { .. } => {
-                    d = min_deadline(d, tx.ended_at.map(|e| e.saturating_add(self.config.timeouts.linger)));
+                    d = min_deadline(
+                        d,
+                        tx.ended_at
+                            .map(|e| e.saturating_add(self.config.timeouts.linger)),
+                    );
                 }
                 _ => {
                     d = min_deadline(d, Some(tx.deadline));
@@ -406,7 +454,14 @@ impl<A: Acquirer, R: rand_core::CryptoRng> VisitedServer<A, R> {
         d
     }
 
-    fn send(&mut self, now: Timestamp, tid: &TransactionId, to: &str, body: Body, track: bool) -> Option<Transmit> {
+    fn send(
+        &mut self,
+        now: Timestamp,
+        tid: &TransactionId,
+        to: &str,
+        body: Body,
+        track: bool,
+    ) -> Option<Transmit> {
         let mid = MessageId::random(&mut self.rng);
         let (t, mid) = match seal_to(&self.endpoint, &self.registry, now, mid, tid, to, body) {
             Ok(x) => x,
@@ -426,22 +481,50 @@ impl<A: Acquirer, R: rand_core::CryptoRng> VisitedServer<A, R> {
 
     fn notify(&mut self, tid: &TransactionId, event: CpEvent) {
         if let Some(tx) = self.txs.get(tid) {
-            self.outputs.push_back(VisitedOutput::ContentProvider { cp_ref: tx.cp_ref.clone(), tid: tid.clone(), event });
+            self.outputs.push_back(VisitedOutput::ContentProvider {
+                cp_ref: tx.cp_ref.clone(),
+                tid: tid.clone(),
+                event,
+            });
         }
     }
 
-    fn fail(&mut self, now: Timestamp, tid: &TransactionId, code: ErrorCode, reason: &str, tell_home: Option<String>) {
-        let Some(tx) = self.txs.get_mut(tid) else { return };
-        if matches!(tx.state, VisitedTxState::Completed | VisitedTxState::Failed { .. } | VisitedTxState::Finishing { .. }) {
+    fn fail(
+        &mut self,
+        now: Timestamp,
+        tid: &TransactionId,
+        code: ErrorCode,
+        reason: &str,
+        tell_home: Option<String>,
+    ) {
+        let Some(tx) = self.txs.get_mut(tid) else {
+            return;
+        };
+        if matches!(
+            tx.state,
+            VisitedTxState::Completed
+                | VisitedTxState::Failed { .. }
+                | VisitedTxState::Finishing { .. }
+        ) {
             return;
         }
         tx.state = VisitedTxState::Failed { code };
         tx.pending = None;
         tx.attempt_deadline = None;
         tx.ended_at = Some(now);
-        self.notify(tid, CpEvent::Failed { code, reason: reason.to_owned() });
+        self.notify(
+            tid,
+            CpEvent::Failed {
+                code,
+                reason: reason.to_owned(),
+            },
+        );
         if let Some(home) = tell_home {
-            let body = Body::Error { code, detail: reason.to_owned(), refers_to: None };
+            let body = Body::Error {
+                code,
+                detail: reason.to_owned(),
+                refers_to: None,
+            };
             if let Some(t) = self.send(now, tid, &home, body, false)
                 && let Some(tx) = self.txs.get_mut(tid)
             {
@@ -453,16 +536,33 @@ impl<A: Acquirer, R: rand_core::CryptoRng> VisitedServer<A, R> {
 
     fn ask_candidate(&mut self, now: Timestamp, tid: &TransactionId) {
         let Some(tx) = self.txs.get(tid) else { return };
-        let VisitedTxState::Locating { candidates, index } = &tx.state else { return };
+        let VisitedTxState::Locating { candidates, index } = &tx.state else {
+            return;
+        };
         let Some(home) = candidates.get(*index).cloned() else {
             if tx.silent_candidate {
-                self.fail(now, tid, ErrorCode::Timeout, "no home server answered in time", None);
+                self.fail(
+                    now,
+                    tid,
+                    ErrorCode::Timeout,
+                    "no home server answered in time",
+                    None,
+                );
             } else {
-                self.fail(now, tid, ErrorCode::AccessDenied, "no home server accepted the subscriber", None);
+                self.fail(
+                    now,
+                    tid,
+                    ErrorCode::AccessDenied,
+                    "no home server accepted the subscriber",
+                    None,
+                );
             }
             return;
         };
-        let body = Body::RoamUserRequest { subscriber: tx.subscriber, request_type: tx.request.request_type };
+        let body = Body::RoamUserRequest {
+            subscriber: tx.subscriber,
+            request_type: tx.request.request_type,
+        };
         if self.send(now, tid, &home, body, true).is_none() {
             self.next_candidate(now, tid);
             return;
@@ -504,18 +604,24 @@ impl<A: Acquirer, R: rand_core::CryptoRng> VisitedServer<A, R> {
     fn dispatch(&mut self, now: Timestamp, env: &Envelope) -> Result<Option<Transmit>, Error> {
         let tid = env.tid.clone();
         let Some(tx) = self.txs.get(&tid) else {
-            return Err(Error::Message(ErrorCode::UnknownTransaction, "unknown transaction"));
+            return Err(Error::Message(
+                ErrorCode::UnknownTransaction,
+                "unknown transaction",
+            ));
         };
         let expected = match &tx.state {
             VisitedTxState::Locating { candidates, index } => candidates.get(*index).cloned(),
-            VisitedTxState::AwaitingContractAck { home } | VisitedTxState::AwaitingUser { home } | VisitedTxState::Finishing { home } => {
-                Some(home.clone())
-            }
+            VisitedTxState::AwaitingContractAck { home }
+            | VisitedTxState::AwaitingUser { home }
+            | VisitedTxState::Finishing { home } => Some(home.clone()),
             VisitedTxState::Completed | VisitedTxState::Failed { .. } => {
                 // Finished: a repeated result gets the final answer again; nothing else happens.
                 if let Some(t) = tx.final_answer.clone()
                     && t.to == env.iss
-                    && matches!(env.body, Body::RoamSecurityResult { .. } | Body::PaymentAuthorization { .. })
+                    && matches!(
+                        env.body,
+                        Body::RoamSecurityResult { .. } | Body::PaymentAuthorization { .. }
+                    )
                 {
                     self.outputs.push_back(VisitedOutput::Transmit(t.clone()));
                     return Ok(Some(t));
@@ -524,20 +630,45 @@ impl<A: Acquirer, R: rand_core::CryptoRng> VisitedServer<A, R> {
             }
         };
         if expected.as_deref() != Some(env.iss.as_str()) {
-            return Err(Error::Message(ErrorCode::AccessDenied, "sender is not this transaction's home"));
+            return Err(Error::Message(
+                ErrorCode::AccessDenied,
+                "sender is not this transaction's home",
+            ));
         }
         let home = env.iss.clone();
         match &env.body {
-            Body::RoamUserResponse { subscriber, request_type, accept, reason, payment_methods } => {
-                self.on_user_response(now, &tid, &home, *subscriber, *request_type, *accept, *reason, payment_methods)?;
+            Body::RoamUserResponse {
+                subscriber,
+                request_type,
+                accept,
+                reason,
+                payment_methods,
+            } => {
+                self.on_user_response(
+                    now,
+                    &tid,
+                    &home,
+                    *subscriber,
+                    *request_type,
+                    *accept,
+                    *reason,
+                    payment_methods,
+                )?;
                 Ok(None)
             }
-            Body::ContractAck { contract_digest, user_url } => {
+            Body::ContractAck {
+                contract_digest,
+                user_url,
+            } => {
                 self.on_contract_ack(now, &tid, contract_digest, user_url)?;
                 Ok(None)
             }
-            Body::RoamSecurityResult { result } => self.on_security_result(now, &tid, &home, result),
-            Body::PaymentAuthorization { authorization } => self.on_payment_authorization(now, &tid, &home, authorization),
+            Body::RoamSecurityResult { result } => {
+                self.on_security_result(now, &tid, &home, result)
+            }
+            Body::PaymentAuthorization { authorization } => {
+                self.on_payment_authorization(now, &tid, &home, authorization)
+            }
             Body::Ack { ack_of } => {
                 if let Some(tx) = self.txs.get_mut(&tid)
                     && matches!(tx.state, VisitedTxState::Finishing { .. })
@@ -558,9 +689,13 @@ impl<A: Acquirer, R: rand_core::CryptoRng> VisitedServer<A, R> {
                 }
                 Ok(None)
             }
-            Body::RoamUserRequest { .. } | Body::Contract { .. } | Body::PaymentResult { .. } | Body::Receipt { .. } => {
-                Err(Error::Message(ErrorCode::MessageInvalid, "message type not accepted by a visited server"))
-            }
+            Body::RoamUserRequest { .. }
+            | Body::Contract { .. }
+            | Body::PaymentResult { .. }
+            | Body::Receipt { .. } => Err(Error::Message(
+                ErrorCode::MessageInvalid,
+                "message type not accepted by a visited server",
+            )),
         }
     }
 
@@ -576,19 +711,30 @@ impl<A: Acquirer, R: rand_core::CryptoRng> VisitedServer<A, R> {
         reason: Option<RejectReason>,
         methods: &[PaymentMethod],
     ) -> Result<(), Error> {
-        let Some(tx) = self.txs.get(tid) else { return Ok(()) };
+        let Some(tx) = self.txs.get(tid) else {
+            return Ok(());
+        };
         if !matches!(tx.state, VisitedTxState::Locating { .. }) {
             return Ok(()); // late duplicate answer: already moved on
         }
         if subscriber != tx.subscriber || request_type != tx.request.request_type {
-            return Err(Error::Message(ErrorCode::TransactionDataInvalid, "roamUserResponse does not match the request"));
+            return Err(Error::Message(
+                ErrorCode::TransactionDataInvalid,
+                "roamUserResponse does not match the request",
+            ));
         }
         let number = tx.subscriber;
         if !accept {
             self.cache.forget(&number);
             if reason == Some(RejectReason::SubscriberBlocked) {
                 // The home knows the subscriber; asking others would be pointless.
-                self.fail(now, tid, ErrorCode::AccessDenied, "subscriber blocked at home", None);
+                self.fail(
+                    now,
+                    tid,
+                    ErrorCode::AccessDenied,
+                    "subscriber blocked at home",
+                    None,
+                );
                 return Ok(());
             }
             self.next_candidate(now, tid);
@@ -598,10 +744,21 @@ impl<A: Acquirer, R: rand_core::CryptoRng> VisitedServer<A, R> {
         let req = tx.request.clone();
         let mut offered = Vec::new();
         if req.request_type == RequestType::Payment {
-            offered = req.accepted_methods.iter().copied().filter(|m| methods.contains(m)).collect();
+            offered = req
+                .accepted_methods
+                .iter()
+                .copied()
+                .filter(|m| methods.contains(m))
+                .collect();
             offered.dedup();
             if offered.is_empty() {
-                self.fail(now, tid, ErrorCode::TransactionDataInvalid, "no payment method in common", Some(home.to_owned()));
+                self.fail(
+                    now,
+                    tid,
+                    ErrorCode::TransactionDataInvalid,
+                    "no payment method in common",
+                    Some(home.to_owned()),
+                );
                 return Ok(());
             }
         }
@@ -610,25 +767,48 @@ impl<A: Acquirer, R: rand_core::CryptoRng> VisitedServer<A, R> {
             request_type: req.request_type,
             merchant: req.merchant.clone(),
             text: req.text.clone(),
-            amount: if req.request_type == RequestType::Payment { req.amount.clone() } else { None },
+            amount: if req.request_type == RequestType::Payment {
+                req.amount.clone()
+            } else {
+                None
+            },
             payment_methods: offered,
             created: now.as_unix_secs(),
         };
         if let Some(tx) = self.txs.get_mut(tid) {
             tx.contract = Some(contract.clone());
-            tx.state = VisitedTxState::AwaitingContractAck { home: home.to_owned() };
+            tx.state = VisitedTxState::AwaitingContractAck {
+                home: home.to_owned(),
+            };
             tx.attempt_deadline = Some(now.saturating_add(self.config.timeouts.home_response));
         }
         self.send(now, tid, home, Body::Contract { contract }, true);
         Ok(())
     }
 
-    fn on_contract_ack(&mut self, now: Timestamp, tid: &TransactionId, digest: &str, user_url: &str) -> Result<(), Error> {
-        let Some(tx) = self.txs.get_mut(tid) else { return Ok(()) };
-        let VisitedTxState::AwaitingContractAck { home } = &tx.state else { return Ok(()) };
-        let ours = tx.contract.as_ref().map(Contract::digest).unwrap_or_default();
+    fn on_contract_ack(
+        &mut self,
+        now: Timestamp,
+        tid: &TransactionId,
+        digest: &str,
+        user_url: &str,
+    ) -> Result<(), Error> {
+        let Some(tx) = self.txs.get_mut(tid) else {
+            return Ok(());
+        };
+        let VisitedTxState::AwaitingContractAck { home } = &tx.state else {
+            return Ok(());
+        };
+        let ours = tx
+            .contract
+            .as_ref()
+            .map(Contract::digest)
+            .unwrap_or_default();
         if ours != digest {
-            return Err(Error::Message(ErrorCode::TransactionDataInvalid, "contractAck digest differs"));
+            return Err(Error::Message(
+                ErrorCode::TransactionDataInvalid,
+                "contractAck digest differs",
+            ));
         }
         if !(user_url.starts_with("https://") || user_url.starts_with("http://")) {
             return Err(Error::Message(ErrorCode::FormatInvalid, "user URL"));
@@ -637,23 +817,48 @@ impl<A: Acquirer, R: rand_core::CryptoRng> VisitedServer<A, R> {
         tx.pending = None;
         tx.attempt_deadline = None;
         let _ = now;
-        self.outputs.push_back(VisitedOutput::RedirectUser { tid: tid.clone(), url: user_url.to_owned() });
-        self.notify(tid, CpEvent::UserRedirected { url: user_url.to_owned() });
+        self.outputs.push_back(VisitedOutput::RedirectUser {
+            tid: tid.clone(),
+            url: user_url.to_owned(),
+        });
+        self.notify(
+            tid,
+            CpEvent::UserRedirected {
+                url: user_url.to_owned(),
+            },
+        );
         Ok(())
     }
 
     fn check_result_state(&self, tid: &TransactionId) -> Result<&VisitedTx, Error> {
-        let tx = self.txs.get(tid).ok_or(Error::Message(ErrorCode::UnknownTransaction, "unknown transaction"))?;
+        let tx = self.txs.get(tid).ok_or(Error::Message(
+            ErrorCode::UnknownTransaction,
+            "unknown transaction",
+        ))?;
         match tx.state {
             // A lost contractAck does not block a result that proves home has the contract.
-            VisitedTxState::AwaitingUser { .. } | VisitedTxState::AwaitingContractAck { .. } => Ok(tx),
-            _ => Err(Error::Message(ErrorCode::TransactionDataInvalid, "no result expected in this state")),
+            VisitedTxState::AwaitingUser { .. } | VisitedTxState::AwaitingContractAck { .. } => {
+                Ok(tx)
+            }
+            _ => Err(Error::Message(
+                ErrorCode::TransactionDataInvalid,
+                "no result expected in this state",
+            )),
         }
     }
 
-    fn finish(&mut self, now: Timestamp, tid: &TransactionId, home: &str, body: Body, event: CpEvent) -> Option<Transmit> {
+    fn finish(
+        &mut self,
+        now: Timestamp,
+        tid: &TransactionId,
+        home: &str,
+        body: Body,
+        event: CpEvent,
+    ) -> Option<Transmit> {
         if let Some(tx) = self.txs.get_mut(tid) {
-            tx.state = VisitedTxState::Finishing { home: home.to_owned() };
+            tx.state = VisitedTxState::Finishing {
+                home: home.to_owned(),
+            };
             tx.attempt_deadline = None;
             tx.ended_at = Some(now);
         }
@@ -665,13 +870,28 @@ impl<A: Acquirer, R: rand_core::CryptoRng> VisitedServer<A, R> {
         t
     }
 
-    fn on_security_result(&mut self, now: Timestamp, tid: &TransactionId, home: &str, r: &SecurityResult) -> Result<Option<Transmit>, Error> {
+    fn on_security_result(
+        &mut self,
+        now: Timestamp,
+        tid: &TransactionId,
+        home: &str,
+        r: &SecurityResult,
+    ) -> Result<Option<Transmit>, Error> {
         let tx = self.check_result_state(tid)?;
-        let contract = tx.contract.clone().ok_or(Error::Message(ErrorCode::TransactionDataInvalid, "no contract"))?;
+        let contract = tx.contract.clone().ok_or(Error::Message(
+            ErrorCode::TransactionDataInvalid,
+            "no contract",
+        ))?;
         let check = verify_security_result(&contract, tx.subscriber, r);
         if let Err(e) = check {
             let code = ErrorCode::from(&e);
-            self.fail(now, tid, code, "security result refused", Some(home.to_owned()));
+            self.fail(
+                now,
+                tid,
+                code,
+                "security result refused",
+                Some(home.to_owned()),
+            );
             return Err(e);
         }
         let receipt = Receipt {
@@ -681,7 +901,13 @@ impl<A: Acquirer, R: rand_core::CryptoRng> VisitedServer<A, R> {
             continue_url: tx.request.continue_url.clone(),
             issued_at: now.as_unix_secs(),
         };
-        Ok(self.finish(now, tid, home, Body::Receipt { receipt }, CpEvent::SecurityCompleted { result: r.clone() }))
+        Ok(self.finish(
+            now,
+            tid,
+            home,
+            Body::Receipt { receipt },
+            CpEvent::SecurityCompleted { result: r.clone() },
+        ))
     }
 
     fn on_payment_authorization(
@@ -692,12 +918,21 @@ impl<A: Acquirer, R: rand_core::CryptoRng> VisitedServer<A, R> {
         a: &PaymentAuthorization,
     ) -> Result<Option<Transmit>, Error> {
         let tx = self.check_result_state(tid)?;
-        let contract = tx.contract.clone().ok_or(Error::Message(ErrorCode::TransactionDataInvalid, "no contract"))?;
+        let contract = tx.contract.clone().ok_or(Error::Message(
+            ErrorCode::TransactionDataInvalid,
+            "no contract",
+        ))?;
         let continue_url = tx.request.continue_url.clone();
         let card = match self.check_authorization(&contract, a) {
             Ok(c) => c,
             Err(e) => {
-                self.fail(now, tid, ErrorCode::from(&e), "payment authorization refused", Some(home.to_owned()));
+                self.fail(
+                    now,
+                    tid,
+                    ErrorCode::from(&e),
+                    "payment authorization refused",
+                    Some(home.to_owned()),
+                );
                 return Err(e);
             }
         };
@@ -705,29 +940,58 @@ impl<A: Acquirer, R: rand_core::CryptoRng> VisitedServer<A, R> {
             PaymentInstrument::Wallet { debit_id } => Some((home.to_owned(), debit_id.clone())),
             _ => None,
         };
-        let ins = PaymentInstruction { tid: tid.clone(), merchant: contract.merchant.clone(), amount: a.amount.clone(), method: a.method, card, wallet_debit };
+        let ins = PaymentInstruction {
+            tid: tid.clone(),
+            merchant: contract.merchant.clone(),
+            amount: a.amount.clone(),
+            method: a.method,
+            card,
+            wallet_debit,
+        };
         let outcome = self.acquirer.execute(&ins);
         let (approved, code, reason, event) = match outcome {
             AcquirerOutcome::Approved { authorization_code } => (
                 true,
                 Some(authorization_code.clone()),
                 None,
-                CpEvent::Paid { authorization_code, method: a.method, amount: a.amount.clone() },
+                CpEvent::Paid {
+                    authorization_code,
+                    method: a.method,
+                    amount: a.amount.clone(),
+                },
             ),
-            AcquirerOutcome::Declined { reason } => (false, None, Some(reason.clone()), CpEvent::Declined { reason }),
+            AcquirerOutcome::Declined { reason } => (
+                false,
+                None,
+                Some(reason.clone()),
+                CpEvent::Declined { reason },
+            ),
         };
         let receipt = Receipt {
             merchant: contract.merchant,
-            outcome: if approved { "paid".into() } else { "declined".into() },
+            outcome: if approved {
+                "paid".into()
+            } else {
+                "declined".into()
+            },
             amount: Some(a.amount.clone()),
             continue_url,
             issued_at: now.as_unix_secs(),
         };
-        let result = PaymentResult { approved, authorization_code: code, reason, receipt };
+        let result = PaymentResult {
+            approved,
+            authorization_code: code,
+            reason,
+            receipt,
+        };
         Ok(self.finish(now, tid, home, Body::PaymentResult { result }, event))
     }
 
-    fn check_authorization(&self, contract: &Contract, a: &PaymentAuthorization) -> Result<Option<TokenizedCard>, Error> {
+    fn check_authorization(
+        &self,
+        contract: &Contract,
+        a: &PaymentAuthorization,
+    ) -> Result<Option<TokenizedCard>, Error> {
         let bad = |why| Error::Message(ErrorCode::TransactionDataInvalid, why);
         if a.contract_digest != contract.digest() {
             return Err(bad("authorization is for another contract"));
@@ -741,8 +1005,9 @@ impl<A: Acquirer, R: rand_core::CryptoRng> VisitedServer<A, R> {
         match (&a.instrument, a.method) {
             (PaymentInstrument::Token { card }, PaymentMethod::Card) => Ok(Some(card.clone())),
             (PaymentInstrument::EncryptedToken { jwe }, PaymentMethod::Card) => {
-                let plain = jwe::decrypt_compact(jwe, self.endpoint.key())?;
-                let card: TokenizedCard = serde_json::from_slice(&plain).map_err(|_| bad("encrypted token content"))?;
+                let plain = jwe::decrypt_compact(jwe, self.endpoint.decryption_key())?;
+                let card: TokenizedCard =
+                    serde_json::from_slice(&plain).map_err(|_| bad("encrypted token content"))?;
                 Ok(Some(card))
             }
             (PaymentInstrument::Wallet { .. }, PaymentMethod::Wallet) => Ok(None),
@@ -754,10 +1019,15 @@ impl<A: Acquirer, R: rand_core::CryptoRng> VisitedServer<A, R> {
         let t = self.config.timeouts;
         let tids: Vec<TransactionId> = self.txs.keys().cloned().collect();
         for tid in tids {
-            let Some(tx) = self.txs.get_mut(&tid) else { continue };
+            let Some(tx) = self.txs.get_mut(&tid) else {
+                continue;
+            };
             match tx.state.clone() {
                 VisitedTxState::Completed | VisitedTxState::Failed { .. } => {
-                    if tx.ended_at.is_some_and(|e| now >= e.saturating_add(t.linger)) {
+                    if tx
+                        .ended_at
+                        .is_some_and(|e| now >= e.saturating_add(t.linger))
+                    {
                         self.txs.remove(&tid);
                     }
                     continue;
@@ -783,13 +1053,25 @@ impl<A: Acquirer, R: rand_core::CryptoRng> VisitedServer<A, R> {
                 }
                 VisitedTxState::AwaitingContractAck { home } => {
                     if tx.attempt_deadline.is_some_and(|d| now >= d) {
-                        self.fail(now, &tid, ErrorCode::Timeout, "home did not acknowledge the contract", Some(home));
+                        self.fail(
+                            now,
+                            &tid,
+                            ErrorCode::Timeout,
+                            "home did not acknowledge the contract",
+                            Some(home),
+                        );
                         continue;
                     }
                 }
                 VisitedTxState::AwaitingUser { home } => {
                     if now >= tx.deadline {
-                        self.fail(now, &tid, ErrorCode::Timeout, "user did not complete in time", Some(home));
+                        self.fail(
+                            now,
+                            &tid,
+                            ErrorCode::Timeout,
+                            "user did not complete in time",
+                            Some(home),
+                        );
                         continue;
                     }
                 }
@@ -822,7 +1104,11 @@ impl<A: Acquirer, R: rand_core::CryptoRng> VisitedServer<A, R> {
 /// # Errors
 /// [`Error::Message`] with [`ErrorCode::TransactionDataInvalid`] (or [`ErrorCode::FormatInvalid`]
 /// for an undecodable key or signature).
-pub fn verify_security_result(contract: &Contract, subscriber: E164, r: &SecurityResult) -> Result<(), Error> {
+pub fn verify_security_result(
+    contract: &Contract,
+    subscriber: E164,
+    r: &SecurityResult,
+) -> Result<(), Error> {
     let bad = |why| Error::Message(ErrorCode::TransactionDataInvalid, why);
     if r.request_type != contract.request_type || r.request_type == RequestType::Payment {
         return Err(bad("result kind differs from the request"));
@@ -833,12 +1119,20 @@ pub fn verify_security_result(contract: &Contract, subscriber: E164, r: &Securit
     if r.contract_digest != contract.digest() {
         return Err(bad("result is for another contract (tampered)"));
     }
-    if matches!(r.request_type, RequestType::DigitalSignature | RequestType::EndToEndSignature) {
+    if matches!(
+        r.request_type,
+        RequestType::DigitalSignature | RequestType::EndToEndSignature
+    ) {
         let fmt = |why| Error::Message(ErrorCode::FormatInvalid, why);
-        let key = r.subscriber_key.as_deref().ok_or(fmt("subscriber key missing"))?;
-        let key = keys::parse_public_key_sec1(&b64::decode(key).map_err(|_| fmt("subscriber key"))?)?;
+        let key = r
+            .subscriber_key
+            .as_deref()
+            .ok_or(fmt("subscriber key missing"))?;
+        let key =
+            keys::parse_public_key_sec1(&b64::decode(key).map_err(|_| fmt("subscriber key"))?)?;
         let sig = r.signature.as_deref().ok_or(fmt("signature missing"))?;
-        let sig = Signature::from_slice(&b64::decode(sig).map_err(|_| fmt("signature"))?).map_err(|_| fmt("signature"))?;
+        let sig = Signature::from_slice(&b64::decode(sig).map_err(|_| fmt("signature"))?)
+            .map_err(|_| fmt("signature"))?;
         VerifyingKey::from(&key)
             .verify(&contract.signing_bytes(), &sig)
             .map_err(|_| bad("subscriber signature does not verify over the contract"))?;
