@@ -708,3 +708,32 @@ fn state_encoding_detects_corruption() {
     assert!(PurseState::from_bytes(&[]).is_err());
     assert!(PurseState::from_bytes(b"EPS2\0\0\0\0").is_err());
 }
+
+/// The path a GP runtime takes: personalization blocks routed by a security domain without a
+/// SELECT, then the runtime's own selection.
+#[test]
+fn runtime_personalization_and_selection() {
+    let mut state = PurseState::new(&danger::TEST_AID).unwrap();
+    let dgis = danger::test_personalization().unwrap().dgis().unwrap();
+    let n = dgis.len();
+    // BER-TLV structured data is refused.
+    let out = epurse::card::personalize(&state, 0x90, &dgis[0]);
+    assert_eq!(out.reply.status(), StatusWord::INCORRECT_P1_P2);
+    assert!(out.new_state.is_none());
+    for (i, dgi) in dgis.iter().enumerate() {
+        let p1 = if i + 1 == n { 0x88 } else { 0x08 };
+        let out = epurse::card::personalize(&state, p1, dgi);
+        assert_eq!(out.reply.status(), SW_OK, "DGI {i}");
+        state = PurseState::from_bytes(&out.new_state.unwrap().to_bytes()).unwrap();
+    }
+    assert_eq!(state.lifecycle(), Lifecycle::Active);
+    // Already active.
+    let out = epurse::card::personalize(&state, 0x88, &dgis[0]);
+    assert_eq!(out.reply.status(), StatusWord::CONDITIONS_NOT_SATISFIED);
+
+    let mut session = epurse::card::Session::new();
+    let r = epurse::card::select(&state, &mut session);
+    assert_eq!(r.status(), SW_OK);
+    assert_eq!(r.data()[0], 0x6F);
+    assert!(session.is_selected());
+}

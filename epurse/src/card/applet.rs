@@ -332,7 +332,7 @@ fn dispatch(c: &mut Ctx<'_, '_>) -> Result<(), Error> {
     }
     let ins = c.cmd.ins();
     if ins == INS_SELECT && cla & 0x80 == 0 {
-        return select(c);
+        return select_apdu(c);
     }
     if !c.session.selected {
         return Err(Error::ConditionsNotSatisfied);
@@ -378,7 +378,7 @@ fn dispatch(c: &mut Ctx<'_, '_>) -> Result<(), Error> {
     }
 }
 
-fn select(c: &mut Ctx<'_, '_>) -> Result<(), Error> {
+fn select_apdu(c: &mut Ctx<'_, '_>) -> Result<(), Error> {
     c.session.reset();
     if c.cmd.p1() != 0x04 || !matches!(c.cmd.p2(), 0x00 | 0x0C) {
         return Err(Error::WrongP1P2);
@@ -652,19 +652,31 @@ fn application_unblock(c: &mut Ctx<'_, '_>) -> Result<(), Error> {
 }
 
 fn store_data(c: &mut Ctx<'_, '_>) -> Result<(), Error> {
-    if c.state.lifecycle != Lifecycle::Personalizing {
+    let next = apply_store_data(c.state, c.cmd.p1(), c.cmd.data())?;
+    *c.new = Some(next);
+    Ok(())
+}
+
+/// STORE DATA semantics shared by the APDU and [`personalize`].
+fn apply_store_data(state: &PurseState, p1: u8, data: &[u8]) -> Result<PurseState, Error> {
+    if state.lifecycle != Lifecycle::Personalizing {
         return Err(Error::ConditionsNotSatisfied);
     }
-    if c.data().is_empty() {
+    // GPC 2.3 §11.11.2.1: P1 bits 18 give the data structure; only DGI (08) or "no
+    // information" (00) is accepted. Encryption bits (60) are for the security domain to
+    // remove; the applet receives DGIs in the clear.
+    if p1 & 0x18 == 0x10 || p1 & 0x18 == 0x18 {
+        return Err(Error::WrongP1P2);
+    }
+    if data.is_empty() {
         return Err(Error::WrongLength);
     }
-    let last = c.cmd.p1() & 0x80 != 0;
-    let data = c.cmd.data();
-    let next = c.next_state();
+    let last = p1 & 0x80 != 0;
+    let mut next = state.clone();
     let mut at = 0usize;
     while at < data.len() {
         let (dgi, value, used) = parse_dgi(data.get(at..).unwrap_or(&[]))?;
-        apply_dgi(next, dgi, value)?;
+        apply_dgi(&mut next, dgi, value)?;
         at += used;
     }
     if last {
@@ -679,7 +691,43 @@ fn store_data(c: &mut Ctx<'_, '_>) -> Result<(), Error> {
         }
         next.lifecycle = Lifecycle::Active;
     }
-    Ok(())
+    Ok(next)
+}
+
+/// One STORE DATA block routed by a security domain (GP INSTALL [for personalization]),
+/// without a SELECT: `p1` as in the APDU (bit `80` = last block), `data` the plain DGIs.
+/// Returns the outcome exactly as [`process`] would for `80 E2 p1 .. data`.
+#[must_use]
+pub fn personalize(state: &PurseState, p1: u8, data: &[u8]) -> Outcome {
+    match apply_store_data(state, p1, data) {
+        Ok(next) => Outcome {
+            reply: Reply::new(),
+            new_state: Some(next),
+        },
+        Err(e) => Outcome {
+            reply: Reply::status_only(StatusWord::from(&e)),
+            new_state: None,
+        },
+    }
+}
+
+/// What SELECT by this applet's AID answers, for a runtime that performs the selection
+/// itself (the GP registry) and only informs the applet: resets the session, marks it
+/// selected and returns the FCI with `9000`, `6283` (blocked) or `9303` (permanently locked,
+/// not selected).
+#[must_use]
+pub fn select(state: &PurseState, session: &mut Session) -> Reply {
+    let mut data = [0u8; super::state::MAX_AID + 5];
+    data[..5].copy_from_slice(&[0x00, 0xA4, 0x04, 0x00, state.aid_len]);
+    let aid = state.aid();
+    let end = 5 + aid.len();
+    if let Some(slot) = data.get_mut(5..end) {
+        slot.copy_from_slice(aid);
+    }
+    match apdu_codec::parse_command(data.get(..end).unwrap_or(&[])) {
+        Ok(cmd) => process(state, session, &cmd, &Entropy::default()).reply,
+        Err(e) => Reply::status_only(StatusWord::from(&e)),
+    }
 }
 
 /// Split one DGI: `tag(2) || length(1, or FF + 2) || value`; returns the bytes consumed.

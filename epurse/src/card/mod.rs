@@ -13,7 +13,7 @@ pub(crate) mod state;
 
 pub use applet::{
     DGI_ISSUER, DGI_KEY_BASE, DGI_LIMITS, DGI_PIN, DGI_TAG, INS_MOVE_TO_TAG, ISSUER_FILE_LEN,
-    Outcome, SFI_ISSUER, SFI_LOG, Session, issuer_mac, pin_block, process,
+    Outcome, SFI_ISSUER, SFI_LOG, Session, issuer_mac, personalize, pin_block, process, select,
 };
 pub use reply::{Entropy, REPLY_MAX, Reply};
 pub use state::{
