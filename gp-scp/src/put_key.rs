@@ -3,8 +3,9 @@
 //!
 //! - DES keys (`80`): 16 bytes, 3DES-ECB under the DEK (SCP02: the session DEK).
 //! - AES keys (`88`): `length || AES-CBC(DEK, ICV 0, key || 00..)` — the key length byte,
-//!   then the key zero-padded to a multiple of 16 (Amd D §7.2.1); the DEK is the static DEK
-//!   (SCP03) or S-DEK (SCP11).
+//!   then the key zero-padded to a multiple of 16 (Amd D §7.2.1, as GlobalPlatformPro sends
+//!   it); the DEK is the static DEK (SCP03) or S-DEK (SCP11). yubikit sends the encrypted key
+//!   without the length byte (`88 10 ..`); decoding accepts both ([`AesKeyFormat`]).
 //!
 //! The key check value of each key is checked on decoding. EC keys (`B0`/`B1`) are not
 //! handled here.
@@ -41,6 +42,16 @@ impl fmt::Debug for PutKeyComponent {
     }
 }
 
+/// How an AES key component is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AesKeyFormat {
+    /// `88 (n+1) len || encrypted key` (GPC Amd D §7.2.1, GlobalPlatformPro).
+    #[default]
+    LengthPrefixed,
+    /// `88 n || encrypted key` (yubikit); only for 16 and 32-byte keys.
+    Bare,
+}
+
 /// Decoded PUT KEY data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PutKeyData {
@@ -48,6 +59,9 @@ pub struct PutKeyData {
     pub new_version: u8,
     /// The keys in order (key ids P2, P2+1, ...).
     pub keys: Vec<PutKeyComponent>,
+    /// The layout the AES components used (the last one seen; `LengthPrefixed` without AES
+    /// keys).
+    pub aes_format: AesKeyFormat,
 }
 
 // Short-lived and built once per PUT KEY: the size difference does not matter.
@@ -94,6 +108,27 @@ pub fn encode_put_key_data(
     dek: &[u8],
     dek_type: KeyType,
 ) -> Result<Vec<u8>, Error> {
+    encode_put_key_data_as(
+        AesKeyFormat::LengthPrefixed,
+        new_version,
+        keys,
+        dek,
+        dek_type,
+    )
+}
+
+/// As [`encode_put_key_data`] with an explicit AES component layout.
+///
+/// # Errors
+/// As [`encode_put_key_data`]; [`Error::KeyLength`] for a 24-byte key in
+/// [`AesKeyFormat::Bare`] (its length would be ambiguous).
+pub fn encode_put_key_data_as(
+    aes_format: AesKeyFormat,
+    new_version: u8,
+    keys: &[(KeyType, &SecretKey)],
+    dek: &[u8],
+    dek_type: KeyType,
+) -> Result<Vec<u8>, Error> {
     let dek = Dek::new(dek, dek_type)?;
     let mut out = Vec::with_capacity(1 + keys.len() * 40);
     out.push(new_version);
@@ -115,8 +150,18 @@ pub fn encode_put_key_data(
                 let mut enc = key.as_bytes().to_vec();
                 enc.resize(key.len().div_ceil(16) * 16, 0);
                 a.cbc_encrypt(&[0; 16], &mut enc);
-                let field = u8::try_from(enc.len() + 1).map_err(|_| Error::KeyLength)?;
-                out.extend_from_slice(&[0x88, field, len]);
+                match aes_format {
+                    AesKeyFormat::LengthPrefixed => {
+                        let field = u8::try_from(enc.len() + 1).map_err(|_| Error::KeyLength)?;
+                        out.extend_from_slice(&[0x88, field, len]);
+                    }
+                    AesKeyFormat::Bare => {
+                        if enc.len() != key.len() {
+                            return Err(Error::KeyLength);
+                        }
+                        out.extend_from_slice(&[0x88, len]);
+                    }
+                }
                 out.extend_from_slice(&enc);
                 enc.zeroize();
             }
@@ -140,6 +185,8 @@ pub fn parse_put_key_data(data: &[u8], dek: &[u8], dek_type: KeyType) -> Result<
         .split_first()
         .ok_or(Error::Malformed("PUT KEY data (empty)"))?;
     let mut keys = Vec::new();
+    let mut aes_format = AesKeyFormat::LengthPrefixed;
+    let mut aes_seen = false;
     while !rest.is_empty() {
         let [t, l, tail @ ..] = rest else {
             return Err(Error::Malformed("PUT KEY key header"));
@@ -166,10 +213,25 @@ pub fn parse_put_key_data(data: &[u8], dek: &[u8], dek_type: KeyType) -> Result<
                 k
             }
             (KeyType::Aes, Dek::Aes(a)) => {
-                let (&key_len, enc) = field
-                    .split_first()
-                    .ok_or(Error::Malformed("PUT KEY AES key length"))?;
-                let key_len = usize::from(key_len);
+                // `len || encrypted` (odd field length) or bare `encrypted` (16 or 32 bytes).
+                let format = if matches!(len, 16 | 32) {
+                    AesKeyFormat::Bare
+                } else {
+                    AesKeyFormat::LengthPrefixed
+                };
+                if aes_seen && format != aes_format {
+                    return Err(Error::Malformed("PUT KEY data mixes AES key layouts"));
+                }
+                aes_seen = true;
+                aes_format = format;
+                let (key_len, enc) = if format == AesKeyFormat::Bare {
+                    (len, field)
+                } else {
+                    let (&l, enc) = field
+                        .split_first()
+                        .ok_or(Error::Malformed("PUT KEY AES key length"))?;
+                    (usize::from(l), enc)
+                };
                 if !matches!(key_len, 16 | 24 | 32) || enc.len() != key_len.div_ceil(16) * 16 {
                     return Err(Error::Malformed("PUT KEY AES key length"));
                 }
@@ -198,7 +260,11 @@ pub fn parse_put_key_data(data: &[u8], dek: &[u8], dek_type: KeyType) -> Result<
     if keys.is_empty() {
         return Err(Error::Malformed("PUT KEY data without keys"));
     }
-    Ok(PutKeyData { new_version, keys })
+    Ok(PutKeyData {
+        new_version,
+        keys,
+        aes_format,
+    })
 }
 
 /// Re-encode decoded data (used by the fuzz check).
@@ -209,5 +275,5 @@ pub fn parse_put_key_data(data: &[u8], dek: &[u8], dek_type: KeyType) -> Result<
 pub fn encode_parsed(parsed: &PutKeyData, dek: &[u8], dek_type: KeyType) -> Result<Vec<u8>, Error> {
     let keys: Vec<(KeyType, &SecretKey)> =
         parsed.keys.iter().map(|k| (k.key_type, &k.key)).collect();
-    encode_put_key_data(parsed.new_version, &keys, dek, dek_type)
+    encode_put_key_data_as(parsed.aes_format, parsed.new_version, &keys, dek, dek_type)
 }

@@ -126,11 +126,18 @@ impl AesMessaging {
     }
 
     /// The EXTERNAL AUTHENTICATE C-MAC (SCP03): chaining value zero, no encryption, updates
-    /// the chaining value.
-    pub(crate) fn mac_first(&mut self, header: [u8; 4], body: &[u8]) -> [u8; BLOCK] {
+    /// the chaining value. `extended`: the command travels in extended form (yubikit sends
+    /// every command of an SCP session, EXTERNAL AUTHENTICATE included, that way), so the MAC
+    /// covers `00 Lc1 Lc2`.
+    pub(crate) fn mac_first(
+        &mut self,
+        header: [u8; 4],
+        body: &[u8],
+        extended: bool,
+    ) -> [u8; BLOCK] {
         self.chain = [0; BLOCK];
         let lc = body.len() + self.mac_len;
-        let mac = self.command_mac(header, lc, false, body);
+        let mac = self.command_mac(header, lc, extended, body);
         self.chain = mac;
         mac
     }

@@ -644,3 +644,56 @@ fn put_key_round_trip_and_kcv_check() {
     // Type mismatch between key and DEK.
     assert!(encode_put_key_data(1, &[(KeyType::Aes, &k1)], &dek_des, KeyType::Des).is_err());
 }
+
+/// yubikit (yubikey-manager `ScpProcessor`) sends EXTERNAL AUTHENTICATE and every later
+/// command in extended form, with the C-MAC computed over the extended header
+/// (`84 82 33 00 00 00 10 ..`); the card must accept it.
+#[test]
+fn yubikit_style_extended_external_authenticate() {
+    use gp_scp::crypto::AesCipher;
+    let (mut card, keys) = scp03_card();
+    let mut rng = DangerSeededRng::new(21);
+    let hc = [0x31u8; 8];
+    // INITIALIZE UPDATE without Le, as yubikit sends it.
+    let init = Command::new(0x80, 0x50, 0x30, 0x00).with_data(hc.to_vec());
+    let r = respond(&mut card, &keys, &mut rng, &init.to_vec().unwrap());
+    assert_eq!(r.status, StatusWord::SUCCESS);
+    let iu = gp_scp::scp03::parse_initialize_update_response(&r.data).unwrap();
+    let mut ctx = hc.to_vec();
+    ctx.extend_from_slice(iu.card_challenge());
+    let [_, s_mac, _, card_cryptogram, host_cryptogram] =
+        gp_scp::scp03::derive_raw(&keys[0], &ctx, 8).unwrap();
+    assert_eq!(card_cryptogram, iu.card_cryptogram());
+    let header = [0x84, 0x82, 0x33, 0x00, 0x00, 0x00, 0x10];
+    let tag = AesCipher::new(&s_mac)
+        .unwrap()
+        .cmac(&[&[0u8; 16], &header, &host_cryptogram]);
+    let mut ea = header.to_vec();
+    ea.extend_from_slice(&host_cryptogram);
+    ea.extend_from_slice(&tag[..8]);
+    let r = respond(&mut card, &keys, &mut rng, &ea);
+    assert_eq!(r.status, StatusWord::SUCCESS);
+    assert_eq!(card.level(), Some(SecurityLevel::ALL));
+}
+
+/// yubikit's PUT KEY layout (`88 10 <encrypted key>`, no key-length byte) decodes too.
+#[test]
+fn put_key_yubikit_layout() {
+    use gp_scp::keys::SecretKey;
+    use gp_scp::put_key::{AesKeyFormat, encode_put_key_data_as, parse_put_key_data};
+    let dek = [0x22u8; 16];
+    let k = SecretKey::new(&[0x44; 16]);
+    let data = encode_put_key_data_as(
+        AesKeyFormat::Bare,
+        0x02,
+        &[(KeyType::Aes, &k), (KeyType::Aes, &k), (KeyType::Aes, &k)],
+        &dek,
+        KeyType::Aes,
+    )
+    .unwrap();
+    assert_eq!(&data[1..3], &[0x88, 0x10]);
+    let parsed = parse_put_key_data(&data, &dek, KeyType::Aes).unwrap();
+    assert_eq!(parsed.aes_format, AesKeyFormat::Bare);
+    assert_eq!(parsed.keys.len(), 3);
+    assert_eq!(parsed.keys[2].key, k);
+}

@@ -143,11 +143,13 @@ impl Scp02CardPending {
             return Err(Error::SecurityLevel(cmd.p2()));
         }
         let data = cmd.data();
-        if data.len() != 16 || cmd.is_extended() {
+        if data.len() != 16 {
             return Err(Error::Malformed("EXTERNAL AUTHENTICATE data length"));
         }
         let (cryptogram, mac) = data.split_at(8);
-        let calc = self.messaging.mac_first(cmd.header(), cryptogram);
+        let calc = self
+            .messaging
+            .mac_first(cmd.header(), cryptogram, cmd.is_extended());
         if !bool::from(calc.ct_eq(mac)) {
             return Err(Error::CommandMac);
         }

@@ -144,7 +144,7 @@ impl Scp02Host {
             self.config.level.to_byte(),
             0x00,
         ];
-        let mac = messaging.mac_first(header, &host_cryptogram);
+        let mac = messaging.mac_first(header, &host_cryptogram, false);
         let mut data = Vec::with_capacity(16);
         data.extend_from_slice(&host_cryptogram);
         data.extend_from_slice(&mac);

@@ -351,9 +351,9 @@ impl Scp02Messaging {
     }
 
     /// The EXTERNAL AUTHENTICATE C-MAC (zero ICV), which starts the chain.
-    pub(crate) fn mac_first(&mut self, header: [u8; 4], body: &[u8]) -> [u8; 8] {
+    pub(crate) fn mac_first(&mut self, header: [u8; 4], body: &[u8], extended: bool) -> [u8; 8] {
         self.last_mac = None;
-        let mac = self.c_mac(header, body, false);
+        let mac = self.c_mac(header, body, extended);
         self.last_mac = Some(mac);
         mac
     }

@@ -204,11 +204,13 @@ impl Scp03CardPending {
         }
         let n = self.option.block_len();
         let data = cmd.data();
-        if data.len() != 2 * n || cmd.is_extended() {
+        if data.len() != 2 * n {
             return Err(Error::Malformed("EXTERNAL AUTHENTICATE data length"));
         }
         let (cryptogram, mac) = data.split_at(n);
-        let calc = self.messaging.mac_first(cmd.header(), cryptogram);
+        let calc = self
+            .messaging
+            .mac_first(cmd.header(), cryptogram, cmd.is_extended());
         let mac_ok: bool = calc.get(..n).unwrap_or(&[]).ct_eq(mac).into();
         if !mac_ok {
             return Err(Error::CommandMac);

@@ -167,7 +167,7 @@ impl Scp03Host {
             0x00,
         ];
         let body = host_cryptogram.get(..n).unwrap_or(&[]);
-        let mac = messaging.mac_first(header, body);
+        let mac = messaging.mac_first(header, body, false);
         let mut data = Vec::with_capacity(2 * n);
         data.extend_from_slice(body);
         data.extend_from_slice(mac.get(..n).unwrap_or(&[]));
