@@ -697,7 +697,6 @@ fn apply_store_data(state: &PurseState, p1: u8, data: &[u8]) -> Result<PurseStat
 /// One STORE DATA block routed by a security domain (GP INSTALL [for personalization]),
 /// without a SELECT: `p1` as in the APDU (bit `80` = last block), `data` the plain DGIs.
 /// Returns the outcome exactly as [`process`] would for `80 E2 p1 .. data`.
-#[must_use]
 pub fn personalize(state: &PurseState, p1: u8, data: &[u8]) -> Outcome {
     match apply_store_data(state, p1, data) {
         Ok(next) => Outcome {
