@@ -4,6 +4,12 @@
 
 use core::time::Duration;
 use std::hint::black_box;
+use std::time::Instant;
+
+use p256::ecdsa::Signature;
+use p256::ecdsa::signature::{Signer, Verifier};
+
+mod common;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use mec_roaming::SeededRng;
@@ -34,6 +40,42 @@ fn bench(c: &mut Criterion) {
     eprintln!(
         "payment flow: {messages} signed messages (each signed once and verified once), average payload {avg_payload} bytes"
     );
+
+    // Share of a flow's time spent in ECDSA: flows and the same number of raw P-256 signatures
+    // and verifications (over messages of the average size), timed alternately so that load
+    // from other processes falls on both alike.
+    {
+        let mut rng = SeededRng::from_u64(9);
+        let key = PrivateKey::generate(&mut rng);
+        let vk = key.verifying_key();
+        let msg = vec![b'x'; avg_payload * 4 / 3];
+        let origin = Instant::now();
+        let (mut flow_t, mut ecdsa_t, mut flow_wall) = (0u128, 0u128, 0f64);
+        let rounds = 40u32;
+        for _ in 0..rounds {
+            let sim = Sim::new(7, false).unwrap();
+            let w = Instant::now();
+            let t = common::cpu_ns(origin);
+            black_box(flow(sim, PaymentMethod::Wallet));
+            flow_t += common::cpu_ns(origin) - t;
+            flow_wall += w.elapsed().as_secs_f64();
+            let t = common::cpu_ns(origin);
+            for _ in 0..messages {
+                let sig: Signature = key.signing_key().sign(black_box(&msg));
+                vk.verify(black_box(&msg), &sig).unwrap();
+            }
+            ecdsa_t += common::cpu_ns(origin) - t;
+        }
+        let per_flow = flow_t as f64 / f64::from(rounds) / 1e9;
+        eprintln!(
+            "wallet flow on-CPU {:.3} ms (wall {:.3} ms), {messages} ECDSA signs + {messages} verifies on-CPU {:.3} ms: ECDSA share {:.1} %, {:.0} flows/s per core (on-CPU)",
+            per_flow * 1e3,
+            flow_wall / f64::from(rounds) * 1e3,
+            ecdsa_t as f64 / f64::from(rounds) / 1e6,
+            100.0 * ecdsa_t as f64 / flow_t as f64,
+            1.0 / per_flow
+        );
+    }
 
     let mut g = c.benchmark_group("payment_flow");
     g.sample_size(30);

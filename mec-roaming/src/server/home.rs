@@ -192,7 +192,8 @@ pub struct HomeServer<S: SubscriberStore, R: rand_core::CryptoRng> {
     rng: R,
     txs: HashMap<TxKey, HomeTx>,
     sessions: HashMap<String, TxKey>,
-    answers: HashMap<(String, MessageId), Transmit>,
+    /// Answers to admitted messages, re-sent for their duplicates until the expiry time.
+    answers: HashMap<(String, MessageId), (Transmit, Timestamp)>,
     outputs: VecDeque<HomeOutput>,
 }
 
@@ -289,7 +290,7 @@ impl<S: SubscriberStore, R: rand_core::CryptoRng> HomeServer<S, R> {
                 }
             }
         }
-        d
+        min_deadline(d, self.answers.values().map(|(_, keep)| *keep).min())
     }
 
     /// Feeds one input.
@@ -342,7 +343,7 @@ impl<S: SubscriberStore, R: rand_core::CryptoRng> HomeServer<S, R> {
     fn receive(&mut self, now: Timestamp, jws: &str) -> Result<(), Error> {
         let env = match self.endpoint.admit(now, jws, &self.registry)? {
             Admitted::Duplicate(env) => {
-                if let Some(t) = self.answers.get(&(env.iss.clone(), env.mid.clone())) {
+                if let Some((t, _)) = self.answers.get(&(env.iss.clone(), env.mid.clone())) {
                     self.outputs.push_back(HomeOutput::Transmit(t.clone()));
                 }
                 return Ok(());
@@ -350,7 +351,9 @@ impl<S: SubscriberStore, R: rand_core::CryptoRng> HomeServer<S, R> {
             Admitted::Fresh(env) => env,
         };
         if let Some(t) = self.dispatch(now, &env)? {
-            self.answers.insert((env.iss.clone(), env.mid.clone()), t);
+            let keep = now.saturating_add(self.config.timeouts.linger);
+            self.answers
+                .insert((env.iss.clone(), env.mid.clone()), (t, keep));
         }
         Ok(())
     }
@@ -943,8 +946,7 @@ impl<S: SubscriberStore, R: rand_core::CryptoRng> HomeServer<S, R> {
                 }
             }
         }
-        self.answers
-            .retain(|(from, _), tr| self.txs.contains_key(&(from.clone(), tr.tid.clone())));
+        self.answers.retain(|_, (_, keep)| *keep > now);
         self.endpoint.purge(now);
     }
 }

@@ -295,7 +295,8 @@ pub struct VisitedServer<A: Acquirer, R: rand_core::CryptoRng> {
     config: VisitedConfig,
     rng: R,
     txs: HashMap<TransactionId, VisitedTx>,
-    answers: HashMap<(String, MessageId), Transmit>,
+    /// Answers to admitted messages, re-sent for their duplicates until the expiry time.
+    answers: HashMap<(String, MessageId), (Transmit, Timestamp)>,
     outputs: VecDeque<VisitedOutput>,
 }
 
@@ -451,7 +452,7 @@ impl<A: Acquirer, R: rand_core::CryptoRng> VisitedServer<A, R> {
                 }
             }
         }
-        d
+        min_deadline(d, self.answers.values().map(|(_, keep)| *keep).min())
     }
 
     fn send(
@@ -586,7 +587,7 @@ impl<A: Acquirer, R: rand_core::CryptoRng> VisitedServer<A, R> {
     fn receive(&mut self, now: Timestamp, jws: &str) -> Result<(), Error> {
         let env = match self.endpoint.admit(now, jws, &self.registry)? {
             Admitted::Duplicate(env) => {
-                if let Some(t) = self.answers.get(&(env.iss.clone(), env.mid.clone())) {
+                if let Some((t, _)) = self.answers.get(&(env.iss.clone(), env.mid.clone())) {
                     self.outputs.push_back(VisitedOutput::Transmit(t.clone()));
                 }
                 return Ok(());
@@ -595,7 +596,9 @@ impl<A: Acquirer, R: rand_core::CryptoRng> VisitedServer<A, R> {
         };
         let answer = self.dispatch(now, &env)?;
         if let Some(t) = answer {
-            self.answers.insert((env.iss.clone(), env.mid.clone()), t);
+            let keep = now.saturating_add(self.config.timeouts.linger);
+            self.answers
+                .insert((env.iss.clone(), env.mid.clone()), (t, keep));
         }
         Ok(())
     }
@@ -744,13 +747,11 @@ impl<A: Acquirer, R: rand_core::CryptoRng> VisitedServer<A, R> {
         let req = tx.request.clone();
         let mut offered = Vec::new();
         if req.request_type == RequestType::Payment {
-            offered = req
-                .accepted_methods
-                .iter()
-                .copied()
-                .filter(|m| methods.contains(m))
-                .collect();
-            offered.dedup();
+            for m in &req.accepted_methods {
+                if methods.contains(m) && !offered.contains(m) {
+                    offered.push(*m);
+                }
+            }
             if offered.is_empty() {
                 self.fail(
                     now,
@@ -1092,7 +1093,7 @@ impl<A: Acquirer, R: rand_core::CryptoRng> VisitedServer<A, R> {
                 }
             }
         }
-        self.answers.retain(|_, tr| self.txs.contains_key(&tr.tid));
+        self.answers.retain(|_, (_, keep)| *keep > now);
         self.endpoint.purge(now);
         self.cache.purge(now);
     }
