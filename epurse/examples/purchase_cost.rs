@@ -25,7 +25,9 @@ fn main() {
     if mode == "floor" {
         let k16: [u8; 16] = core::array::from_fn(|i| i as u8 * 17);
         let tdes = des::TdesEde2::new(&Array::from(k16));
-        let single = des::Des::new(&Array::from([0x13u8, 0x34, 0x57, 0x79, 0x9B, 0xBC, 0xDF, 0xF1]));
+        let single = des::Des::new(&Array::from([
+            0x13u8, 0x34, 0x57, 0x79, 0x9B, 0xBC, 0xDF, 0xF1,
+        ]));
         let mut block = Array::from([0u8; 8]);
         for _ in 0..n {
             for _ in 0..2 {
@@ -39,18 +41,43 @@ fn main() {
         return;
     }
     let mut state = danger::test_purse_state().unwrap();
-    danger::force_account(&mut state, PurseKind::Ep, Account { balance: 1_000_000, online_atc: 0, offline_atc: 0 });
+    danger::force_account(
+        &mut state,
+        PurseKind::Ep,
+        Account {
+            balance: 1_000_000,
+            online_atc: 0,
+            offline_atc: 0,
+        },
+    );
     let dpk = TdesKey::new(&state.key(key_function::PURCHASE, 1).unwrap().key);
     let mut session = Session::new();
-    let sel = [0x00, 0xA4, 0x04, 0x00, 0x08, 0xA0, 0, 0, 0x03, 0x33, 1, 1, 1];
-    let _ = process(&state, &mut session, &parse_command(&sel).unwrap(), &Entropy::default());
-    let when = DateTime { date: [0x20, 0x25, 0x06, 0x15], time: [0x10, 0x20, 0x30] };
+    let sel = [
+        0x00, 0xA4, 0x04, 0x00, 0x08, 0xA0, 0, 0, 0x03, 0x33, 1, 1, 1,
+    ];
+    let _ = process(
+        &state,
+        &mut session,
+        &parse_command(&sel).unwrap(),
+        &Entropy::default(),
+    );
+    let when = DateTime {
+        date: [0x20, 0x25, 0x06, 0x15],
+        time: [0x10, 0x20, 0x30],
+    };
     let terminal = [0, 0, 0, 0, 0x07, 0x77];
     for i in 0..n {
-        let init = [0x80, 0x50, 0x01, 0x02, 0x0B, 0x01, 0, 0, 0, 1, 0, 0, 0, 0, 0x07, 0x77, 0x0F];
+        let init = [
+            0x80, 0x50, 0x01, 0x02, 0x0B, 0x01, 0, 0, 0, 1, 0, 0, 0, 0, 0x07, 0x77, 0x0F,
+        ];
         let mut e = [0u8; 16];
         e[..4].copy_from_slice(&i.to_be_bytes());
-        let out = process(&state, &mut session, &parse_command(&init).unwrap(), &Entropy(e));
+        let out = process(
+            &state,
+            &mut session,
+            &parse_command(&init).unwrap(),
+            &Entropy(e),
+        );
         let rsp = InitPurchaseResponse::parse(&out.reply.view()).unwrap();
         let serial = i.to_be_bytes();
         let ses = pboc::purchase_session_key(&dpk, &rsp.random, rsp.offline_atc, &serial);
@@ -62,7 +89,12 @@ fn main() {
         debit[13..16].copy_from_slice(&when.time);
         debit[16..20].copy_from_slice(&mac1);
         debit[20] = 0x08;
-        let out = process(&state, &mut session, &parse_command(&debit).unwrap(), &Entropy(e));
+        let out = process(
+            &state,
+            &mut session,
+            &parse_command(&debit).unwrap(),
+            &Entropy(e),
+        );
         state = out.new_state.unwrap();
         let (_, mac2) = pboc::parse_pair(&out.reply.view()).unwrap();
         assert_eq!(pboc::purchase_mac2(&ses, 1), mac2);
