@@ -601,3 +601,168 @@ fn concat(parts: &[&[u8]]) -> Vec<u8> {
     }
     out
 }
+
+/// INS of INIT SAM FOR PURCHASE (PSAM `80 70 00 00 1C`).
+pub const INS_INIT_SAM_FOR_PURCHASE: u8 = 0x70;
+/// INS of CREDIT SAM FOR PURCHASE (PSAM `80 72 00 00 04`).
+pub const INS_CREDIT_SAM_FOR_PURCHASE: u8 = 0x72;
+
+/// Data of the PSAM's INIT SAM FOR PURCHASE: `card random(4) offline ATC(2) amount(4) type(1)
+/// date-time(7) key version(1) algorithm(1) ASN(8)` (28 bytes), answered with `terminal
+/// serial(4) MAC1(4)` (PROTOCOLS.md, PSAM).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InitSamForPurchase {
+    /// The card's random from INITIALIZE FOR PURCHASE.
+    pub random: [u8; 4],
+    /// The card's offline ATC.
+    pub offline_atc: u16,
+    /// Amount.
+    pub amount: u32,
+    /// Transaction type.
+    pub tx_type: u8,
+    /// Date and time.
+    pub when: DateTime,
+    /// The card's purchase key version.
+    pub key_version: u8,
+    /// The card's algorithm identifier.
+    pub algorithm: u8,
+    /// The card's ASN (the SAM diversifies its master key with it).
+    pub asn: [u8; 8],
+}
+
+impl InitSamForPurchase {
+    /// Encoded length.
+    pub const LEN: usize = 28;
+
+    /// The 28 data bytes.
+    #[must_use]
+    pub fn to_bytes(&self) -> [u8; 28] {
+        let mut out = [0u8; 28];
+        out[..4].copy_from_slice(&self.random);
+        out[4..6].copy_from_slice(&self.offline_atc.to_be_bytes());
+        out[6..10].copy_from_slice(&self.amount.to_be_bytes());
+        out[10] = self.tx_type;
+        out[11..15].copy_from_slice(&self.when.date);
+        out[15..18].copy_from_slice(&self.when.time);
+        out[18] = self.key_version;
+        out[19] = self.algorithm;
+        out[20..].copy_from_slice(&self.asn);
+        out
+    }
+
+    /// Parse the 28 data bytes.
+    ///
+    /// # Errors
+    /// [`Error::BadLength`] when the field is not 28 bytes.
+    pub fn parse(data: &[u8]) -> Result<Self, Error> {
+        exact(data, Self::LEN)?;
+        Ok(InitSamForPurchase {
+            random: array(data, 0)?,
+            offline_atc: u16::from_be_bytes(array(data, 4)?),
+            amount: u32::from_be_bytes(array(data, 6)?),
+            tx_type: data[10],
+            when: DateTime::from_bytes(&array(data, 11)?),
+            key_version: data[18],
+            algorithm: data[19],
+            asn: array(data, 20)?,
+        })
+    }
+
+    /// The command `80 70 00 00 1C data 08`.
+    #[must_use]
+    pub fn command(&self) -> Command {
+        Command::new(CLA_PROPRIETARY, INS_INIT_SAM_FOR_PURCHASE, 0x00, 0x00)
+            .with_data(self.to_bytes().to_vec())
+            .with_le(8)
+    }
+
+    /// The request for a card's INITIALIZE FOR PURCHASE answer.
+    #[must_use]
+    pub fn from_card(
+        rsp: &InitPurchaseResponse,
+        amount: u32,
+        tx_type: u8,
+        when: DateTime,
+        asn: [u8; 8],
+    ) -> Self {
+        InitSamForPurchase {
+            random: rsp.random,
+            offline_atc: rsp.offline_atc,
+            amount,
+            tx_type,
+            when,
+            key_version: rsp.key_version,
+            algorithm: rsp.algorithm,
+            asn,
+        }
+    }
+}
+
+/// CREDIT SAM FOR PURCHASE `80 72 00 00 04 MAC2`.
+#[must_use]
+pub fn credit_sam_for_purchase(mac2: &[u8; 4]) -> Command {
+    Command::new(CLA_PROPRIETARY, INS_CREDIT_SAM_FOR_PURCHASE, 0x00, 0x00).with_data(mac2.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_sam_for_purchase_round_trip() {
+        let req = InitSamForPurchase {
+            random: [1, 2, 3, 4],
+            offline_atc: 0x0102,
+            amount: 0x1000,
+            tx_type: TYPE_EP_PURCHASE,
+            when: DateTime {
+                date: [0x20, 0x12, 0x02, 0x29],
+                time: [0x13, 0x51, 0x00],
+            },
+            key_version: 1,
+            algorithm: 0,
+            asn: [9; 8],
+        };
+        assert_eq!(InitSamForPurchase::parse(&req.to_bytes()).unwrap(), req);
+        let bytes = req.command().to_vec().unwrap();
+        assert_eq!(&bytes[..5], &[0x80, 0x70, 0x00, 0x00, 0x1C]);
+        assert!(InitSamForPurchase::parse(&bytes[5..]).is_err());
+    }
+
+    #[test]
+    fn date_time_validation() {
+        let ok = DateTime {
+            date: [0x20, 0x25, 0x12, 0x31],
+            time: [0x23, 0x59, 0x59],
+        };
+        assert!(ok.is_valid());
+        for bad in [
+            DateTime {
+                date: [0x20, 0x25, 0x13, 0x01],
+                ..ok
+            },
+            DateTime {
+                date: [0x20, 0x25, 0x00, 0x01],
+                ..ok
+            },
+            DateTime {
+                date: [0x20, 0x25, 0x01, 0x32],
+                ..ok
+            },
+            DateTime {
+                date: [0x20, 0x2A, 0x01, 0x01],
+                ..ok
+            },
+            DateTime {
+                time: [0x24, 0x00, 0x00],
+                ..ok
+            },
+            DateTime {
+                time: [0x23, 0x60, 0x00],
+                ..ok
+            },
+        ] {
+            assert!(!bad.is_valid(), "{bad:?}");
+        }
+    }
+}

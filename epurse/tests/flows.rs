@@ -737,3 +737,23 @@ fn runtime_personalization_and_selection() {
     assert_eq!(r.data()[0], 0x6F);
     assert!(session.is_selected());
 }
+
+#[test]
+fn cyclic_log_keeps_the_last_ten() {
+    let mut card = Card::personalized();
+    for i in 1..=12u32 {
+        load(&mut card, PurseKind::Ep, i).unwrap();
+    }
+    for n in 1..=10u8 {
+        let r = card.send(&Command::new(0x00, 0xB2, n, (SFI_LOG << 3) | 4).with_le(23));
+        let rec = LogRecord::parse(r.data()).unwrap();
+        // Record 1 is the 12th load (ATC 11), record 10 the 3rd (ATC 2).
+        assert_eq!(rec.atc, 12 - u16::from(n));
+        assert_eq!(rec.amount, 13 - u32::from(n));
+    }
+    let r = card.send(&Command::new(0x00, 0xB2, 11, (SFI_LOG << 3) | 4));
+    assert_eq!(r.status(), StatusWord::RECORD_NOT_FOUND);
+    let r = card.send(&Command::new(0x00, 0xB2, 1, (SFI_LOG << 3) | 4).with_le(5));
+    assert_eq!(r.status(), StatusWord::new(0x6C, 0x17));
+    assert_eq!(card.balance(PurseKind::Ep), 78);
+}
