@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod roam;
 mod trace;
 
 /// Command-line tool for the mec smart-card and secure-element workspace.
@@ -23,12 +24,16 @@ enum Group {
     /// Work with APDU traces.
     #[command(subcommand)]
     Trace(trace::TraceCommand),
+    /// Roaming for mobile e-commerce: the visited and home reference servers.
+    #[command(subcommand)]
+    Roam(roam::RoamCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.group {
         Group::Trace(command) => trace::run(command),
+        Group::Roam(command) => roam::run(command),
     };
     match result {
         Ok(code) => code,

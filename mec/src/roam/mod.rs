@@ -1,0 +1,89 @@
+//! `mec roam`: the roaming reference servers (visited and home) over HTTP on loopback.
+//!
+//! The HTTP layer only drives the Sans-IO machines of `mec-roaming`: every request becomes an
+//! input fed with the real time, every output is journaled in SQLite and then sent, answered or
+//! recorded. See `docs/roaming-server.md` and `docs/roaming-openapi.json`.
+
+mod api;
+mod config;
+mod http;
+mod server;
+mod sqlite;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use mec_roaming::jose::keys::PrivateKey;
+
+pub(crate) use config::Role;
+
+/// `mec roam ...`
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum RoamCommand {
+    /// Run a visited or home MeC server over HTTP on loopback until Ctrl-C (or SIGTERM).
+    Serve {
+        /// Which server.
+        #[arg(long, value_enum)]
+        role: Role,
+        /// Configuration file (TOML), see docs/roaming-server.md.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Generate a P-256 key: PKCS#8 PEM to FILE (mode 0600), the public key (SPKI PEM) to stdout.
+    Keygen {
+        /// Where to write the private key (an existing file is never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Runs `mec roam ...`.
+///
+/// # Errors
+/// Configuration, key, database and listen errors.
+pub(crate) fn run(command: RoamCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        RoamCommand::Serve { role, config } => {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                )
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_writer(std::io::stderr)
+                .try_init();
+            let loaded = config::load(&config, role)?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .context("tokio runtime")?;
+            rt.block_on(server::serve(loaded))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        RoamCommand::Keygen { out } => {
+            keygen(&out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn keygen(out: &std::path::Path) -> anyhow::Result<()> {
+    use rand_core::SeedableRng;
+    use std::io::Write;
+    let mut seed = zeroize::Zeroizing::new([0u8; 32]);
+    getrandom::fill(seed.as_mut_slice()).map_err(|e| anyhow::anyhow!("operating system random generator: {e}"))?;
+    let mut rng = chacha20::ChaCha20Rng::from_seed(*seed);
+    let key = PrivateKey::generate(&mut rng);
+    let pem = key.to_pkcs8_pem()?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(out).with_context(|| format!("creating {}", out.display()))?;
+    f.write_all(pem.as_bytes())?;
+    print!("{}", key.public_key_pem()?);
+    Ok(())
+}

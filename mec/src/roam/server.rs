@@ -1,0 +1,420 @@
+//! The driver: feeds the Sans-IO machines with real time and HTTP inputs, drains their outputs
+//! into the journal, the outbox and the HTTP answers, and keeps their timers.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use chacha20::ChaCha20Rng;
+use mec_roaming::message::TransactionId;
+use mec_roaming::security::Endpoint;
+use mec_roaming::server::{
+    HomeConfig, HomeOutput, HomeServer, Transmit, UserReply, VisitedConfig, VisitedOutput, VisitedServer,
+};
+use mec_roaming::store::{CardCredential, Pin, PinVerifier};
+use mec_roaming::{E164, Timestamp};
+use rand_core::SeedableRng;
+use tokio::sync::{Notify, mpsc};
+use tracing::{debug, error, info, warn};
+use zeroize::Zeroizing;
+
+use super::api::{CpEventJson, home_state, visited_state};
+use super::config::{HttpConfig, Loaded, Role, hex32, read_private_key, read_public_key};
+use super::sqlite::{Journal, NewSubscriber, SqliteAcquirer, SqliteSubscriberStore};
+
+/// The visited machine as the reference server runs it.
+pub(crate) type Visited = VisitedServer<SqliteAcquirer, ChaCha20Rng>;
+/// The home machine as the reference server runs it.
+pub(crate) type Home = HomeServer<SqliteSubscriberStore, ChaCha20Rng>;
+
+/// One of the two machines.
+#[derive(Debug)]
+pub(crate) enum Machine {
+    Visited(Box<Visited>),
+    Home(Box<Home>),
+}
+
+impl Machine {
+    pub(crate) fn poll_timeout(&self) -> Option<Timestamp> {
+        match self {
+            Self::Visited(v) => v.poll_timeout(),
+            Self::Home(h) => h.poll_timeout(),
+        }
+    }
+
+    pub(crate) fn registry(&self) -> &mec_roaming::Registry {
+        match self {
+            Self::Visited(v) => v.registry(),
+            Self::Home(h) => h.registry(),
+        }
+    }
+
+    pub(crate) fn registry_mut(&mut self) -> &mut mec_roaming::Registry {
+        match self {
+            Self::Visited(v) => v.registry_mut(),
+            Self::Home(h) => h.registry_mut(),
+        }
+    }
+}
+
+/// The machine and the journal, behind one lock.
+#[derive(Debug)]
+pub(crate) struct Core {
+    pub(crate) machine: Machine,
+    pub(crate) journal: Journal,
+}
+
+/// Outputs that leave the lock: messages to deliver and answers for user agents.
+#[derive(Debug, Default)]
+pub(crate) struct Drained {
+    transmits: Vec<(i64, Transmit)>,
+    pub(crate) user: Vec<(String, UserReply)>,
+}
+
+impl Core {
+    /// Drains every output of the machine: journals it and returns what must leave the lock.
+    pub(crate) fn drain(&mut self) -> Drained {
+        let mut d = Drained::default();
+        match &mut self.machine {
+            Machine::Visited(v) => {
+                let mut touched: BTreeSet<TransactionId> = BTreeSet::new();
+                while let Some(o) = v.poll_output() {
+                    match o {
+                        VisitedOutput::Transmit(t) => {
+                            touched.insert(t.tid.clone());
+                            d.transmits.push((outbox(&self.journal, &t), t));
+                        }
+                        VisitedOutput::RedirectUser { tid, url } => {
+                            info!(%tid, %url, "user agent redirected to home");
+                            log_db(self.journal.upsert_tx("", tid.as_str(), "awaitingUser", None, None, Some(&url), None));
+                            touched.insert(tid);
+                        }
+                        VisitedOutput::ContentProvider { cp_ref, tid, event } => {
+                            let ev = CpEventJson::from(&event);
+                            let text = serde_json::to_string(&ev).unwrap_or_default();
+                            info!(%tid, cp_ref, event = %text, "content provider notified");
+                            log_db(self.journal.add_event(tid.as_str(), &text));
+                            if ev.is_outcome() {
+                                let state = v.state(&tid).map_or("failed", visited_state);
+                                log_db(self.journal.upsert_tx("", tid.as_str(), state, None, None, None, Some(&text)));
+                            }
+                            touched.insert(tid);
+                        }
+                    }
+                }
+                for tid in touched {
+                    if let Some(s) = v.state(&tid) {
+                        log_db(self.journal.upsert_tx("", tid.as_str(), visited_state(s), None, None, None, None));
+                    }
+                }
+            }
+            Machine::Home(h) => {
+                let mut touched: BTreeSet<(String, TransactionId)> = BTreeSet::new();
+                while let Some(o) = h.poll_output() {
+                    match o {
+                        HomeOutput::Transmit(t) => {
+                            touched.insert((t.to.clone(), t.tid.clone()));
+                            d.transmits.push((outbox(&self.journal, &t), t));
+                        }
+                        HomeOutput::ToUser { session, reply } => d.user.push((session, reply)),
+                    }
+                }
+                for (visited, tid) in touched {
+                    if let Some(s) = h.state(&visited, &tid) {
+                        log_db(self.journal.upsert_tx(&visited, tid.as_str(), home_state(s), None, None, None, None));
+                    }
+                }
+            }
+        }
+        d
+    }
+}
+
+fn outbox(j: &Journal, t: &Transmit) -> i64 {
+    debug!(to = %t.to, tid = %t.tid, message_type = t.message_type, "message queued");
+    match j.outbox_add(t.tid.as_str(), &t.to, &t.url, t.message_type, &t.jws) {
+        Ok(id) => id,
+        Err(e) => {
+            error!(error = %e, "journal: outbox insert failed");
+            0
+        }
+    }
+}
+
+fn log_db(r: rusqlite::Result<()>) {
+    if let Err(e) = r {
+        error!(error = %e, "journal write failed");
+    }
+}
+
+/// The time now, as the machines take it.
+pub(crate) fn now() -> Timestamp {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    Timestamp(ms)
+}
+
+/// Shared state of a running server.
+#[derive(Debug)]
+pub(crate) struct App {
+    core: Mutex<Core>,
+    wake: Notify,
+    outbox: mpsc::UnboundedSender<(i64, Transmit)>,
+    pub(crate) role: Role,
+    pub(crate) name: String,
+    pub(crate) http: HttpConfig,
+    client: reqwest::Client,
+}
+
+impl App {
+    /// Locks the core (a poisoned lock is taken over: every change in it is transactional).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Core> {
+        self.core.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the core, drains the machine, hands messages to the delivery task, wakes the
+    /// timer, and returns `f`'s result with the user-agent answers.
+    pub(crate) fn input<T>(&self, f: impl FnOnce(&mut Core) -> T) -> (T, Vec<(String, UserReply)>) {
+        let (out, drained) = {
+            let mut core = self.lock();
+            let out = f(&mut core);
+            (out, core.drain())
+        };
+        for t in drained.transmits {
+            if self.outbox.send(t).is_err() {
+                warn!("delivery task gone; message dropped (the machine will retransmit)");
+            }
+        }
+        self.wake.notify_one();
+        (out, drained.user)
+    }
+}
+
+/// Builds the machine from the configuration.
+fn build(mut loaded: Loaded) -> anyhow::Result<(Core, Role, String, HttpConfig, std::net::SocketAddr)> {
+    let key = loaded.key.take().context("private key")?;
+    let pin_key = loaded.pin_key.take();
+    let mut seed = Zeroizing::new([0u8; 32]);
+    getrandom::fill(seed.as_mut_slice()).map_err(|e| anyhow::anyhow!("operating system random generator: {e}"))?;
+    let rng = ChaCha20Rng::from_seed(*seed);
+    let file = &loaded.file;
+    let timeouts = file.timeouts.to_timeouts();
+    let validity = file.validity.to_validity();
+    let journal = Journal::open(&loaded.database).with_context(|| format!("opening {}", loaded.database.display()))?;
+    let machine = match loaded.role {
+        Role::Visited => {
+            let decline_above = file.acquirer.as_ref().and_then(|a| a.decline_above);
+            let acquirer = SqliteAcquirer::open(&loaded.database, decline_above)?;
+            let endpoint = Endpoint::new(file.name.clone(), key, validity);
+            let config = VisitedConfig { timeouts, ..VisitedConfig::default() };
+            Machine::Visited(Box::new(VisitedServer::new(config, endpoint, loaded.registry.clone(), acquirer, rng)))
+        }
+        Role::Home => {
+            let home = file.home.as_ref().context("[home] section")?;
+            let pin_key = pin_key.context("PIN key")?;
+            let mut store = SqliteSubscriberStore::open(&loaded.database)?;
+            for s in &file.subscribers {
+                let id = E164::parse(&s.id).with_context(|| format!("subscriber id {:?} (write +<digits>)", s.id))?;
+                let verifier = match (&s.pin, &s.pin_verifier) {
+                    (Some(pin), None) => pin_key.verifier(&id, &Pin::parse(pin).with_context(|| format!("PIN of {id}"))?),
+                    (None, Some(v)) => PinVerifier(hex32(v).with_context(|| format!("PIN verifier of {id}"))?),
+                    _ => bail!("subscriber {id}: give exactly one of pin and pin_verifier"),
+                };
+                let card_number = match &s.card {
+                    Some(pan) => {
+                        CardCredential::new(pan).with_context(|| format!("card of {id}"))?;
+                        Some(Zeroizing::new(pan.clone()))
+                    }
+                    None => None,
+                };
+                if let Some(w) = &s.wallet
+                    && (w.currency.len() != 3 || !w.currency.bytes().all(|b| b.is_ascii_uppercase()))
+                {
+                    bail!("subscriber {id}: wallet currency must be an ISO 4217 code");
+                }
+                let new = NewSubscriber {
+                    id,
+                    pin_verifier: verifier,
+                    pin_tries: home.max_pin_tries,
+                    payment_methods: s.payment_methods.clone(),
+                    signing_key: s.signing_key.as_ref().map(|p| read_private_key(&loaded.resolve(p))).transpose()?,
+                    device_key: s.device_key.as_ref().map(|p| read_public_key(&loaded.resolve(p))).transpose()?,
+                    card_number,
+                    wallet: s.wallet.clone(),
+                };
+                if store.provision(&new)? {
+                    info!(subscriber = %id, "subscriber provisioned");
+                }
+            }
+            let endpoint = Endpoint::new(file.name.clone(), key, validity);
+            let config = HomeConfig {
+                timeouts,
+                user_base_url: format!("{}{}", loaded.public_url, super::http::USER_SESSIONS),
+                token_ttl: Duration::from_secs(home.token_ttl_s),
+                max_pin_tries: home.max_pin_tries,
+            };
+            Machine::Home(Box::new(HomeServer::new(config, endpoint, loaded.registry.clone(), store, pin_key, rng)))
+        }
+    };
+    for p in loaded.registry.partners() {
+        if p.name() != file.name && !is_loopback_http(p.url()) {
+            warn!(partner = p.name(), url = p.url(), "partner URL is not plain HTTP on loopback; messages to it will not be sent");
+        }
+    }
+    let http = HttpConfig { ..loaded.file.http };
+    Ok((Core { machine, journal }, loaded.role, loaded.file.name, http, loaded.file.listen))
+}
+
+/// True for `http://` URLs whose host is a loopback address or `localhost`.
+pub(crate) fn is_loopback_http(url: &str) -> bool {
+    let Ok(u) = reqwest::Url::parse(url) else { return false };
+    if u.scheme() != "http" {
+        return false;
+    }
+    let Some(h) = u.host_str() else { return false };
+    let h = h.trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost") || h.parse::<IpAddr>().is_ok_and(|a| a.is_loopback())
+}
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub(crate) async fn serve(loaded: Loaded) -> anyhow::Result<()> {
+    let (core, role, name, http, listen) = build(loaded)?;
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_millis(http.request_timeout_ms))
+        .timeout(Duration::from_millis(http.request_timeout_ms))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .context("HTTP client")?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let app = Arc::new(App { core: Mutex::new(core), wake: Notify::new(), outbox: tx, role, name, http, client });
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    let local = listener.local_addr()?;
+    info!(role = role.as_str(), name = %app.name, address = %local, "roaming server listening");
+    let timer = tokio::spawn(timer_loop(Arc::clone(&app)));
+    let delivery = tokio::spawn(delivery_loop(Arc::clone(&app), rx));
+    let router = super::http::router(Arc::clone(&app));
+    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await.context("HTTP server")?;
+    timer.abort();
+    delivery.abort();
+    info!(name = %app.name, "roaming server stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => info!("Ctrl-C: shutting down"),
+        () = term => info!("SIGTERM: shutting down"),
+    }
+}
+
+/// Feeds `Timeout` whenever the machine's next deadline passes.
+async fn timer_loop(app: Arc<App>) {
+    const IDLE: Duration = Duration::from_secs(3600);
+    const FLOOR: Duration = Duration::from_millis(5);
+    loop {
+        let deadline = app.lock().machine.poll_timeout();
+        let wait = match deadline {
+            Some(d) => Duration::from_millis(d.as_millis().saturating_sub(now().as_millis())).max(FLOOR),
+            None => IDLE,
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {
+                if deadline.is_some() {
+                    let _ = app.input(|c| match &mut c.machine {
+                        Machine::Visited(v) => v.handle_input(now(), mec_roaming::server::VisitedInput::Timeout),
+                        Machine::Home(h) => h.handle_input(now(), mec_roaming::server::HomeInput::Timeout),
+                    });
+                }
+            }
+            () = app.wake.notified() => {}
+        }
+    }
+}
+
+async fn delivery_loop(app: Arc<App>, mut rx: mpsc::UnboundedReceiver<(i64, Transmit)>) {
+    while let Some((id, t)) = rx.recv().await {
+        tokio::spawn(deliver(Arc::clone(&app), id, t));
+    }
+}
+
+/// POSTs one message, retrying connection errors and 5xx answers with exponential back-off.
+async fn deliver(app: Arc<App>, id: i64, t: Transmit) {
+    if !is_loopback_http(&t.url) {
+        error!(to = %t.to, url = %t.url, "refusing to send to a URL that is not plain HTTP on loopback");
+        log_db(app.lock().journal.outbox_result(id, 0, "not sent: URL not on loopback"));
+        return;
+    }
+    let attempts = app.http.delivery_attempts.max(1);
+    let mut backoff = Duration::from_millis(app.http.retry_backoff_ms);
+    for attempt in 1..=attempts {
+        let r = app
+            .client
+            .post(&t.url)
+            .header(reqwest::header::CONTENT_TYPE, super::http::JOSE)
+            .body(t.jws.clone())
+            .send()
+            .await;
+        let (status, retry) = match r {
+            Ok(resp) => {
+                let code = resp.status();
+                let body = resp.text().await.unwrap_or_default();
+                if code.is_success() {
+                    info!(to = %t.to, tid = %t.tid, message_type = t.message_type, status = code.as_u16(), attempt, "message delivered");
+                } else {
+                    warn!(to = %t.to, tid = %t.tid, message_type = t.message_type, status = code.as_u16(), answer = %body, attempt, "message refused");
+                }
+                (code.as_u16().to_string(), code.is_server_error())
+            }
+            Err(e) => {
+                warn!(to = %t.to, tid = %t.tid, message_type = t.message_type, error = %e, attempt, "delivery failed");
+                (format!("error: {e}"), true)
+            }
+        };
+        log_db(app.lock().journal.outbox_result(id, attempt, &status));
+        if !retry || attempt == attempts {
+            return;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = backoff.saturating_mul(2);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_http_is_sent_to() {
+        assert!(is_loopback_http("http://127.0.0.1:8080/roam/v1/s2s/messages"));
+        assert!(is_loopback_http("http://[::1]:1/x"));
+        assert!(is_loopback_http("http://localhost:1/x"));
+        assert!(!is_loopback_http("https://127.0.0.1/x"));
+        assert!(!is_loopback_http("http://192.0.2.1/x"));
+        assert!(!is_loopback_http("http://example.invalid/x"));
+        assert!(!is_loopback_http("not a url"));
+    }
+}

@@ -1,0 +1,684 @@
+//! SQLite (bundled `rusqlite`) implementations of the library's store traits, plus the
+//! servers' durable journal of transactions and sent messages.
+//!
+//! Each object owns its own connection to the one database file (WAL mode, so readers never
+//! block the writer). Every change that must happen at most once (a wallet debit, its
+//! reversal, an acquirer payment) runs in one `BEGIN IMMEDIATE` transaction keyed by the
+//! transaction's idempotency key, so a retried message finds the first outcome and moves no
+//! money again.
+
+use std::path::Path;
+use std::time::Duration;
+
+use mec_roaming::E164;
+use mec_roaming::error::Error;
+use mec_roaming::jose::keys::{self, PrivateKey};
+use mec_roaming::message::{Amount, PaymentMethod};
+use mec_roaming::server::{Acquirer, AcquirerOutcome, PaymentInstruction};
+use mec_roaming::store::{CardCredential, PinVerifier, Subscriber, SubscriberStore, WalletDebit};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use zeroize::Zeroizing;
+
+/// Schema of every table, created on open when missing.
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS subscribers (
+    id TEXT PRIMARY KEY,
+    pin_verifier BLOB NOT NULL,
+    pin_tries_left INTEGER NOT NULL,
+    payment_methods TEXT NOT NULL,
+    signing_key BLOB,
+    device_key BLOB,
+    card TEXT,
+    wallet_value INTEGER,
+    wallet_currency TEXT
+);
+CREATE TABLE IF NOT EXISTS wallet_ledger (
+    key TEXT PRIMARY KEY,
+    subscriber TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    reversed INTEGER NOT NULL DEFAULT 0,
+    created_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS acquirer_payments (
+    tid TEXT PRIMARY KEY,
+    merchant TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    method TEXT NOT NULL,
+    token TEXT UNIQUE,
+    masked_pan TEXT,
+    wallet_home TEXT,
+    wallet_debit TEXT,
+    approved INTEGER NOT NULL,
+    detail TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS merchant_accounts (
+    merchant TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    balance INTEGER NOT NULL,
+    PRIMARY KEY (merchant, currency)
+);
+CREATE TABLE IF NOT EXISTS transactions (
+    party TEXT NOT NULL,
+    tid TEXT NOT NULL,
+    state TEXT NOT NULL,
+    cp_ref TEXT,
+    request TEXT,
+    user_url TEXT,
+    outcome TEXT,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    PRIMARY KEY (party, tid)
+);
+CREATE TABLE IF NOT EXISTS cp_events (
+    tid TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (tid, seq)
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tid TEXT NOT NULL,
+    to_partner TEXT NOT NULL,
+    url TEXT NOT NULL,
+    message_type TEXT NOT NULL,
+    jws TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_status TEXT
+);
+";
+
+fn store_err(e: &rusqlite::Error) -> Error {
+    Error::Store(format!("sqlite: {e}"))
+}
+
+/// Opens (creating if needed) the database at `path` with the schema, WAL and a busy timeout.
+///
+/// # Errors
+/// The SQLite error.
+pub(crate) fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.execute_batch(SCHEMA)?;
+    Ok(conn)
+}
+
+fn methods_text(m: &[PaymentMethod]) -> String {
+    m.iter()
+        .map(|x| match x {
+            PaymentMethod::Card => "card",
+            PaymentMethod::Wallet => "wallet",
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn parse_methods(t: &str) -> Result<Vec<PaymentMethod>, Error> {
+    t.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| match s {
+            "card" => Ok(PaymentMethod::Card),
+            "wallet" => Ok(PaymentMethod::Wallet),
+            _ => Err(Error::Store(format!("unknown payment method {s:?} in database"))),
+        })
+        .collect()
+}
+
+fn to_i64(v: u64) -> Result<i64, Error> {
+    i64::try_from(v).map_err(|_| Error::Store("amount too large for the database".into()))
+}
+
+fn to_u64(v: i64) -> Result<u64, Error> {
+    u64::try_from(v).map_err(|_| Error::Store("negative amount in the database".into()))
+}
+
+/// A subscriber as provisioned from the configuration.
+pub(crate) struct NewSubscriber {
+    pub(crate) id: E164,
+    pub(crate) pin_verifier: PinVerifier,
+    pub(crate) pin_tries: u8,
+    pub(crate) payment_methods: Vec<PaymentMethod>,
+    pub(crate) signing_key: Option<PrivateKey>,
+    pub(crate) device_key: Option<p256::PublicKey>,
+    pub(crate) card_number: Option<Zeroizing<String>>,
+    pub(crate) wallet: Option<Amount>,
+}
+
+/// The home server's [`SubscriberStore`] in SQLite.
+#[derive(Debug)]
+pub(crate) struct SqliteSubscriberStore {
+    conn: Connection,
+}
+
+impl SqliteSubscriberStore {
+    /// Opens the store.
+    pub(crate) fn open(path: &Path) -> rusqlite::Result<Self> {
+        Ok(Self { conn: open(path)? })
+    }
+
+    /// Adds `s` unless a subscriber with its id exists (then nothing changes: counters and
+    /// wallet survive restarts). Returns true when added.
+    pub(crate) fn provision(&mut self, s: &NewSubscriber) -> Result<bool, Error> {
+        let signing = match &s.signing_key {
+            Some(k) => Some(k.to_pkcs8_der()?),
+            None => None,
+        };
+        let device = s.device_key.as_ref().map(keys::public_key_sec1);
+        let wallet_value = s.wallet.as_ref().map(|w| to_i64(w.value)).transpose()?;
+        let n = self
+            .conn
+            .execute(
+                "INSERT OR IGNORE INTO subscribers (id, pin_verifier, pin_tries_left, payment_methods, signing_key, device_key, card, wallet_value, wallet_currency)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    s.id.to_string(),
+                    s.pin_verifier.0.as_slice(),
+                    s.pin_tries,
+                    methods_text(&s.payment_methods),
+                    signing.as_ref().map(|d| d.as_slice()),
+                    device,
+                    s.card_number.as_ref().map(|c| c.as_str()),
+                    wallet_value,
+                    s.wallet.as_ref().map(|w| w.currency.as_str()),
+                ],
+            )
+            .map_err(|e| store_err(&e))?;
+        Ok(n == 1)
+    }
+}
+
+impl SubscriberStore for SqliteSubscriberStore {
+    fn subscriber(&self, id: &E164) -> Result<Option<Subscriber>, Error> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT pin_verifier, pin_tries_left, payment_methods, signing_key IS NOT NULL, device_key FROM subscribers WHERE id = ?1",
+                [id.to_string()],
+                |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, bool>(3)?, r.get::<_, Option<Vec<u8>>>(4)?)),
+            )
+            .optional()
+            .map_err(|e| store_err(&e))?;
+        let Some((verifier, tries, methods, has_key, device)) = row else { return Ok(None) };
+        let verifier: [u8; 32] = verifier.try_into().map_err(|_| Error::Store("PIN verifier length".into()))?;
+        let device_key = device.map(|d| keys::parse_public_key_sec1(&d)).transpose()?;
+        Ok(Some(Subscriber {
+            id: *id,
+            pin_verifier: PinVerifier(verifier),
+            pin_tries_left: u8::try_from(tries).map_err(|_| Error::Store("PIN tries out of range".into()))?,
+            payment_methods: parse_methods(&methods)?,
+            has_signing_key: has_key,
+            device_key,
+        }))
+    }
+
+    fn set_pin_tries_left(&mut self, id: &E164, tries: u8) -> Result<(), Error> {
+        let n = self
+            .conn
+            .execute("UPDATE subscribers SET pin_tries_left = ?2 WHERE id = ?1", params![id.to_string(), tries])
+            .map_err(|e| store_err(&e))?;
+        if n != 1 {
+            return Err(Error::Store(format!("unknown subscriber {id}")));
+        }
+        Ok(())
+    }
+
+    fn signing_key(&self, id: &E164) -> Result<Option<PrivateKey>, Error> {
+        let der: Option<Option<Vec<u8>>> = self
+            .conn
+            .query_row("SELECT signing_key FROM subscribers WHERE id = ?1", [id.to_string()], |r| r.get(0))
+            .optional()
+            .map_err(|e| store_err(&e))?;
+        match der.flatten() {
+            Some(d) => {
+                let d = Zeroizing::new(d);
+                PrivateKey::from_pkcs8_der(&d).map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn card(&self, id: &E164) -> Result<Option<CardCredential>, Error> {
+        let pan: Option<Option<String>> = self
+            .conn
+            .query_row("SELECT card FROM subscribers WHERE id = ?1", [id.to_string()], |r| r.get(0))
+            .optional()
+            .map_err(|e| store_err(&e))?;
+        match pan.flatten() {
+            Some(p) => {
+                let p = Zeroizing::new(p);
+                CardCredential::new(&p).map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn wallet_debit(&mut self, id: &E164, key: &str, amount: &Amount) -> Result<WalletDebit, Error> {
+        let value = to_i64(amount.value)?;
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| store_err(&e))?;
+        let prior: Option<(String, i64, String, bool)> = tx
+            .query_row("SELECT subscriber, value, currency, reversed FROM wallet_ledger WHERE key = ?1", [key], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .optional()
+            .map_err(|e| store_err(&e))?;
+        if let Some((who, v, cur, reversed)) = prior {
+            if who == id.to_string() && v == value && cur == amount.currency && !reversed {
+                return Ok(WalletDebit::Debited(key.to_owned()));
+            }
+            return Err(Error::Store(format!("ledger key {key} already used")));
+        }
+        let wallet: Option<(Option<i64>, Option<String>)> = tx
+            .query_row("SELECT wallet_value, wallet_currency FROM subscribers WHERE id = ?1", [id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(|e| store_err(&e))?;
+        let Some((Some(balance), Some(currency))) = wallet else {
+            return Err(Error::Store("no wallet".into()));
+        };
+        if currency != amount.currency {
+            return Err(Error::Store("wallet currency differs".into()));
+        }
+        let Some(left) = balance.checked_sub(value).filter(|l| *l >= 0) else {
+            return Ok(WalletDebit::InsufficientFunds);
+        };
+        tx.execute("UPDATE subscribers SET wallet_value = ?2 WHERE id = ?1", params![id.to_string(), left]).map_err(|e| store_err(&e))?;
+        tx.execute(
+            "INSERT INTO wallet_ledger (key, subscriber, value, currency, reversed, created_ms) VALUES (?1, ?2, ?3, ?4, 0, ?5)",
+            params![key, id.to_string(), value, amount.currency, now_ms()],
+        )
+        .map_err(|e| store_err(&e))?;
+        tx.commit().map_err(|e| store_err(&e))?;
+        Ok(WalletDebit::Debited(key.to_owned()))
+    }
+
+    fn wallet_reverse(&mut self, id: &E164, key: &str) -> Result<(), Error> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| store_err(&e))?;
+        let prior: Option<(String, i64, bool)> = tx
+            .query_row("SELECT subscriber, value, reversed FROM wallet_ledger WHERE key = ?1", [key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()
+            .map_err(|e| store_err(&e))?;
+        let Some((who, value, reversed)) = prior else { return Ok(()) };
+        if reversed || who != id.to_string() {
+            return Ok(());
+        }
+        tx.execute("UPDATE wallet_ledger SET reversed = 1 WHERE key = ?1", [key]).map_err(|e| store_err(&e))?;
+        tx.execute("UPDATE subscribers SET wallet_value = wallet_value + ?2 WHERE id = ?1", params![id.to_string(), value])
+            .map_err(|e| store_err(&e))?;
+        tx.commit().map_err(|e| store_err(&e))
+    }
+
+    fn wallet_balance(&self, id: &E164) -> Result<Option<Amount>, Error> {
+        let row: Option<(Option<i64>, Option<String>)> = self
+            .conn
+            .query_row("SELECT wallet_value, wallet_currency FROM subscribers WHERE id = ?1", [id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(|e| store_err(&e))?;
+        match row {
+            Some((Some(v), Some(currency))) => Ok(Some(Amount { value: to_u64(v)?, currency })),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch (for bookkeeping columns only; protocol time is passed in).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The visited server's acquirer: merchant accounts credited in SQLite, once per transaction.
+#[derive(Debug)]
+pub(crate) struct SqliteAcquirer {
+    conn: Connection,
+    decline_above: Option<u64>,
+}
+
+impl SqliteAcquirer {
+    /// Opens the acquirer ledger.
+    pub(crate) fn open(path: &Path, decline_above: Option<u64>) -> rusqlite::Result<Self> {
+        Ok(Self { conn: open(path)?, decline_above })
+    }
+
+    fn execute_db(&mut self, ins: &PaymentInstruction) -> Result<AcquirerOutcome, Error> {
+        let tid = ins.tid.as_str();
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| store_err(&e))?;
+        let prior: Option<(bool, String)> = tx
+            .query_row("SELECT approved, detail FROM acquirer_payments WHERE tid = ?1", [tid], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(|e| store_err(&e))?;
+        if let Some((approved, detail)) = prior {
+            return Ok(if approved {
+                AcquirerOutcome::Approved { authorization_code: detail }
+            } else {
+                AcquirerOutcome::Declined { reason: detail }
+            });
+        }
+        let value = to_i64(ins.amount.value)?;
+        let token_used = match &ins.card {
+            Some(card) => tx
+                .query_row("SELECT 1 FROM acquirer_payments WHERE token = ?1", [card.token.as_str()], |_| Ok(()))
+                .optional()
+                .map_err(|e| store_err(&e))?
+                .is_some(),
+            None => false,
+        };
+        let decline = if self.decline_above.is_some_and(|l| ins.amount.value > l) {
+            Some("amount over limit")
+        } else if token_used {
+            Some("token already used")
+        } else if ins.card.is_none() && ins.wallet_debit.is_none() {
+            Some("no instrument")
+        } else {
+            None
+        };
+        let method = methods_text(&[ins.method]);
+        let outcome = match decline {
+            Some(reason) => AcquirerOutcome::Declined { reason: reason.to_owned() },
+            None => {
+                let n: i64 = tx.query_row("SELECT COUNT(*) FROM acquirer_payments WHERE approved = 1", [], |r| r.get(0)).map_err(|e| store_err(&e))?;
+                tx.execute(
+                    "INSERT INTO merchant_accounts (merchant, currency, balance) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (merchant, currency) DO UPDATE SET balance = balance + excluded.balance",
+                    params![ins.merchant, ins.amount.currency, value],
+                )
+                .map_err(|e| store_err(&e))?;
+                AcquirerOutcome::Approved { authorization_code: format!("A{:06}", n.saturating_add(1)) }
+            }
+        };
+        let (approved, detail) = match &outcome {
+            AcquirerOutcome::Approved { authorization_code } => (true, authorization_code.clone()),
+            AcquirerOutcome::Declined { reason } => (false, reason.clone()),
+        };
+        // A declined reused token is not stored as the token's row (the first use keeps it).
+        let token = if token_used { None } else { ins.card.as_ref().map(|c| c.token.clone()) };
+        tx.execute(
+            "INSERT INTO acquirer_payments (tid, merchant, value, currency, method, token, masked_pan, wallet_home, wallet_debit, approved, detail, created_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                tid,
+                ins.merchant,
+                value,
+                ins.amount.currency,
+                method,
+                token,
+                ins.card.as_ref().map(|c| c.masked_pan.clone()),
+                ins.wallet_debit.as_ref().map(|w| w.0.clone()),
+                ins.wallet_debit.as_ref().map(|w| w.1.clone()),
+                approved,
+                detail,
+                now_ms()
+            ],
+        )
+        .map_err(|e| store_err(&e))?;
+        tx.commit().map_err(|e| store_err(&e))?;
+        Ok(outcome)
+    }
+
+    /// Balance of a merchant's account per currency.
+    pub(crate) fn balances(&self, merchant: &str) -> Result<Vec<Amount>, Error> {
+        let mut st = self
+            .conn
+            .prepare("SELECT currency, balance FROM merchant_accounts WHERE merchant = ?1 ORDER BY currency")
+            .map_err(|e| store_err(&e))?;
+        let rows = st
+            .query_map([merchant], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(|e| store_err(&e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (currency, v) = row.map_err(|e| store_err(&e))?;
+            out.push(Amount { value: to_u64(v)?, currency });
+        }
+        Ok(out)
+    }
+
+    /// Number of approved payments of a transaction (0 or 1).
+    #[cfg(test)]
+    pub(crate) fn approved_payments(&self, tid: &mec_roaming::message::TransactionId) -> Result<u64, Error> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM acquirer_payments WHERE tid = ?1 AND approved = 1", [tid.as_str()], |r| r.get(0))
+            .map_err(|e| store_err(&e))?;
+        to_u64(n)
+    }
+}
+
+impl Acquirer for SqliteAcquirer {
+    fn execute(&mut self, ins: &PaymentInstruction) -> AcquirerOutcome {
+        match self.execute_db(ins) {
+            Ok(o) => o,
+            Err(e) => {
+                // Nothing was committed: no money moved, and the decline makes home give the
+                // wallet debit back.
+                tracing::error!(tid = %ins.tid, error = %e, "acquirer ledger unavailable; payment declined");
+                AcquirerOutcome::Declined { reason: "acquirer unavailable".into() }
+            }
+        }
+    }
+}
+
+/// Durable record of transactions (for status queries and audit) and of every message sent.
+#[derive(Debug)]
+pub(crate) struct Journal {
+    conn: Connection,
+}
+
+/// A transaction row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct TxRow {
+    pub(crate) state: String,
+    pub(crate) cp_ref: Option<String>,
+    pub(crate) request: Option<String>,
+    pub(crate) user_url: Option<String>,
+    pub(crate) outcome: Option<String>,
+}
+
+impl Journal {
+    /// Opens the journal.
+    pub(crate) fn open(path: &Path) -> rusqlite::Result<Self> {
+        Ok(Self { conn: open(path)? })
+    }
+
+    /// Creates or updates a transaction's state (and, when given, its other columns).
+    pub(crate) fn upsert_tx(
+        &self,
+        party: &str,
+        tid: &str,
+        state: &str,
+        cp_ref: Option<&str>,
+        request: Option<&str>,
+        user_url: Option<&str>,
+        outcome: Option<&str>,
+    ) -> rusqlite::Result<()> {
+        let now = now_ms();
+        self.conn.execute(
+            "INSERT INTO transactions (party, tid, state, cp_ref, request, user_url, outcome, created_ms, updated_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+             ON CONFLICT (party, tid) DO UPDATE SET state = excluded.state,
+                cp_ref = COALESCE(excluded.cp_ref, cp_ref), request = COALESCE(excluded.request, request),
+                user_url = COALESCE(excluded.user_url, user_url), outcome = COALESCE(excluded.outcome, outcome),
+                updated_ms = excluded.updated_ms",
+            params![party, tid, state, cp_ref, request, user_url, outcome, now],
+        )?;
+        Ok(())
+    }
+
+    /// A transaction row.
+    pub(crate) fn tx(&self, party: &str, tid: &str) -> rusqlite::Result<Option<TxRow>> {
+        self.conn
+            .query_row(
+                "SELECT state, cp_ref, request, user_url, outcome FROM transactions WHERE party = ?1 AND tid = ?2",
+                [party, tid],
+                |r| Ok(TxRow { state: r.get(0)?, cp_ref: r.get(1)?, request: r.get(2)?, user_url: r.get(3)?, outcome: r.get(4)? }),
+            )
+            .optional()
+    }
+
+    /// Appends a content-provider event.
+    pub(crate) fn add_event(&self, tid: &str, event: &str) -> rusqlite::Result<()> {
+        self.conn.execute(
+            "INSERT INTO cp_events (tid, seq, event, at_ms) VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM cp_events WHERE tid = ?1), ?2, ?3)",
+            params![tid, event, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// The content-provider events of a transaction, in order.
+    pub(crate) fn events(&self, tid: &str) -> rusqlite::Result<Vec<String>> {
+        let mut st = self.conn.prepare("SELECT event FROM cp_events WHERE tid = ?1 ORDER BY seq")?;
+        let rows = st.query_map([tid], |r| r.get(0))?;
+        rows.collect()
+    }
+
+    /// Records a message about to be sent; returns its row id.
+    pub(crate) fn outbox_add(&self, tid: &str, to: &str, url: &str, message_type: &str, jws: &str) -> rusqlite::Result<i64> {
+        self.conn.execute(
+            "INSERT INTO outbox (tid, to_partner, url, message_type, jws, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![tid, to, url, message_type, jws, now_ms()],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Records a delivery attempt's outcome.
+    pub(crate) fn outbox_result(&self, id: i64, attempts: u32, status: &str) -> rusqlite::Result<()> {
+        self.conn.execute("UPDATE outbox SET attempts = ?2, last_status = ?3 WHERE id = ?1", params![id, attempts, status])?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use mec_roaming::message::{TokenizedCard, TransactionId};
+    use mec_roaming::store::{Pin, PinKey};
+
+    fn alice() -> E164 {
+        E164::parse("+447700900123").unwrap()
+    }
+
+    fn store(dir: &tempfile::TempDir) -> SqliteSubscriberStore {
+        let mut s = SqliteSubscriberStore::open(&dir.path().join("h.sqlite3")).unwrap();
+        let k = PinKey::new([7; 32]);
+        let added = s
+            .provision(&NewSubscriber {
+                id: alice(),
+                pin_verifier: k.verifier(&alice(), &Pin::parse("1234").unwrap()),
+                pin_tries: 3,
+                payment_methods: vec![PaymentMethod::Card, PaymentMethod::Wallet],
+                signing_key: None,
+                device_key: None,
+                card_number: Some(Zeroizing::new("4111111111111111".into())),
+                wallet: Some(Amount { value: 1000, currency: "EUR".into() }),
+            })
+            .unwrap();
+        assert!(added);
+        s
+    }
+
+    #[test]
+    fn subscriber_round_trip_and_provisioning_keeps_existing_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        let r = s.subscriber(&alice()).unwrap().unwrap();
+        assert_eq!(r.pin_tries_left, 3);
+        assert_eq!(r.payment_methods, vec![PaymentMethod::Card, PaymentMethod::Wallet]);
+        assert!(!r.has_signing_key && r.device_key.is_none());
+        assert_eq!(s.card(&alice()).unwrap().unwrap().masked_pan(), "411111******1111");
+        s.set_pin_tries_left(&alice(), 1).unwrap();
+        drop(s);
+        // Re-provisioning (a restart) leaves the counter as it was.
+        let s = store_again(&dir);
+        assert_eq!(s.subscriber(&alice()).unwrap().unwrap().pin_tries_left, 1);
+        assert!(s.subscriber(&E164::parse("+15550100").unwrap()).unwrap().is_none());
+    }
+
+    fn store_again(dir: &tempfile::TempDir) -> SqliteSubscriberStore {
+        let mut s = SqliteSubscriberStore::open(&dir.path().join("h.sqlite3")).unwrap();
+        let added = s
+            .provision(&NewSubscriber {
+                id: alice(),
+                pin_verifier: PinVerifier([0; 32]),
+                pin_tries: 3,
+                payment_methods: vec![],
+                signing_key: None,
+                device_key: None,
+                card_number: None,
+                wallet: None,
+            })
+            .unwrap();
+        assert!(!added);
+        s
+    }
+
+    #[test]
+    fn wallet_debit_is_idempotent_per_key_and_reversal_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        let a = Amount { value: 300, currency: "EUR".into() };
+        assert_eq!(s.wallet_debit(&alice(), "v/t1", &a).unwrap(), WalletDebit::Debited("v/t1".into()));
+        assert_eq!(s.wallet_debit(&alice(), "v/t1", &a).unwrap(), WalletDebit::Debited("v/t1".into()));
+        assert_eq!(s.wallet_balance(&alice()).unwrap().unwrap().value, 700);
+        assert!(s.wallet_debit(&alice(), "v/t1", &Amount { value: 1, currency: "EUR".into() }).is_err());
+        assert_eq!(s.wallet_debit(&alice(), "v/t2", &Amount { value: 701, currency: "EUR".into() }).unwrap(), WalletDebit::InsufficientFunds);
+        assert!(s.wallet_debit(&alice(), "v/t3", &Amount { value: 1, currency: "USD".into() }).is_err());
+        s.wallet_reverse(&alice(), "v/t1").unwrap();
+        s.wallet_reverse(&alice(), "v/t1").unwrap();
+        s.wallet_reverse(&alice(), "v/none").unwrap();
+        assert_eq!(s.wallet_balance(&alice()).unwrap().unwrap().value, 1000);
+    }
+
+    #[test]
+    fn acquirer_pays_once_per_transaction_and_refuses_reused_tokens() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = SqliteAcquirer::open(&dir.path().join("v.sqlite3"), Some(5000)).unwrap();
+        let tid = TransactionId::parse("t1").unwrap();
+        let card = TokenizedCard { token: "tok".into(), masked_pan: "411111******1111".into(), expires: 0 };
+        let ins = PaymentInstruction {
+            tid: tid.clone(),
+            merchant: "M".into(),
+            amount: Amount { value: 250, currency: "EUR".into() },
+            method: PaymentMethod::Card,
+            card: Some(card.clone()),
+            wallet_debit: None,
+        };
+        let first = a.execute(&ins);
+        assert!(matches!(first, AcquirerOutcome::Approved { .. }));
+        assert_eq!(a.execute(&ins), first, "a retry recalls the first outcome");
+        assert_eq!(a.balances("M").unwrap(), vec![Amount { value: 250, currency: "EUR".into() }]);
+        assert_eq!(a.approved_payments(&tid).unwrap(), 1);
+        let again = PaymentInstruction { tid: TransactionId::parse("t2").unwrap(), ..ins.clone() };
+        assert_eq!(a.execute(&again), AcquirerOutcome::Declined { reason: "token already used".into() });
+        let big = PaymentInstruction {
+            tid: TransactionId::parse("t3").unwrap(),
+            amount: Amount { value: 5001, currency: "EUR".into() },
+            card: Some(TokenizedCard { token: "tok3".into(), ..card }),
+            ..ins
+        };
+        assert_eq!(a.execute(&big), AcquirerOutcome::Declined { reason: "amount over limit".into() });
+        assert_eq!(a.balances("M").unwrap()[0].value, 250);
+    }
+
+    #[test]
+    fn journal_records_transactions_events_and_outbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(&dir.path().join("j.sqlite3")).unwrap();
+        j.upsert_tx("", "t1", "locating", Some("order-1"), Some("{}"), None, None).unwrap();
+        j.upsert_tx("", "t1", "awaitingUser", None, None, Some("http://u"), None).unwrap();
+        let row = j.tx("", "t1").unwrap().unwrap();
+        assert_eq!(row.state, "awaitingUser");
+        assert_eq!(row.cp_ref.as_deref(), Some("order-1"));
+        assert_eq!(row.user_url.as_deref(), Some("http://u"));
+        j.add_event("t1", "a").unwrap();
+        j.add_event("t1", "b").unwrap();
+        assert_eq!(j.events("t1").unwrap(), vec!["a".to_owned(), "b".to_owned()]);
+        let id = j.outbox_add("t1", "home", "http://h", "contract", "x.y.z").unwrap();
+        j.outbox_result(id, 1, "202").unwrap();
+    }
+}
