@@ -8,7 +8,7 @@ use crate::registry::{Partner, Registry};
 use crate::time::Timestamp;
 
 /// Cache of subscriber number → home partner name, each entry valid until an expiry time.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct HomeCache {
     ttl: Duration,
     capacity: usize,

@@ -5,6 +5,7 @@ use core::fmt;
 use core::time::Duration;
 use std::collections::HashMap;
 
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, ErrorCode};
@@ -44,13 +45,13 @@ pub enum Admitted {
     Duplicate(Envelope),
 }
 
-#[derive(Clone, Default)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 struct SenderIds {
     ids: HashMap<MessageId, (Timestamp, [u8; 32])>,
 }
 
 /// Per-sender replay cache: message id → (forget-after time, token hash).
-#[derive(Clone, Default)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 pub struct ReplayCache {
     senders: HashMap<String, SenderIds>,
 }
@@ -238,6 +239,17 @@ impl Endpoint {
     /// Forgets message ids whose window has passed.
     pub fn purge(&mut self, now: Timestamp) {
         self.replay.purge(now);
+    }
+
+    /// The replay cache (for snapshots).
+    #[must_use]
+    pub fn replay_cache(&self) -> &ReplayCache {
+        &self.replay
+    }
+
+    /// Replaces the replay cache (restoring a snapshot).
+    pub fn restore_replay_cache(&mut self, cache: ReplayCache) {
+        self.replay = cache;
     }
 
     /// Number of message ids remembered.

@@ -11,6 +11,7 @@ use std::collections::{BinaryHeap, HashMap};
 use p256::ecdsa::Signature;
 use p256::ecdsa::signature::Signer;
 use rand_core::Rng;
+use zeroize::Zeroizing;
 
 use crate::e164::{CountryCode, E164};
 use crate::error::{Error, ErrorCode};
@@ -110,9 +111,11 @@ pub struct Sim {
     /// Every transmitted message type, in order: "from->to type".
     pub transcript: Vec<String>,
     /// Every transmitted message: (from, to, type, compact JWS).
-    pub wire: Vec<(String, String, &'static str, String)>,
+    pub wire: Vec<(String, String, String, String)>,
     /// Alice's device key (registered at home).
     pub alice_device: PrivateKey,
+    keys: Zeroizing<Vec<u8>>,
+    pin_seed: Zeroizing<[u8; 32]>,
     net_rng: SeededRng,
     seq: u64,
     queue: BinaryHeap<Reverse<Event>>,
@@ -194,10 +197,17 @@ impl Sim {
         let alice_device = key_from(&mut rng);
         let visited_enc = key_from(&mut rng);
         let reg = registry(&vk, &hk, &sk, encrypt_tokens.then_some(&visited_enc))?;
+        let mut keys = Zeroizing::new(Vec::new());
+        for k in [&vk, &hk, &visited_enc] {
+            let der = k.to_pkcs8_der()?;
+            keys.extend_from_slice(&u16::try_from(der.len()).unwrap_or(0).to_be_bytes());
+            keys.extend_from_slice(&der);
+        }
         let now = Timestamp::from_unix_secs(1_760_000_000);
         let mut pin_seed = [0u8; 32];
         rng.fill_bytes(&mut pin_seed);
         let pin_key = PinKey::new(pin_seed);
+        let pin_seed = Zeroizing::new(pin_seed);
         let mut store = MemorySubscriberStore::new();
         let alice = E164::parse(ALICE)?;
         let bob = E164::parse(BOB)?;
@@ -286,6 +296,8 @@ impl Sim {
             transcript: Vec::new(),
             wire: Vec::new(),
             alice_device,
+            keys,
+            pin_seed,
             net_rng: SeededRng::from_u64(seed ^ 0x4e45_5400),
             seq: 0,
             queue: BinaryHeap::new(),
@@ -358,11 +370,15 @@ impl Sim {
             }
     }
 
-    fn send_net(&mut self, from: &str, to_name: &str, kind: &'static str, jws: String) {
+    fn send_net(&mut self, from: &str, to_name: &str, kind: &str, jws: String) {
         self.transcript
             .push(format!("{} {from}->{to_name} {kind}", self.now.as_millis()));
-        self.wire
-            .push((from.to_owned(), to_name.to_owned(), kind, jws.clone()));
+        self.wire.push((
+            from.to_owned(),
+            to_name.to_owned(),
+            kind.to_owned(),
+            jws.clone(),
+        ));
         let to = match to_name {
             VISITED => Node::Visited,
             HOME if !self.home_silent => Node::Home,
@@ -390,7 +406,7 @@ impl Sim {
                 moved = true;
                 match o {
                     VisitedOutput::Transmit(t) => {
-                        self.send_net(VISITED, &t.to, t.message_type, t.jws)
+                        self.send_net(VISITED, &t.to, &t.message_type, t.jws)
                     }
                     VisitedOutput::RedirectUser { tid, url } => {
                         let session = url.rsplit('/').next().unwrap_or_default().to_owned();
@@ -405,7 +421,7 @@ impl Sim {
             while let Some(o) = self.home.poll_output() {
                 moved = true;
                 match o {
-                    HomeOutput::Transmit(t) => self.send_net(HOME, &t.to, t.message_type, t.jws),
+                    HomeOutput::Transmit(t) => self.send_net(HOME, &t.to, &t.message_type, t.jws),
                     HomeOutput::ToUser { session, reply } => self.on_user_reply(session, reply),
                 }
             }
@@ -544,6 +560,52 @@ impl Sim {
             let _ = self.home.handle_input(self.now, HomeInput::Timeout);
         }
         self.drain();
+    }
+
+    /// Simulates a crash and restart of both servers: each machine's state goes through its
+    /// JSON snapshot into a new machine built from the same keys, registry and stores, with a
+    /// fresh random generator seeded by `rng_seed`. Messages in flight stay in the network.
+    ///
+    /// # Errors
+    /// Snapshot encoding or key loading errors.
+    pub fn restart(&mut self, rng_seed: u64) -> Result<(), Error> {
+        let vs = serde_json::to_vec(&self.visited.snapshot()).map_err(|_| Error::Encode)?;
+        let hs = serde_json::to_vec(&self.home.snapshot()).map_err(|_| Error::Encode)?;
+        let mut parts = Vec::new();
+        let mut rest: &[u8] = &self.keys;
+        while let (Some(&a), Some(&b)) = (rest.first(), rest.get(1)) {
+            let n = usize::from(u16::from_be_bytes([a, b]));
+            let der = rest.get(2..2 + n).ok_or(Error::Key("sim keys"))?;
+            parts.push(PrivateKey::from_pkcs8_der(der)?);
+            rest = rest.get(2 + n..).unwrap_or_default();
+        }
+        let [vk, hk, enc] =
+            <[PrivateKey; 3]>::try_from(parts).map_err(|_| Error::Key("sim keys"))?;
+        let validity = Validity::default();
+        let mut visited = VisitedServer::new(
+            VisitedConfig::default(),
+            Endpoint::new(VISITED, vk, validity).with_encryption_key(enc),
+            self.visited.registry().clone(),
+            self.visited.acquirer().clone(),
+            SeededRng::from_u64(rng_seed),
+        );
+        visited.restore(serde_json::from_slice(&vs).map_err(|e| Error::Config(e.to_string()))?);
+        let home_cfg = HomeConfig {
+            user_base_url: "https://home.invalid/user".into(),
+            ..HomeConfig::default()
+        };
+        let mut home = HomeServer::new(
+            home_cfg,
+            Endpoint::new(HOME, hk, validity),
+            self.home.registry().clone(),
+            core::mem::take(self.home.store_mut()),
+            PinKey::new(*self.pin_seed),
+            SeededRng::from_u64(rng_seed ^ 0x484f_4d45),
+        );
+        home.restore(serde_json::from_slice(&hs).map_err(|e| Error::Config(e.to_string()))?);
+        self.visited = visited;
+        self.home = home;
+        Ok(())
     }
 
     /// Content-provider events of one transaction.

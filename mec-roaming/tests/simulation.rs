@@ -51,7 +51,7 @@ fn authentication_flow_fig5() {
     completed(&sim, &tid);
     // The user saw the receipt with the continue URL (steps 17-18).
     assert!(sim.user_replies.iter().any(|(_, r)| matches!(r, UserReply::Receipt { receipt } if receipt.continue_url == "https://cp.invalid/done")));
-    let kinds: Vec<&str> = sim.wire.iter().map(|w| w.2).collect();
+    let kinds: Vec<&str> = sim.wire.iter().map(|w| w.2.as_str()).collect();
     assert_eq!(
         kinds,
         [
@@ -698,4 +698,48 @@ fn same_seed_same_transcript() {
     };
     assert_eq!(run(42), run(42));
     assert_ne!(run(42), run(43));
+}
+
+#[test]
+fn crash_and_restart_from_snapshots_at_any_point_pays_once() {
+    for (i, at_ms) in [0u64, 15, 30, 60, 520, 600, 1100, 1600, 2600, 5000]
+        .into_iter()
+        .enumerate()
+    {
+        for method in [PaymentMethod::Card, PaymentMethod::Wallet] {
+            let mut sim = Sim::new(200 + i as u64, true).unwrap();
+            let tid = sim
+                .start(
+                    Sim::request(ALICE, RequestType::Payment, Some(4200), &[method]),
+                    pins(&["1234"]),
+                )
+                .unwrap();
+            sim.run_for(Duration::from_millis(at_ms));
+            sim.restart(9000 + i as u64).unwrap();
+            sim.run_for(Duration::from_secs(120));
+            assert!(
+                matches!(sim.outcome(&tid), Some(CpEvent::Paid { .. })),
+                "restart at {at_ms} ms: {:?}",
+                sim.outcome(&tid)
+            );
+            assert_eq!(
+                sim.visited.acquirer().payments.len(),
+                1,
+                "restart at {at_ms} ms"
+            );
+            completed(&sim, &tid);
+            if method == PaymentMethod::Wallet {
+                let alice = E164::parse(ALICE).unwrap();
+                assert_eq!(
+                    sim.home
+                        .store()
+                        .wallet_balance(&alice)
+                        .unwrap()
+                        .unwrap()
+                        .value,
+                    10_000 - 4200
+                );
+            }
+        }
+    }
 }

@@ -2,6 +2,8 @@
 
 use core::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Error, ErrorCode};
 use crate::message::{Body, Envelope, MessageId, PROTOCOL_VERSION, TransactionId};
 use crate::registry::Registry;
@@ -9,7 +11,7 @@ use crate::security::Endpoint;
 use crate::time::Timestamp;
 
 /// A message to send to a partner: POST `jws` (as `application/jose`) to `url`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transmit {
     /// Partner name.
     pub to: String,
@@ -18,7 +20,7 @@ pub struct Transmit {
     /// Transaction it belongs to.
     pub tid: TransactionId,
     /// Message `type` (for logs).
-    pub message_type: &'static str,
+    pub message_type: String,
     /// The compact JWS.
     pub jws: String,
 }
@@ -53,7 +55,7 @@ impl Default for Timeouts {
 }
 
 /// A sent message awaiting its answer.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Pending {
     pub(crate) transmit: Transmit,
     pub(crate) mid: MessageId,
@@ -91,7 +93,7 @@ pub(crate) fn seal_to(
         ErrorCode::PermanentFailure,
         "partner no longer in registry",
     ))?;
-    let message_type = body.type_name();
+    let message_type = body.type_name().to_owned();
     let env = Envelope {
         ver: PROTOCOL_VERSION.into(),
         mid: mid.clone(),

@@ -143,7 +143,7 @@ pub enum HomeOutput {
 }
 
 /// Where a home transaction stands.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum HomeTxState {
     /// roamUserRequest accepted; awaiting the contract.
     Accepted,
@@ -163,7 +163,7 @@ pub enum HomeTxState {
     },
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct HomeTx {
     subscriber: E164,
     request_type: RequestType,
@@ -180,6 +180,17 @@ struct HomeTx {
 }
 
 type TxKey = (String, TransactionId);
+
+/// Everything a home server must keep across a restart besides its keys, registry, PIN key and
+/// subscriber store: transactions, user sessions, cached answers and the replay cache. Opaque;
+/// serialize it (JSON) into durable storage after inputs, restore it at start.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct HomeSnapshot {
+    txs: Vec<(TxKey, HomeTx)>,
+    sessions: Vec<(String, TxKey)>,
+    answers: Vec<((String, MessageId), (Transmit, Timestamp))>,
+    replay: crate::security::ReplayCache,
+}
 
 /// The home server state machine.
 #[derive(Debug)]
@@ -225,6 +236,49 @@ impl<S: SubscriberStore, R: rand_core::CryptoRng> HomeServer<S, R> {
     #[must_use]
     pub fn store(&self) -> &S {
         &self.store
+    }
+
+    /// Takes the subscriber store back (shutting the machine down).
+    pub fn into_store(self) -> S {
+        self.store
+    }
+
+    /// The state to persist (see [`HomeSnapshot`]).
+    #[must_use]
+    pub fn snapshot(&self) -> HomeSnapshot {
+        let mut txs: Vec<_> = self
+            .txs
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        txs.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut sessions: Vec<_> = self
+            .sessions
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        sessions.sort();
+        let mut answers: Vec<_> = self
+            .answers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        answers.sort_by(|a, b| a.0.cmp(&b.0));
+        HomeSnapshot {
+            txs,
+            sessions,
+            answers,
+            replay: self.endpoint.replay_cache().clone(),
+        }
+    }
+
+    /// Replaces this server's state with a snapshot (at start, before any input).
+    pub fn restore(&mut self, snapshot: HomeSnapshot) {
+        self.txs = snapshot.txs.into_iter().collect();
+        self.sessions = snapshot.sessions.into_iter().collect();
+        self.answers = snapshot.answers.into_iter().collect();
+        self.endpoint.restore_replay_cache(snapshot.replay);
+        self.outputs.clear();
     }
 
     /// The subscriber store, for provisioning.

@@ -15,5 +15,5 @@ pub use home::{
 };
 pub use visited::{
     Acquirer, AcquirerOutcome, CpEvent, MemoryAcquirer, PaymentInstruction, StartRequest,
-    VisitedConfig, VisitedInput, VisitedOutput, VisitedServer, VisitedTxState,
+    VisitedConfig, VisitedInput, VisitedOutput, VisitedServer, VisitedSnapshot, VisitedTxState,
 };

@@ -46,7 +46,7 @@ impl Default for VisitedConfig {
 }
 
 /// A content provider's request (patent Fig. 5 step 1 / Fig. 6).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StartRequest {
     /// The content provider's own reference, echoed in every notification.
     pub cp_ref: String,
@@ -231,7 +231,7 @@ impl Acquirer for MemoryAcquirer {
 }
 
 /// Where a visited transaction stands.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum VisitedTxState {
     /// Asking home candidates in turn (Fig. 5 steps 1-5).
     Locating {
@@ -265,7 +265,7 @@ pub enum VisitedTxState {
     },
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct VisitedTx {
     cp_ref: String,
     subscriber: E164,
@@ -283,6 +283,17 @@ struct VisitedTx {
     ended_at: Option<Timestamp>,
     /// Some home candidate never answered.
     silent_candidate: bool,
+}
+
+/// Everything a visited server must keep across a restart besides its keys, registry and
+/// acquirer: transactions, cached answers, the replay cache and the home cache. Opaque;
+/// serialize it (JSON) into durable storage after inputs, restore it at start.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct VisitedSnapshot {
+    txs: Vec<(TransactionId, VisitedTx)>,
+    answers: Vec<((String, MessageId), (Transmit, Timestamp))>,
+    replay: crate::security::ReplayCache,
+    cache: HomeCache,
 }
 
 /// The visited server state machine.
@@ -328,6 +339,44 @@ impl<A: Acquirer, R: rand_core::CryptoRng> VisitedServer<A, R> {
     #[must_use]
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// The state to persist (see [`VisitedSnapshot`]).
+    #[must_use]
+    pub fn snapshot(&self) -> VisitedSnapshot {
+        let mut txs: Vec<_> = self
+            .txs
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        txs.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut answers: Vec<_> = self
+            .answers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        answers.sort_by(|a, b| a.0.cmp(&b.0));
+        VisitedSnapshot {
+            txs,
+            answers,
+            replay: self.endpoint.replay_cache().clone(),
+            cache: self.cache.clone(),
+        }
+    }
+
+    /// Replaces this server's state with a snapshot (at start, before any input). Pending
+    /// retransmissions and deadlines resume with the next [`VisitedInput::Timeout`].
+    pub fn restore(&mut self, snapshot: VisitedSnapshot) {
+        self.txs = snapshot.txs.into_iter().collect();
+        self.answers = snapshot.answers.into_iter().collect();
+        self.endpoint.restore_replay_cache(snapshot.replay);
+        self.cache = snapshot.cache;
+        self.outputs.clear();
+    }
+
+    /// Takes the acquirer back (shutting the machine down).
+    pub fn into_acquirer(self) -> A {
+        self.acquirer
     }
 
     /// The partner registry, to apply updates.
