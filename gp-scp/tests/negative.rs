@@ -697,3 +697,51 @@ fn put_key_yubikit_layout() {
     assert_eq!(parsed.keys.len(), 3);
     assert_eq!(parsed.keys[2].key, k);
 }
+
+/// SK.SD loads from PKCS#8 DER (RFC 5208 / RFC 5915 layout, built here by hand), and the
+/// SD public key is found in a GlobalPlatform certificate (7F21 { 7F49 { B0 Q } }) and in an
+/// X.509 SubjectPublicKeyInfo.
+#[test]
+fn scp11_keys_from_pkcs8_and_certificates() {
+    use gp_scp::scp11::card::Scp11CardKeys;
+    use gp_scp::scp11::public_key_from_certificate;
+    let scalar = [0x3Cu8; 32];
+    let mut der = vec![0x30, 0x41, 0x02, 0x01, 0x00, 0x30, 0x13];
+    der.extend_from_slice(&[0x06, 0x07, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01]); // id-ecPublicKey
+    der.extend_from_slice(&[0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07]); // prime256v1
+    der.extend_from_slice(&[0x04, 0x27, 0x30, 0x25, 0x02, 0x01, 0x01, 0x04, 0x20]);
+    der.extend_from_slice(&scalar);
+    let from_der = Scp11CardKeys::from_pkcs8_der(1, 0x13, &der, vec![vec![0xAA]]).unwrap();
+    let from_scalar = Scp11CardKeys::from_scalar(1, 0x13, &scalar, vec![]).unwrap();
+    assert_eq!(from_der.public_key(), from_scalar.public_key());
+    assert_eq!(from_der.certificates(), &[vec![0xAA]]);
+    assert!(Scp11CardKeys::from_pkcs8_der(1, 0x13, &der[..20], vec![]).is_err());
+
+    let q = p256::elliptic_curve::sec1::ToSec1Point::to_sec1_point(&from_der.public_key(), false);
+    let q = q.as_bytes();
+    let mut gp = vec![
+        0x7F, 0x21, 0x4C, 0x93, 0x01, 0x01, 0x7F, 0x49, 0x46, 0xB0, 0x41,
+    ];
+    gp.extend_from_slice(q);
+    gp.extend_from_slice(&[0xF0, 0x01, 0x00]);
+    assert_eq!(
+        public_key_from_certificate(&gp).unwrap(),
+        from_der.public_key()
+    );
+    let mut x509 = vec![
+        0x30, 0x82, 0x01, 0x00, 0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2A, 0x86, 0x48, 0xCE, 0x3D,
+        0x02, 0x01,
+    ];
+    x509.extend_from_slice(&[
+        0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+    ]);
+    x509.extend_from_slice(q);
+    assert_eq!(
+        public_key_from_certificate(&x509).unwrap(),
+        from_der.public_key()
+    );
+    assert!(public_key_from_certificate(&x509[..60]).is_err());
+    let mut bad = gp.clone();
+    bad[12] ^= 0x01; // no longer on the curve
+    assert!(public_key_from_certificate(&bad).is_err());
+}
