@@ -182,6 +182,11 @@ fn default_kvn() -> String {
     "30".into()
 }
 
+/// Load file AID of the security domain package (GlobalPlatform RID, as JCOP cards list it).
+pub const SSD_LOAD_FILE: &[u8] = &[0xA0, 0x00, 0x00, 0x01, 0x51, 0x53, 0x50];
+/// Module AID of the security domain package.
+pub const SSD_MODULE: &[u8] = &[0xA0, 0x00, 0x00, 0x01, 0x51, 0x53, 0x50, 0x41];
+
 /// SCP11b key identifier of the SD key pair (Amd F §4.1.3: 13 = SCP11b).
 pub const SCP11B_KEY_ID: u8 = 0x13;
 
@@ -364,6 +369,24 @@ impl Profile {
             state.domains.insert(aid, record);
         }
         if self.builtin_load_files {
+            // The security domain package every GlobalPlatform card carries (ELF
+            // A0000001515350, module A000000151535041), from which INSTALL creates SSDs.
+            let order = state.next_order();
+            state.entries.insert(
+                SSD_LOAD_FILE.to_vec(),
+                RegistryEntry {
+                    aid: SSD_LOAD_FILE.to_vec(),
+                    kind: EntryKind::LoadFile,
+                    lifecycle: app_lifecycle::LOADED,
+                    privileges: [0; 3],
+                    associated_sd: isd_aid.clone(),
+                    load_file: None,
+                    module: None,
+                    modules: vec![SSD_MODULE.to_vec()],
+                    version: vec![0x01, 0x00],
+                    order,
+                },
+            );
             for package in packages.iter() {
                 if state.entries.contains_key(&package.load_file) {
                     continue;

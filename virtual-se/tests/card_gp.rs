@@ -354,7 +354,7 @@ fn get_status_formats_filters_and_paging() {
     ok(s);
     assert_eq!(d.len(), 12 * (1 + 9 + 2));
     // Load files and modules (P1 10), tagged.
-    let (d, s) = host.hex(&mut card, "80F21002024F00");
+    let (d, s) = host.hex(&mut card, "80F21002084F06F06D65635354");
     ok(s);
     let e3 = find(&d, Tag::new(0xE3)).unwrap().unwrap();
     assert_eq!(
@@ -364,7 +364,13 @@ fn get_status_formats_filters_and_paging() {
     // Load files only (P1 20), legacy.
     let (d, s) = host.hex(&mut card, "80F22000024F00");
     ok(s);
-    assert_eq!(d[0] as usize, STORE_ELF.len());
+    // The SD package, then the store applet package: len AID life cycle 00.
+    let mut expected = vec![7];
+    expected.extend(virtual_se::profile::SSD_LOAD_FILE);
+    expected.extend([0x01, 0x00, 6]);
+    expected.extend(STORE_ELF);
+    expected.extend([0x01, 0x00]);
+    assert_eq!(d, expected);
     // Errors.
     refused(&mut card, Some(&mut host), "80F20002024F00", 0x6A86);
     refused(&mut card, Some(&mut host), "80F28004024F00", 0x6A86);
@@ -461,27 +467,75 @@ fn install_errors_change_nothing() {
 }
 
 #[test]
-fn install_ssd_put_key_and_authenticate_to_it() {
+fn install_ssd_from_the_sd_package_then_rotate_its_keys() {
     let mut card = default_card();
     let mut host = open_scp03(&mut card, SecurityLevel::ALL);
-    // Install an SSD from the store applet package (the module is just the "code").
+    // The security domain package (A0000001515350 / module A000000151535041).
     let cmd = apdu(
         0x80,
         0xE6,
         0x0C,
         0x00,
-        &install_data(STORE_ELF, STORE_MODULE, SSD1, &h("80C000"), &[0xC9, 0x00]),
+        &install_data(
+            virtual_se::profile::SSD_LOAD_FILE,
+            virtual_se::profile::SSD_MODULE,
+            SSD1,
+            &h("80C000"),
+            &[0xC9, 0x00],
+        ),
     );
     ok(host.send(&mut card, &cmd).view().status().to_u16());
     let ssd = card.registry().into_iter().find(|e| e.aid == SSD1).unwrap();
     assert_eq!(ssd.kind, EntryKind::SecurityDomain);
-    // Select the SSD on channel 1 and authenticate... it has no keys yet: 6A88.
+    assert_eq!(ssd.privileges, [0x80, 0xC0, 0x00]);
+    // Select the SSD on channel 1 and authenticate with its initial keys.
     let (d, s) = send(&mut card, &h("0070000001"));
     ok(s);
     assert_eq!(d, vec![1]);
     ok(sw(&mut card, &format!("01A4040008{}", hex::encode(SSD1))));
-    assert_eq!(sw(&mut card, "8150000008 0102030405060708"), 0x6A88);
+    let mut session = gp_scp::HostSession::new(
+        k40_aes(),
+        gp_scp::HostProtocol::Scp03(Default::default()),
+        &mut rng(4),
+    )
+    .unwrap();
+    let mut step = gp_scp::HostStep::Send(session.begin().unwrap());
+    while let gp_scp::HostStep::Send(cmd) = step {
+        let mut bytes = cmd.to_vec().unwrap();
+        bytes[0] |= 0x01;
+        step = session
+            .process(&apdu_codec::parse_response(&card.transmit(&bytes)).unwrap())
+            .unwrap();
+    }
+    // PUT KEY on the SSD (channel 1) replaces its keys; the ISD keeps its own.
+    let dek = session.dek().unwrap().as_bytes().to_vec();
+    let k = SecretKey::new(&[0x55; 16]);
+    let data = gp_scp::put_key::encode_put_key_data(
+        0x01,
+        &[(KeyType::Aes, &k), (KeyType::Aes, &k), (KeyType::Aes, &k)],
+        &dek,
+        KeyType::Aes,
+    )
+    .unwrap();
+    let mut bytes = session
+        .wrap(&apdu(0x80, 0xD8, 0x00, 0x81, &data))
+        .unwrap()
+        .to_vec()
+        .unwrap();
+    bytes[0] |= 0x01;
+    let raw = card.transmit(&bytes);
+    let r = session
+        .unwrap(&apdu_codec::parse_response(&raw).unwrap())
+        .unwrap();
+    ok(r.view().status().to_u16());
+    assert!(
+        card.keys(SSD1)
+            .iter()
+            .all(|k| k.kvn == 1 && k.value == vec![0x55; 16])
+    );
+    assert!(card.keys(ISD).iter().all(|k| k.kvn == 0xFF));
     ok(sw(&mut card, "0070800100"));
+    card.check_invariants().unwrap();
 }
 
 #[test]

@@ -545,9 +545,10 @@ fn install_for_install<S: Store>(
         order,
     };
     if is_sd {
-        // A new SSD starts with no keys; its keys come with PUT KEY through its own
-        // (keyless) personalization or from the ISD's key sets as a convenience of this
-        // emulator: it inherits the installing SD's protocol settings.
+        // A new SSD starts with the installing SD's protocol settings and a copy of its
+        // symmetric key sets as initial keys (as development cards do), so that the host can
+        // open a secure channel to it and replace them with PUT KEY. SCP11 keys and
+        // certificates are never copied.
         let parent = env.domain()?;
         let record = DomainRecord {
             scp: parent.scp,
@@ -555,7 +556,12 @@ fn install_for_install<S: Store>(
             kdd: parent.kdd.clone(),
             sequence_counter: 0,
             failures: 0,
-            keys: Vec::new(),
+            keys: parent
+                .keys
+                .iter()
+                .filter(|k| matches!(k.key_type, 0x80 | 0x88))
+                .cloned()
+                .collect(),
             certificates: Vec::new(),
             data_objects: BTreeMap::new(),
         };
