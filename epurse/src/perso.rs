@@ -26,8 +26,9 @@ pub struct KeyRecord {
     pub key: Key16,
 }
 
-/// Everything a purse is personalized with.
-#[derive(Debug, Clone)]
+/// Everything a purse is personalized with. `Debug` hides the PIN; the PIN is zeroized on
+/// drop.
+#[derive(Clone)]
 pub struct Personalization {
     /// Issuer data.
     pub issuer: IssuerData,
@@ -43,6 +44,26 @@ pub struct Personalization {
     pub pin_try_limit: u8,
     /// Tag access data, when the purse is the gatekeeper of a value-block tag.
     pub tag: Option<TagAccess>,
+}
+
+impl core::fmt::Debug for Personalization {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Personalization")
+            .field("issuer", &self.issuer)
+            .field("max_balance", &self.max_balance)
+            .field("overdraft_limit", &self.overdraft_limit)
+            .field("keys", &self.keys)
+            .field("pin", &"<redacted>")
+            .field("pin_try_limit", &self.pin_try_limit)
+            .field("tag", &self.tag)
+            .finish()
+    }
+}
+
+impl Drop for Personalization {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.pin);
+    }
 }
 
 impl Personalization {
@@ -99,7 +120,7 @@ impl Personalization {
             v.extend_from_slice(k.key.expose());
             out.push(dgi(DGI_KEY_BASE | u16::from(k.function), &v)?);
         }
-        let mut pin = alloc::vec![self.pin_try_limit];
+        let mut pin = zeroize::Zeroizing::new(alloc::vec![self.pin_try_limit]);
         pin.extend_from_slice(&self.pin);
         out.push(dgi(DGI_PIN, &pin)?);
         if let Some(t) = &self.tag {
