@@ -66,11 +66,12 @@ impl Default for CardOptions {
     }
 }
 
-/// A T=1 ATR with "mec virtual SE" historical bytes (TA1 = 96, extended length hint via
-/// `ATR[1] & F0 == F0`).
+/// A T=1 ATR (ISO 7816-3 §8.2): T0 = F8 (TA1..TD1 present, 8 historical bytes "mecvSE01"),
+/// TA1 = 13, TD1/TD2 = T=1, TA3 = FE (IFSC 254), TB3 = 45, TCK = EA. `ATR[1] & F0 == F0`
+/// makes yubikit use extended APDUs.
 pub const DEFAULT_ATR: &[u8] = &[
     0x3B, 0xF8, 0x13, 0x00, 0x00, 0x81, 0x31, 0xFE, 0x45, 0x6D, 0x65, 0x63, 0x76, 0x53, 0x45, 0x30,
-    0x31, 0x30,
+    0x31, 0xEA,
 ];
 
 /// A view of an applet's namespace in the current command's transaction.
