@@ -671,6 +671,13 @@ impl core::fmt::Debug for TagReader {
     }
 }
 
+impl Drop for TagReader {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.rnd_a);
+        zeroize::Zeroize::zeroize(&mut self.rnd_b);
+    }
+}
+
 impl TagReader {
     /// A reader for `block` with the sector key (derive it with [`sector_key`]) and the
     /// reader's random `rnd_a`.
