@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 mod roam;
 mod trace;
+mod vse;
 
 /// Command-line tool for the mec smart-card and secure-element workspace.
 #[derive(Debug, Parser)]
@@ -24,6 +25,9 @@ enum Group {
     /// Work with APDU traces.
     #[command(subcommand)]
     Trace(trace::TraceCommand),
+    /// The reference virtual secure element (serve it to PC/SC tools through vpcd).
+    #[command(subcommand)]
+    Vse(vse::VseCommand),
     /// Roaming for mobile e-commerce: the visited and home reference servers.
     #[command(subcommand)]
     Roam(roam::RoamCommand),
@@ -33,6 +37,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.group {
         Group::Trace(command) => trace::run(command),
+        Group::Vse(command) => vse::run(command),
         Group::Roam(command) => roam::run(command),
     };
     match result {
