@@ -15,6 +15,28 @@ if ! rustup target list --installed | grep -qx thumbv7em-none-eabi; then
 fi
 
 # ---------------------------------------------------------------------------------------
+step "system packages (Debian): PC/SC stack for the pcsc crate and the interop tests"
+apt_need=()
+command -v pkg-config >/dev/null 2>&1 || apt_need+=(pkg-config)
+[ -e /usr/include/PCSC/winscard.h ] || apt_need+=(libpcsclite-dev)
+command -v pcscd >/dev/null 2>&1 || apt_need+=(pcscd)
+[ -n "$(ls /usr/lib/pcsc/drivers/serial/libifdvpcd.so* 2>/dev/null)" ] || apt_need+=(vsmartcard-vpcd)
+command -v pcsc_scan >/dev/null 2>&1 || apt_need+=(pcsc-tools)
+command -v opensc-tool >/dev/null 2>&1 || apt_need+=(opensc)
+if [ "${#apt_need[@]}" -gt 0 ]; then
+  echo "installing ${apt_need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  timeout 600 apt-get update -q >/dev/null
+  timeout 900 apt-get install -y -q --no-install-recommends "${apt_need[@]}" >/dev/null
+fi
+
+step "Python venv (.venv) for the interop peers"
+if ! .venv/bin/python -c 'import yubikit.securitydomain, ykman.pcsc' >/dev/null 2>&1; then
+  timeout 300 python3 -m venv .venv
+  timeout 900 .venv/bin/pip install -q -r scripts/requirements.txt
+fi
+
+# ---------------------------------------------------------------------------------------
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -32,6 +54,11 @@ for crate in $(scripts/no-std-crates.sh); do
   echo "-- $crate"
   RUSTFLAGS=-Dwarnings cargo build -p "$crate" --no-default-features --target thumbv7em-none-eabi --locked
 done
+
+step "PC/SC interop (pcscd + vpcd + opensc-tool + yubikit against mec vse serve)"
+cargo build -q -p mec --locked
+target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+MEC_BIN="$target_dir/debug/mec" INTEROP_NO_INSTALL=1 ./scripts/interop.sh
 
 echo
 echo "all checks passed"
