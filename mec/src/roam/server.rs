@@ -132,9 +132,35 @@ impl Core {
     }
 }
 
+impl Core {
+    /// Stores the machine's snapshot (transactions, sessions, cached answers, replay cache).
+    pub(crate) fn persist(&self) {
+        let json = match &self.machine {
+            Machine::Visited(v) => serde_json::to_string(&v.snapshot()),
+            Machine::Home(h) => serde_json::to_string(&h.snapshot()),
+        };
+        match json {
+            Ok(j) => log_db(self.journal.save_snapshot(&j)),
+            Err(e) => error!(error = %e, "snapshot encoding failed"),
+        }
+    }
+
+    /// Restores the stored snapshot, if any; returns true when one was restored.
+    fn restore(&mut self) -> anyhow::Result<bool> {
+        let Some(json) = self.journal.load_snapshot().context("reading the stored machine state")? else {
+            return Ok(false);
+        };
+        match &mut self.machine {
+            Machine::Visited(v) => v.restore(serde_json::from_str(&json).context("stored visited state")?),
+            Machine::Home(h) => h.restore(serde_json::from_str(&json).context("stored home state")?),
+        }
+        Ok(true)
+    }
+}
+
 fn outbox(j: &Journal, t: &Transmit) -> i64 {
-    debug!(to = %t.to, tid = %t.tid, message_type = t.message_type, "message queued");
-    match j.outbox_add(t.tid.as_str(), &t.to, &t.url, t.message_type, &t.jws) {
+    debug!(to = %t.to, tid = %t.tid, message_type = %t.message_type, "message queued");
+    match j.outbox_add(t.tid.as_str(), &t.to, &t.url, &t.message_type, &t.jws) {
         Ok(id) => id,
         Err(e) => {
             error!(error = %e, "journal: outbox insert failed");
@@ -182,7 +208,10 @@ impl App {
         let (out, drained) = {
             let mut core = self.lock();
             let out = f(&mut core);
-            (out, core.drain())
+            let drained = core.drain();
+            // Durable before anything leaves: the messages below and the HTTP answer.
+            core.persist();
+            (out, drained)
         };
         for t in drained.transmits {
             if self.outbox.send(t).is_err() {
@@ -266,7 +295,11 @@ fn build(mut loaded: Loaded) -> anyhow::Result<(Core, Role, String, HttpConfig, 
         }
     }
     let http = HttpConfig { ..loaded.file.http };
-    Ok((Core { machine, journal }, loaded.role, loaded.file.name, http, loaded.file.listen))
+    let mut core = Core { machine, journal };
+    if core.restore()? {
+        info!("machine state restored from the database; pending messages are retransmitted on their timers");
+    }
+    Ok((core, loaded.role, loaded.file.name, http, loaded.file.listen))
 }
 
 /// True for `http://` URLs whose host is a loopback address or `localhost`.
@@ -383,14 +416,14 @@ async fn deliver(app: Arc<App>, id: i64, t: Transmit) {
                 let code = resp.status();
                 let body = resp.text().await.unwrap_or_default();
                 if code.is_success() {
-                    info!(to = %t.to, tid = %t.tid, message_type = t.message_type, status = code.as_u16(), attempt, "message delivered");
+                    info!(to = %t.to, tid = %t.tid, message_type = %t.message_type, status = code.as_u16(), attempt, "message delivered");
                 } else {
-                    warn!(to = %t.to, tid = %t.tid, message_type = t.message_type, status = code.as_u16(), answer = %body, attempt, "message refused");
+                    warn!(to = %t.to, tid = %t.tid, message_type = %t.message_type, status = code.as_u16(), answer = %body, attempt, "message refused");
                 }
                 (code.as_u16().to_string(), code.is_server_error())
             }
             Err(e) => {
-                warn!(to = %t.to, tid = %t.tid, message_type = t.message_type, error = %e, attempt, "delivery failed");
+                warn!(to = %t.to, tid = %t.tid, message_type = %t.message_type, error = %e, attempt, "delivery failed");
                 (format!("error: {e}"), true)
             }
         };

@@ -79,6 +79,11 @@ CREATE TABLE IF NOT EXISTS cp_events (
     at_ms INTEGER NOT NULL,
     PRIMARY KEY (tid, seq)
 );
+CREATE TABLE IF NOT EXISTS machine_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    snapshot TEXT NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     tid TEXT NOT NULL,
@@ -536,6 +541,21 @@ impl Journal {
         rows.collect()
     }
 
+    /// Stores the machine's snapshot (replacing the previous one).
+    pub(crate) fn save_snapshot(&self, json: &str) -> rusqlite::Result<()> {
+        self.conn.execute(
+            "INSERT INTO machine_state (id, snapshot, updated_ms) VALUES (1, ?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot, updated_ms = excluded.updated_ms",
+            params![json, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// The last stored snapshot.
+    pub(crate) fn load_snapshot(&self) -> rusqlite::Result<Option<String>> {
+        self.conn.query_row("SELECT snapshot FROM machine_state WHERE id = 1", [], |r| r.get(0)).optional()
+    }
+
     /// Records a message about to be sent; returns its row id.
     pub(crate) fn outbox_add(&self, tid: &str, to: &str, url: &str, message_type: &str, jws: &str) -> rusqlite::Result<i64> {
         self.conn.execute(
@@ -680,5 +700,9 @@ mod tests {
         assert_eq!(j.events("t1").unwrap(), vec!["a".to_owned(), "b".to_owned()]);
         let id = j.outbox_add("t1", "home", "http://h", "contract", "x.y.z").unwrap();
         j.outbox_result(id, 1, "202").unwrap();
+        assert_eq!(j.load_snapshot().unwrap(), None);
+        j.save_snapshot("{\"a\":1}").unwrap();
+        j.save_snapshot("{\"a\":2}").unwrap();
+        assert_eq!(j.load_snapshot().unwrap().as_deref(), Some("{\"a\":2}"));
     }
 }

@@ -1,0 +1,555 @@
+//! The roaming flows over real HTTP between two `mec roam serve` processes (visited and home)
+//! on 127.0.0.1, with this test acting as the content provider and the user agent.
+//!
+//! Every test starts its own pair of servers on free ports with fresh keys in a temporary
+//! directory, uses timeouts on every wait, and kills exactly the processes it started (by pid,
+//! from a `Drop` guard, so also when an assertion panics).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mec_roaming::jose::b64;
+use mec_roaming::jose::keys::PrivateKey;
+use mec_roaming::message::{Body, Contract, Envelope, MessageId, parse_envelope};
+use mec_roaming::seeded_rng::SeededRng;
+use p256::ecdsa::Signature;
+use p256::ecdsa::signature::Signer;
+use reqwest::StatusCode;
+use reqwest::blocking::Client;
+use serde_json::{Value, json};
+
+const ALICE: &str = "+447700900123";
+const BOB: &str = "+447701900456";
+const NOBODY: &str = "+15550100";
+const MERCHANT: &str = "Helsinki Tickets Oy";
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A server process; killed (by its pid) and reaped when dropped.
+struct Server {
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Server {
+    fn start(role: &str, config: &Path, log: PathBuf) -> Self {
+        let err = fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_mec"))
+            .args(["roam", "serve", "--role", role, "--config"])
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .expect("spawn mec roam serve");
+        Self { child: Some(child), log }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill(); // SIGKILL to this pid only
+            let _ = c.wait();
+        }
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Two servers, their configuration and the test's keys.
+struct World {
+    dir: tempfile::TempDir,
+    visited: Server,
+    home: Server,
+    v_url: String,
+    h_url: String,
+    home_key: PrivateKey,
+    device_key: PrivateKey,
+    http: Client,
+}
+
+fn pem_toml(key: &PrivateKey) -> String {
+    key.public_key_pem().unwrap()
+}
+
+impl World {
+    fn new(seed: u64) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let mut rng = SeededRng::from_u64(seed);
+        let visited_key = PrivateKey::generate(&mut rng);
+        let home_key = PrivateKey::generate(&mut rng);
+        let signing = PrivateKey::generate(&mut rng);
+        let device_key = PrivateKey::generate(&mut rng);
+        let (vp, hp) = (free_port(), free_port());
+        fs::write(d.join("visited.key.pem"), visited_key.to_pkcs8_pem().unwrap().as_bytes()).unwrap();
+        fs::write(d.join("home.key.pem"), home_key.to_pkcs8_pem().unwrap().as_bytes()).unwrap();
+        fs::write(d.join("alice-signing.key.pem"), signing.to_pkcs8_pem().unwrap().as_bytes()).unwrap();
+        fs::write(d.join("alice-device.pub.pem"), device_key.public_key_pem().unwrap()).unwrap();
+        fs::write(d.join("pin.hex"), "11".repeat(32)).unwrap();
+        fs::write(
+            d.join("partners.toml"),
+            format!(
+                r#"serial = 1
+[[partner]]
+name = "visited-fi"
+url = "http://127.0.0.1:{vp}/roam/v1/s2s/messages"
+country = "FI"
+country_code = "358"
+verifying_key = """
+{vk}"""
+encryption_key = """
+{vk}"""
+
+[[partner]]
+name = "home-uk"
+url = "http://127.0.0.1:{hp}/roam/v1/s2s/messages"
+country = "GB"
+country_code = "44"
+local_prefixes = ["7700", "7701"]
+verifying_key = """
+{hk}"""
+"#,
+                vk = pem_toml(&visited_key),
+                hk = pem_toml(&home_key),
+            ),
+        )
+        .unwrap();
+        fs::write(
+            d.join("visited.toml"),
+            format!(
+                r#"name = "visited-fi"
+listen = "127.0.0.1:{vp}"
+key = "visited.key.pem"
+database = "visited.sqlite3"
+registry = "partners.toml"
+[timeouts]
+retransmit_ms = 1000
+home_response_ms = 5000
+user_ms = 60000
+give_up_ms = 30000
+linger_ms = 600000
+[http]
+request_timeout_ms = 2000
+delivery_attempts = 3
+retry_backoff_ms = 100
+max_body_bytes = 65536
+[acquirer]
+decline_above = 100000
+"#
+            ),
+        )
+        .unwrap();
+        fs::write(
+            d.join("home.toml"),
+            format!(
+                r#"name = "home-uk"
+listen = "127.0.0.1:{hp}"
+key = "home.key.pem"
+database = "home.sqlite3"
+registry = "partners.toml"
+[timeouts]
+retransmit_ms = 1000
+home_response_ms = 5000
+user_ms = 60000
+give_up_ms = 30000
+linger_ms = 600000
+[home]
+pin_key = "pin.hex"
+max_pin_tries = 3
+
+[[subscriber]]
+id = "{ALICE}"
+pin = "1234"
+payment_methods = ["card", "wallet"]
+signing_key = "alice-signing.key.pem"
+device_key = "alice-device.pub.pem"
+card = "4111111111111111"
+wallet = {{ value = 10000, currency = "EUR" }}
+
+[[subscriber]]
+id = "{BOB}"
+pin = "4321"
+payment_methods = ["card"]
+card = "5500000000000004"
+"#
+            ),
+        )
+        .unwrap();
+        let home = Server::start("home", &d.join("home.toml"), d.join("home.log"));
+        let visited = Server::start("visited", &d.join("visited.toml"), d.join("visited.log"));
+        let http = Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+        let w = Self {
+            v_url: format!("http://127.0.0.1:{vp}"),
+            h_url: format!("http://127.0.0.1:{hp}"),
+            dir,
+            visited,
+            home,
+            home_key,
+            device_key,
+            http,
+        };
+        w.wait_healthy(&w.v_url, "visited");
+        w.wait_healthy(&w.h_url, "home");
+        w
+    }
+
+    fn wait_healthy(&self, base: &str, role: &str) {
+        let url = format!("{base}/roam/v1/health");
+        self.wait(&format!("{role} server up"), || {
+            let r = self.http.get(&url).send().ok()?;
+            let v: Value = serde_json::from_str(&r.text().ok()?).ok()?;
+            (v["role"] == role).then_some(())
+        });
+    }
+
+    /// Polls `f` every 50 ms until it gives a value; panics with the server logs after [`WAIT`].
+    fn wait<T>(&self, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+        let end = Instant::now() + WAIT;
+        loop {
+            if let Some(v) = f() {
+                return v;
+            }
+            if Instant::now() > end {
+                panic!("timed out waiting for {what}\n--- visited log ---\n{}\n--- home log ---\n{}", self.visited.log(), self.home.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn get(&self, url: &str) -> (StatusCode, Value) {
+        let r = self.http.get(url).send().unwrap();
+        let s = r.status();
+        (s, serde_json::from_str(&r.text().unwrap_or_default()).unwrap_or(Value::Null))
+    }
+
+    fn post(&self, url: &str, body: &Value) -> (StatusCode, Value) {
+        let r = self.http.post(url).header("content-type", "application/json").body(body.to_string()).send().unwrap();
+        let s = r.status();
+        (s, serde_json::from_str(&r.text().unwrap_or_default()).unwrap_or(Value::Null))
+    }
+
+    fn post_jws(&self, base: &str, jws: &str) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .post(format!("{base}/roam/v1/s2s/messages"))
+            .header("content-type", "application/jose")
+            .body(jws.to_owned())
+            .send()
+            .unwrap();
+        let s = r.status();
+        (s, serde_json::from_str(&r.text().unwrap_or_default()).unwrap_or(Value::Null))
+    }
+
+    /// Content provider: starts a transaction, returns its id.
+    fn start(&self, subscriber: &str, request_type: &str, amount: Option<u64>, methods: &[&str]) -> String {
+        let mut body = json!({
+            "cpRef": format!("order-{request_type}"),
+            "subscriber": subscriber,
+            "requestType": request_type,
+            "merchant": MERCHANT,
+            "text": "One tram day ticket, zone AB",
+            "acceptedMethods": methods,
+            "continueUrl": "http://cp.invalid/done",
+        });
+        if let Some(v) = amount {
+            body["amount"] = json!({ "value": v, "currency": "EUR" });
+        }
+        let (s, v) = self.post(&format!("{}/roam/v1/cp/transactions", self.v_url), &body);
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        assert_eq!(v["events"][0]["event"], "started");
+        v["transactionId"].as_str().unwrap().to_owned()
+    }
+
+    fn status(&self, tid: &str) -> Value {
+        let (s, v) = self.get(&format!("{}/roam/v1/cp/transactions/{tid}", self.v_url));
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v
+    }
+
+    /// Content provider: waits for the user URL to redirect the user agent to.
+    fn user_url(&self, tid: &str) -> String {
+        self.wait("the redirect to home", || {
+            let v = self.status(tid);
+            assert_ne!(v["state"], "failed", "{v}");
+            v["userUrl"].as_str().map(str::to_owned)
+        })
+    }
+
+    /// Content provider: waits for the transaction to end (completed or failed) with an outcome.
+    fn outcome(&self, tid: &str) -> Value {
+        self.wait("the outcome", || {
+            let v = self.status(tid);
+            let done = v["state"] == "completed" || v["state"] == "failed";
+            (done && !v["outcome"].is_null()).then(|| v["outcome"].clone())
+        })
+    }
+
+    /// User agent: fetches the contract.
+    fn contract(&self, user_url: &str) -> (Contract, Vec<u8>) {
+        let (s, v) = self.get(user_url);
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["status"], "contract", "{v}");
+        let contract: Contract = serde_json::from_value(v["contract"].clone()).unwrap();
+        let signing = b64::decode(v["signingInput"].as_str().unwrap()).unwrap();
+        assert_eq!(signing, contract.signing_bytes(), "signingInput is the contract's signing bytes");
+        (contract, signing)
+    }
+
+    fn pin(&self, user_url: &str, pin: &str, method: Option<&str>) -> Value {
+        let mut body = json!({ "pin": pin });
+        if let Some(m) = method {
+            body["method"] = json!(m);
+        }
+        let (s, v) = self.post(&format!("{user_url}/pin"), &body);
+        assert!(s == StatusCode::OK, "{s} {v}");
+        v
+    }
+
+    /// User agent: waits for the receipt.
+    fn receipt(&self, user_url: &str) -> Value {
+        self.wait("the receipt", || {
+            let (_, v) = self.get(&format!("{user_url}/status"));
+            (v["status"] == "receipt").then(|| v["receipt"].clone())
+        })
+    }
+
+    fn subscriber(&self, id: &str) -> Value {
+        let (s, v) = self.get(&format!("{}/roam/v1/admin/subscribers/{id}", self.h_url));
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v
+    }
+
+    fn merchant_balance(&self) -> u64 {
+        let (s, v) = self.get(&format!("{}/roam/v1/cp/accounts/{}", self.v_url, MERCHANT.replace(' ', "%20")));
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v["balances"].as_array().unwrap().iter().find(|b| b["currency"] == "EUR").map_or(0, |b| b["value"].as_u64().unwrap())
+    }
+
+    /// The messages a server sent for `tid`, from its durable outbox: (type, JWS).
+    fn sent(&self, db: &str, tid: &str) -> Vec<(String, String)> {
+        let c = rusqlite::Connection::open_with_flags(self.dir.path().join(db), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let mut st = c.prepare("SELECT message_type, jws FROM outbox WHERE tid = ?1 ORDER BY id").unwrap();
+        st.query_map([tid], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+    }
+}
+
+fn envelope_of(jws: &str) -> Envelope {
+    let parsed = mec_roaming::jose::jws::parse_compact(jws).unwrap();
+    parse_envelope(parsed.unverified_payload()).unwrap()
+}
+
+#[test]
+fn security_flows_authentication_delegated_and_end_to_end_signature() {
+    let w = World::new(1);
+
+    // Authentication (patent Fig. 5): PIN verified at home, visited and CP notified.
+    let tid = w.start(ALICE, "authentication", None, &[]);
+    let url = w.user_url(&tid);
+    assert!(url.starts_with(&w.h_url), "the user agent is sent to the home server: {url}");
+    let (contract, _) = w.contract(&url);
+    assert_eq!(contract.transaction_id.as_str(), tid);
+    assert_eq!(w.pin(&url, "1234", None)["status"], "submitted");
+    let receipt = w.receipt(&url);
+    assert_eq!(receipt["continueUrl"], "http://cp.invalid/done");
+    let out = w.outcome(&tid);
+    assert_eq!(out["event"], "securityCompleted", "{out}");
+    assert_eq!(out["result"]["requestType"], "authentication");
+    assert_eq!(out["result"]["subscriber"], ALICE);
+    assert_eq!(out["result"]["contractDigest"], contract.digest());
+    assert_eq!(w.status(&tid)["state"], "completed");
+    let kinds: Vec<String> = w.sent("visited.sqlite3", &tid).into_iter().map(|m| m.0).collect();
+    assert_eq!(kinds, ["roamUserRequest", "contract", "receipt"]);
+
+    // Delegated signature: home signs the contract with Alice's key after the PIN; the content
+    // provider can verify it against the contract it asked for.
+    let tid = w.start(ALICE, "digitalSignature", None, &[]);
+    let url = w.user_url(&tid);
+    let (contract, _) = w.contract(&url);
+    assert_eq!(w.pin(&url, "1234", None)["status"], "submitted");
+    let out = w.outcome(&tid);
+    assert_eq!(out["event"], "securityCompleted", "{out}");
+    let result: mec_roaming::message::SecurityResult = serde_json::from_value(out["result"].clone()).unwrap();
+    mec_roaming::server::visited::verify_security_result(&contract, mec_roaming::E164::parse(ALICE).unwrap(), &result).unwrap();
+    assert!(result.signature.is_some());
+
+    // End-to-end signature: the device signs the contract bytes; home verifies and forwards.
+    let tid = w.start(ALICE, "endToEndSignature", None, &[]);
+    let url = w.user_url(&tid);
+    let (contract, signing) = w.contract(&url);
+    let (s, v) = w.post(&format!("{url}/pin"), &json!({ "pin": "1234" }));
+    assert_eq!(s, StatusCode::CONFLICT, "a PIN is refused where the device must sign: {v}");
+    let sig: Signature = w.device_key.signing_key().sign(&signing);
+    let (s, v) = w.post(&format!("{url}/signature"), &json!({ "signature": b64::encode(&sig.to_bytes()) }));
+    assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("submitted")), "{v}");
+    let out = w.outcome(&tid);
+    assert_eq!(out["event"], "securityCompleted", "{out}");
+    let result: mec_roaming::message::SecurityResult = serde_json::from_value(out["result"].clone()).unwrap();
+    mec_roaming::server::visited::verify_security_result(&contract, mec_roaming::E164::parse(ALICE).unwrap(), &result).unwrap();
+    assert_eq!(result.signature.as_deref(), Some(b64::encode(&sig.to_bytes()).as_str()));
+
+    // A device signature over something else fails the transaction on both sides.
+    let tid = w.start(ALICE, "endToEndSignature", None, &[]);
+    let url = w.user_url(&tid);
+    let _ = w.contract(&url);
+    let bad: Signature = w.device_key.signing_key().sign(b"another contract");
+    let (_, v) = w.post(&format!("{url}/signature"), &json!({ "signature": b64::encode(&bad.to_bytes()) }));
+    assert_eq!(v["status"], "failed", "{v}");
+    let out = w.outcome(&tid);
+    assert_eq!((out["event"].as_str(), out["code"].as_u64()), (Some("failed"), Some(305)), "{out}");
+}
+
+#[test]
+fn payment_card_and_wallet_flows_move_money_once_and_replays_are_refused() {
+    let w = World::new(2);
+    assert_eq!(w.merchant_balance(), 0);
+
+    // Card payment (Fig. 6): Bob has a card only; the content provider accepts wallet and card.
+    let tid = w.start(BOB, "payment", Some(1250), &["wallet", "card"]);
+    let url = w.user_url(&tid);
+    let (contract, _) = w.contract(&url);
+    assert_eq!(contract.payment_methods, vec![mec_roaming::message::PaymentMethod::Card], "methods intersected");
+    assert_eq!(w.pin(&url, "4321", Some("card"))["status"], "submitted");
+    let out = w.outcome(&tid);
+    assert_eq!(out["event"], "paid", "{out}");
+    assert_eq!(out["method"], "card");
+    assert_eq!(out["amount"]["value"], 1250);
+    let receipt = w.receipt(&url);
+    assert_eq!(receipt["outcome"], "paid");
+    assert_eq!(w.merchant_balance(), 1250);
+    // The card travelled as a single-use token encrypted to the visited server, never as a PAN.
+    let auth = w.sent("home.sqlite3", &tid).into_iter().find(|m| m.0 == "paymentAuthorization").unwrap().1;
+    let env = envelope_of(&auth);
+    let Body::PaymentAuthorization { authorization } = &env.body else { panic!("{env:?}") };
+    assert!(matches!(authorization.instrument, mec_roaming::message::PaymentInstrument::EncryptedToken { .. }));
+    assert!(!auth.contains("5500000000000004") && !w.home.log().contains("5500000000000004"));
+
+    // Wallet payment: the home wallet pays the content provider's account, exactly once.
+    let tid = w.start(ALICE, "payment", Some(2500), &["wallet"]);
+    let url = w.user_url(&tid);
+    let _ = w.contract(&url);
+    assert_eq!(w.pin(&url, "1234", Some("wallet"))["status"], "submitted");
+    let out = w.outcome(&tid);
+    assert_eq!((out["event"].as_str(), out["method"].as_str()), (Some("paid"), Some("wallet")), "{out}");
+    assert_eq!(w.receipt(&url)["amount"]["value"], 2500);
+    assert_eq!(w.merchant_balance(), 3750);
+    assert_eq!(w.subscriber(ALICE)["wallet"]["value"], 7500);
+
+    // The network repeats home's payment authorization: answered as before, acted on once.
+    let auth = w.sent("home.sqlite3", &tid).into_iter().find(|m| m.0 == "paymentAuthorization").unwrap().1;
+    for _ in 0..3 {
+        let (s, v) = w.post_jws(&w.v_url, &auth);
+        assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    }
+    // A replay under the same message id with other content (an attacker holding a key would
+    // need home's key; we have it in this test) is refused: 303.
+    let mut env = envelope_of(&auth);
+    if let Body::PaymentAuthorization { authorization } = &mut env.body {
+        authorization.amount.value = 1;
+    }
+    let forged = mec_roaming::jose::jws::sign_compact(&w.home_key, "home-uk", &serde_json::to_vec(&env).unwrap()).unwrap();
+    let (s, v) = w.post_jws(&w.v_url, &forged);
+    assert_eq!((s, v["code"].as_u64()), (StatusCode::FORBIDDEN, Some(303)), "{v}");
+    // A stale message (issued before the validity window) is refused: 303.
+    let mut stale = envelope_of(&auth);
+    stale.mid = MessageId::parse("stale-message-1").unwrap();
+    stale.iat = stale.iat.saturating_sub(3600);
+    let stale = mec_roaming::jose::jws::sign_compact(&w.home_key, "home-uk", &serde_json::to_vec(&stale).unwrap()).unwrap();
+    let (s, v) = w.post_jws(&w.v_url, &stale);
+    assert_eq!((s, v["code"].as_u64()), (StatusCode::FORBIDDEN, Some(303)), "{v}");
+    // A tampered signature is refused: 303.
+    let mut bad = auth.clone();
+    let last = bad.pop().unwrap();
+    bad.push(if last == 'A' { 'B' } else { 'A' });
+    let (s, v) = w.post_jws(&w.v_url, &bad);
+    assert_eq!((s, v["code"].as_u64()), (StatusCode::FORBIDDEN, Some(303)), "{v}");
+    // Not a JWS at all: 101; wrong media type: 415.
+    let (s, v) = w.post_jws(&w.v_url, "not a jws");
+    assert_eq!((s, v["code"].as_u64()), (StatusCode::BAD_REQUEST, Some(101)), "{v}");
+    let r = w.http.post(format!("{}/roam/v1/s2s/messages", w.v_url)).body(auth.clone()).send().unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(w.merchant_balance(), 3750, "no second payment");
+    assert_eq!(w.subscriber(ALICE)["wallet"]["value"], 7500, "no second debit");
+    assert_eq!(w.status(&tid)["state"], "completed");
+    let paid: usize = w.status(&tid)["events"].as_array().unwrap().iter().filter(|e| e["event"] == "paid").count();
+    assert_eq!(paid, 1, "the content provider is told once");
+}
+
+#[test]
+fn wrong_pin_three_times_locks_the_subscriber() {
+    let w = World::new(3);
+    let tid = w.start(BOB, "authentication", None, &[]);
+    let url = w.user_url(&tid);
+    let _ = w.contract(&url);
+    assert_eq!(w.pin(&url, "0000", None), json!({ "status": "wrongPin", "triesLeft": 2 }));
+    assert_eq!(w.pin(&url, "1111", None), json!({ "status": "wrongPin", "triesLeft": 1 }));
+    assert_eq!(w.pin(&url, "2222", None), json!({ "status": "blocked" }));
+    let out = w.outcome(&tid);
+    assert_eq!((out["event"].as_str(), out["code"].as_u64()), (Some("failed"), Some(303)), "{out}");
+    assert_eq!(w.subscriber(BOB)["pinTriesLeft"], 0);
+    // The right PIN no longer helps on that session...
+    let v = w.pin(&url, "4321", None);
+    assert_eq!(v["status"], "failed", "{v}");
+    // ...and a new request for Bob is refused by home (subscriber blocked).
+    let tid = w.start(BOB, "payment", Some(100), &["card"]);
+    let out = w.outcome(&tid);
+    assert_eq!((out["event"].as_str(), out["code"].as_u64()), (Some("failed"), Some(303)), "{out}");
+    assert!(w.status(&tid)["userUrl"].is_null(), "no redirect for a blocked subscriber");
+    // A PIN that is not 4-12 digits never reaches the machine.
+    let (s, v) = w.post(&format!("{url}/pin"), &json!({ "pin": "12" }));
+    assert_eq!((s, v["code"].as_u64()), (StatusCode::BAD_REQUEST, Some(203)), "{v}");
+}
+
+#[test]
+fn unknown_subscriber_bad_requests_and_restart_keeps_transactions() {
+    let mut w = World::new(4);
+    // Nobody serves +1...: refused without asking any partner.
+    let tid = w.start(NOBODY, "authentication", None, &[]);
+    let out = w.outcome(&tid);
+    assert_eq!((out["event"].as_str(), out["code"].as_u64()), (Some("failed"), Some(303)), "{out}");
+    assert!(w.sent("visited.sqlite3", &tid).is_empty(), "no broadcast");
+    // Bad content-provider requests.
+    let (s, v) = w.post(&format!("{}/roam/v1/cp/transactions", w.v_url), &json!({ "cpRef": "x" }));
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, v) = w.post(
+        &format!("{}/roam/v1/cp/transactions", w.v_url),
+        &json!({ "cpRef": "x", "subscriber": "not a number", "requestType": "authentication", "merchant": "M", "text": "t", "continueUrl": "http://x" }),
+    );
+    assert_eq!((s, v["code"].as_u64()), (StatusCode::BAD_REQUEST, Some(203)), "{v}");
+    let (s, _) = w.get(&format!("{}/roam/v1/cp/transactions/unknown", w.v_url));
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, v) = w.get(&format!("{}/roam/v1/user/sessions/nosuchsession", w.h_url));
+    assert_eq!((s, v["status"].as_str()), (StatusCode::NOT_FOUND, Some("unknownSession")));
+
+    // Crash-restart: the home server is killed while the user is on the contract page; the
+    // restarted process restores the transaction from SQLite and the flow completes.
+    let tid = w.start(ALICE, "authentication", None, &[]);
+    let url = w.user_url(&tid);
+    let _ = w.contract(&url);
+    w.home.kill();
+    let d = w.dir.path().to_owned();
+    w.home = Server::start("home", &d.join("home.toml"), d.join("home.log"));
+    w.wait_healthy(&w.h_url.clone(), "home");
+    let _ = w.contract(&url);
+    assert_eq!(w.pin(&url, "1234", None)["status"], "submitted");
+    let out = w.outcome(&tid);
+    assert_eq!(out["event"], "securityCompleted", "{out}");
+    assert!(w.home.log().contains("restored"), "{}", w.home.log());
+}
