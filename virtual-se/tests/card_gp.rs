@@ -987,3 +987,37 @@ fn long_responses_use_get_response() {
     assert_eq!(&all[..4], &[0x5A, 0x82, 0x01, 0x2C]);
     assert_eq!(&all[4..], &big[..]);
 }
+
+#[test]
+fn external_authenticate_with_le_00_is_accepted() {
+    // PROTOCOLS.md: hosts send EXTERNAL AUTHENTICATE with Le 00; the MAC covers header and
+    // data only.
+    for level in [SecurityLevel::C_MAC, SecurityLevel::ALL] {
+        let mut card = default_card();
+        let cfg = gp_scp::scp03::host::Scp03HostConfig {
+            level,
+            ..Default::default()
+        };
+        let mut session =
+            gp_scp::HostSession::new(k40_aes(), gp_scp::HostProtocol::Scp03(cfg), &mut rng(5))
+                .unwrap();
+        let mut step = gp_scp::HostStep::Send(session.begin().unwrap());
+        while let gp_scp::HostStep::Send(cmd) = step {
+            let mut bytes = cmd.to_vec().unwrap();
+            if cmd.ins == 0x82 {
+                assert_eq!(bytes.len(), 5 + 16);
+                bytes.push(0x00);
+            }
+            step = session
+                .process(&apdu_codec::parse_response(&card.transmit(&bytes)).unwrap())
+                .unwrap();
+        }
+        let mut host = Host {
+            session,
+            channel: 0,
+        };
+        ok(host.sw(&mut card, "80F28002024F00"));
+        // An empty command body under the session (GET DATA without data, C-DEC at level 33).
+        ok(host.sw(&mut card, "80CA00CF00"));
+    }
+}

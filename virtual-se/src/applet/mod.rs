@@ -16,7 +16,9 @@
 //! - Applets from other crates (the e-purse, the POS SAM) expose a plain
 //!   `process(command, state) -> response` over a byte-serializable state; an adapter keeps
 //!   that state under one key of the applet's namespace ([`AppletContext::read`] /
-//!   [`AppletContext::write`]), which is all this trait needs.
+//!   [`AppletContext::write`]), keeps their transient session in the instance's fields, and
+//!   draws their randomness from [`AppletContext::fill_random`]; a command whose outcome
+//!   carries a new state writes it, one without writes nothing. That is all this trait needs.
 
 mod store_applet;
 
@@ -73,6 +75,7 @@ pub struct AppletContext<'a> {
     channel: u8,
     secure_level: u8,
     storage: &'a mut dyn AppletStorage,
+    random: &'a mut dyn FnMut(&mut [u8]),
 }
 
 impl fmt::Debug for AppletContext<'_> {
@@ -86,19 +89,28 @@ impl fmt::Debug for AppletContext<'_> {
 }
 
 impl<'a> AppletContext<'a> {
-    /// A context over an applet's storage (used by the card runtime and by applet tests).
+    /// A context over an applet's storage and the card's random source (used by the card
+    /// runtime and by applet tests).
     pub fn new(
         aid: &'a [u8],
         channel: u8,
         secure_level: u8,
         storage: &'a mut dyn AppletStorage,
+        random: &'a mut dyn FnMut(&mut [u8]),
     ) -> Self {
         Self {
             aid,
             channel,
             secure_level,
             storage,
+            random,
         }
+    }
+
+    /// Fill `buf` from the card's random source (seeded by the card's owner, so a simulation
+    /// is reproducible): challenges, e-purse random numbers.
+    pub fn fill_random(&mut self, buf: &mut [u8]) {
+        (self.random)(buf);
     }
 
     /// The AID of the running instance.

@@ -75,6 +75,8 @@ pub(crate) struct Env<'a> {
     pub(crate) instances: &'a mut BTreeMap<Vec<u8>, Box<dyn Applet>>,
     /// Logical channel number.
     pub(crate) channel: u8,
+    /// The card's random source.
+    pub(crate) random: &'a mut dyn FnMut(&mut [u8]),
 }
 
 impl Env<'_> {
@@ -574,7 +576,7 @@ fn install_for_install<S: Store>(
         let mut instance = factory();
         let mut storage = TxStorage::new(tx, app_prefix(&app));
         let level = env.level.map_or(0, |l| l.to_byte());
-        let mut ctx = AppletContext::new(&app, env.channel, level, &mut storage);
+        let mut ctx = AppletContext::new(&app, env.channel, level, &mut storage, &mut *env.random);
         instance.install(&mut ctx, app_params)?;
         env.instances.insert(app.clone(), instance);
     }
@@ -1171,7 +1173,13 @@ pub(crate) fn store_data<S: Store>(
             .get_mut(&target)
             .ok_or(StatusWord::CONDITIONS_NOT_SATISFIED)?;
         let mut storage = TxStorage::new(tx, app_prefix(&target));
-        let mut ctx = AppletContext::new(&target, env.channel, level.to_byte(), &mut storage);
+        let mut ctx = AppletContext::new(
+            &target,
+            env.channel,
+            level.to_byte(),
+            &mut storage,
+            &mut *env.random,
+        );
         instance.personalize(block, &mut ctx)?
     } else {
         sd_store_data(block, env)?

@@ -19,7 +19,7 @@ use std::fmt;
 use apdu_codec::tlv::{Tag, write_tlv};
 use apdu_codec::{CommandView, Response, StatusWord, parse_command};
 use chacha20::ChaCha20Rng;
-use rand_core::SeedableRng;
+use rand_core::{Rng, SeedableRng};
 
 pub use model::{
     EntryKind, KeyRecord, ModelError, RegistryEntry, Scp, app_lifecycle, card_lifecycle,
@@ -518,7 +518,15 @@ impl<S: Store> Card<S> {
         };
         let mut tx = Transaction::new(&mut self.store);
         let mut storage = TxStorage::new(&mut tx, app_prefix(aid));
-        let mut ctx = AppletContext::new(aid, u8::try_from(ch).unwrap_or(0), 0, &mut storage);
+        let rng = &mut self.rng;
+        let mut random = |b: &mut [u8]| rng.fill_bytes(b);
+        let mut ctx = AppletContext::new(
+            aid,
+            u8::try_from(ch).unwrap_or(0),
+            0,
+            &mut storage,
+            &mut random,
+        );
         instance.deselect(&mut ctx);
         // Deselect writes are part of no command's response; they commit on their own.
         if !tx.is_empty() && tx.commit().is_ok() {
@@ -656,8 +664,15 @@ impl<S: Store> Card<S> {
             .ok_or(StatusWord::APPLET_SELECT_FAILED)?;
         let mut tx = Transaction::new(&mut self.store);
         let mut storage = TxStorage::new(&mut tx, app_prefix(&entry.aid));
-        let mut ctx =
-            AppletContext::new(&entry.aid, u8::try_from(ch).unwrap_or(0), 0, &mut storage);
+        let rng = &mut self.rng;
+        let mut random = |b: &mut [u8]| rng.fill_bytes(b);
+        let mut ctx = AppletContext::new(
+            &entry.aid,
+            u8::try_from(ch).unwrap_or(0),
+            0,
+            &mut storage,
+            &mut random,
+        );
         let fci = instance.select(&mut ctx)?;
         if !tx.is_empty() {
             tx.commit().map_err(|_| StatusWord::MEMORY_FAILURE)?;
@@ -683,7 +698,15 @@ impl<S: Store> Card<S> {
         };
         let mut tx = Transaction::new(&mut self.store);
         let mut storage = TxStorage::new(&mut tx, app_prefix(aid));
-        let mut ctx = AppletContext::new(aid, u8::try_from(ch).unwrap_or(0), 0, &mut storage);
+        let rng = &mut self.rng;
+        let mut random = |b: &mut [u8]| rng.fill_bytes(b);
+        let mut ctx = AppletContext::new(
+            aid,
+            u8::try_from(ch).unwrap_or(0),
+            0,
+            &mut storage,
+            &mut random,
+        );
         match instance.process(cmd, &mut ctx) {
             Ok(response) if tx.is_empty() => response,
             Ok(response) => match tx.commit() {
@@ -801,8 +824,10 @@ impl<S: Store> Card<S> {
             channels,
             instances,
             last_committed,
+            rng,
             ..
         } = self;
+        let mut random = |b: &mut [u8]| rng.fill_bytes(b);
         let channel = channels
             .get_mut(ch)
             .and_then(Option::as_mut)
@@ -825,6 +850,7 @@ impl<S: Store> Card<S> {
                 packages,
                 instances,
                 channel: u8::try_from(ch).unwrap_or(0),
+                random: &mut random,
             };
             let cla = cmd.cla();
             let ins = cmd.ins();
