@@ -1021,3 +1021,159 @@ fn external_authenticate_with_le_00_is_accepted() {
         ok(host.sw(&mut card, "80CA00CF00"));
     }
 }
+
+#[test]
+fn install_then_make_selectable_extradition_and_registry_update() {
+    let p = virtual_se::profile::Profile::from_file(&profile_path("two-domains.toml")).unwrap();
+    let mut card = card_with(p, virtual_se::store::MemoryStore::new());
+    let mut host = open_scp03(&mut card, SecurityLevel::ALL);
+    // INSTALL [for install] only: INSTALLED, not selectable.
+    let cmd = apdu(
+        0x80,
+        0xE6,
+        0x04,
+        0x00,
+        &install_data(STORE_ELF, STORE_MODULE, APP1, &[0x00], &[]),
+    );
+    ok(host.send(&mut card, &cmd).view().status().to_u16());
+    assert_eq!(
+        card.registry()
+            .iter()
+            .find(|e| e.aid == APP1)
+            .unwrap()
+            .lifecycle,
+        app_lifecycle::INSTALLED
+    );
+    // INSTALL [for make selectable] (GPC 2.3 §11.5.2.3.3): 00 00 len AID 00 00 00.
+    let ms = [&[0, 0, APP1.len() as u8][..], APP1, &[0, 0, 0]].concat();
+    ok(host
+        .send(&mut card, &apdu(0x80, 0xE6, 0x08, 0x00, &ms))
+        .view()
+        .status()
+        .to_u16());
+    assert_eq!(
+        card.registry()
+            .iter()
+            .find(|e| e.aid == APP1)
+            .unwrap()
+            .lifecycle,
+        app_lifecycle::SELECTABLE
+    );
+    // Again: not INSTALLED any more.
+    refused(
+        &mut card,
+        Some(&mut host),
+        &format!("80E60800{:02X}{}", ms.len(), hex::encode(&ms)),
+        0x6985,
+    );
+    // INSTALL [for extradition] to the SSD: len SD, SD, 00, len app, app, 00, 00, 00.
+    let ex = [
+        &[SSD1.len() as u8][..],
+        SSD1,
+        &[0, APP1.len() as u8],
+        APP1,
+        &[0, 0, 0],
+    ]
+    .concat();
+    ok(host
+        .send(&mut card, &apdu(0x80, 0xE6, 0x10, 0x00, &ex))
+        .view()
+        .status()
+        .to_u16());
+    assert_eq!(
+        card.registry()
+            .iter()
+            .find(|e| e.aid == APP1)
+            .unwrap()
+            .associated_sd,
+        SSD1
+    );
+    // The ISD cannot be extradited; an SD cannot be associated with itself.
+    let bad = [
+        &[SSD1.len() as u8][..],
+        SSD1,
+        &[0, ISD.len() as u8],
+        ISD,
+        &[0, 0, 0],
+    ]
+    .concat();
+    refused(
+        &mut card,
+        Some(&mut host),
+        &format!("80E61000{:02X}{}", bad.len(), hex::encode(&bad)),
+        0x6985,
+    );
+    // INSTALL [for registry update]: new privileges for the application and back to the ISD.
+    let ru = [
+        &[ISD.len() as u8][..],
+        ISD,
+        &[0, APP1.len() as u8],
+        APP1,
+        &[3, 0x00, 0x00, 0x01, 0, 0],
+    ]
+    .concat();
+    ok(host
+        .send(&mut card, &apdu(0x80, 0xE6, 0x40, 0x00, &ru))
+        .view()
+        .status()
+        .to_u16());
+    let e = card.registry().into_iter().find(|e| e.aid == APP1).unwrap();
+    assert_eq!(e.privileges, [0x00, 0x00, 0x01]);
+    assert_eq!(e.associated_sd, ISD);
+    // Registry update cannot turn an application into a security domain.
+    let ru = [&[0u8][..], &[0, APP1.len() as u8], APP1, &[1, 0x80, 0, 0]].concat();
+    refused(
+        &mut card,
+        Some(&mut host),
+        &format!("80E64000{:02X}{}", ru.len(), hex::encode(&ru)),
+        0x6A80,
+    );
+    card.check_invariants().unwrap();
+}
+
+#[test]
+fn store_data_dgi_format_to_an_applet() {
+    let mut card = default_card();
+    let mut host = open_scp03(&mut card, SecurityLevel::ALL);
+    ok(install_store_applet(&mut card, &mut host, APP1));
+    let perso = apdu(
+        0x80,
+        0xE6,
+        0x20,
+        0x00,
+        &[&[0, 0, APP1.len() as u8][..], APP1, &[0, 0, 0]].concat(),
+    );
+    ok(host.send(&mut card, &perso).view().status().to_u16());
+    // DGI 0101 (3 bytes) and DGI 8000 with the 3-byte length form.
+    ok(host.sw(&mut card, "80E288000F 0101 03 AABBCC 8000 FF0004 11223344"));
+    ok(sw(&mut card, &format!("00A4040008{}", hex::encode(APP1))));
+    assert_eq!(send(&mut card, &h("00CA010100")).0, h("010103AABBCC"));
+    assert_eq!(send(&mut card, &h("00CA800000")).0, h("80000411223344"));
+}
+
+#[test]
+fn virtual_card_trait_for_transports() {
+    use virtual_se::transport::VirtualCard;
+    let mut card: Box<dyn VirtualCard> = Box::new(default_card());
+    card.power_on();
+    assert_eq!(card.atr(), virtual_se::card::DEFAULT_ATR);
+    let r = card.transmit(&h("80CA9F7F00"));
+    assert_eq!(&r[r.len() - 2..], &[0x90, 0x00]);
+    assert!(!card.last_apdu_committed());
+    // INITIALIZE UPDATE with i=70 commits the new sequence counter.
+    let r = card.transmit(&h("8050000008 0102030405060708"));
+    assert_eq!(&r[r.len() - 2..], &[0x90, 0x00]);
+    assert!(card.last_apdu_committed());
+    // Malformed APDUs answer a status word, never panic.
+    for bad in [
+        &[][..],
+        &[0x00],
+        &[0x00, 0xA4, 0x04],
+        &[0x00, 0xA4, 0x04, 0x00, 0x05, 0x01],
+    ] {
+        assert_eq!(card.transmit(bad).len(), 2);
+    }
+    card.reset();
+    card.power_off();
+    card.shutdown().unwrap();
+}
