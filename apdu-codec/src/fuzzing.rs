@@ -100,6 +100,15 @@ pub fn ber_tlv(data: &[u8]) {
     if let Ok(count) = tight_count {
         assert_eq!(default_count, Ok(count));
     }
+    let mut rest = data;
+    while let Ok((tlv, after)) = tlv::parse_tlv(rest) {
+        // Differential check: the hot-path tag decoder agrees with the nom reference.
+        let (encoded, len) = tlv.tag().to_bytes();
+        let tag_bytes = encoded.get(4 - len..).unwrap_or(&[]);
+        assert_eq!(rest.get(..len), Some(tag_bytes), "tag bytes");
+        assert_eq!(Tag::from_bytes(tag_bytes), Ok(tlv.tag()), "nom reference");
+        rest = after;
+    }
     for item in TlvIter::new(data).allow_padding() {
         match item {
             Ok(tlv) => {

@@ -20,7 +20,6 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use nom::IResult;
-use nom::bytes::complete::take;
 use nom::number::complete::be_u8;
 
 /// Default maximum nesting depth of constructed objects.
@@ -120,12 +119,14 @@ impl Tag {
 
     /// The big-endian value.
     #[must_use]
+    #[inline]
     pub const fn value(self) -> u32 {
         self.0
     }
 
     /// Number of bytes of the encoding (1-3; a value above `FFFFFF` counts 4).
     #[must_use]
+    #[inline]
     pub const fn len(self) -> usize {
         match self.0 {
             0..=0xFF => 1,
@@ -143,10 +144,12 @@ impl Tag {
 
     /// The encoding, right-aligned: `(bytes, len)`; the tag is `bytes[4 - len..]`.
     #[must_use]
+    #[inline]
     pub const fn to_bytes(self) -> ([u8; 4], usize) {
         (self.0.to_be_bytes(), self.len())
     }
 
+    #[inline]
     const fn first_byte(self) -> u8 {
         let (bytes, len) = self.to_bytes();
         bytes[4 - len]
@@ -154,6 +157,7 @@ impl Tag {
 
     /// `true` when bit 6 (`20`) of the first byte is set.
     #[must_use]
+    #[inline]
     pub const fn is_constructed(self) -> bool {
         self.first_byte() & 0x20 != 0
     }
@@ -219,6 +223,7 @@ impl Default for Limits {
 
 type NomResult<'a, T> = IResult<&'a [u8], T, nom::error::Error<&'a [u8]>>;
 
+#[inline]
 fn tag_parser(input: &[u8]) -> NomResult<'_, Tag> {
     let (mut input, first) = be_u8(input)?;
     let mut value = u32::from(first);
@@ -253,28 +258,59 @@ fn classify_tag_error(bytes: &[u8]) -> TlvError {
     }
 }
 
+#[inline]
 fn length_parser(input: &[u8]) -> Result<(&[u8], usize), TlvError> {
-    let (input, first) =
-        be_u8::<_, nom::error::Error<&[u8]>>(input).map_err(|_| TlvError::TruncatedLength)?;
+    // ISO/IEC 7816-4 §5.2.2.2: 00-7F short form; 81-84 followed by 1-4 length bytes.
+    let Some((&first, input)) = input.split_first() else {
+        return Err(TlvError::TruncatedLength);
+    };
     let count = match first {
         0x00..=0x7F => return Ok((input, usize::from(first))),
         0x81..=0x84 => usize::from(first & 0x0F),
         _ => return Err(TlvError::InvalidLength(first)),
     };
-    let (input, bytes) = take::<_, _, nom::error::Error<&[u8]>>(count)(input)
-        .map_err(|_| TlvError::TruncatedLength)?;
+    let Some((bytes, input)) = input.split_at_checked(count) else {
+        return Err(TlvError::TruncatedLength);
+    };
     let len = bytes
         .iter()
         .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
     Ok((input, len))
 }
 
-/// Parse the header and value of the first object; returns the object and what follows it.
-fn parse_object(input: &[u8], depth: u8, limits: Limits) -> Result<(Tlv<'_>, &[u8]), TlvError> {
-    if input.is_empty() {
+/// The tag at the start of `input`, hand-inlined for the hot path. [`tag_parser`] (nom) is
+/// the reference that [`Tag::from_bytes`] uses; the `ber_tlv` fuzz target checks that both
+/// agree on every tag this one accepts.
+#[inline]
+fn fast_tag(input: &[u8]) -> Result<(Tag, &[u8]), TlvError> {
+    let Some((&first, mut rest)) = input.split_first() else {
         return Err(TlvError::Empty);
+    };
+    let mut value = u32::from(first);
+    // ISO/IEC 7816-4 §5.2.2.1: low five bits all ones = more tag bytes follow.
+    if first & 0x1F != 0x1F {
+        return Ok((Tag(value), rest));
     }
-    let (rest, tag) = tag_parser(input).map_err(|_| classify_tag_error(input))?;
+    for _ in 1..MAX_TAG_BYTES {
+        let Some((&next, after)) = rest.split_first() else {
+            return Err(TlvError::TruncatedTag);
+        };
+        rest = after;
+        value = (value << 8) | u32::from(next);
+        if next & 0x80 == 0 {
+            return Ok((Tag(value), rest));
+        }
+    }
+    Err(TlvError::TagTooLong)
+}
+
+/// Parse the header and value of the first object; returns the object and what follows it.
+#[inline]
+fn parse_object(input: &[u8], depth: u8, limits: Limits) -> Result<(Tlv<'_>, &[u8]), TlvError> {
+    let Some(first) = input.first() else {
+        return Err(TlvError::Empty);
+    };
+    let (tag, rest) = fast_tag(input)?;
     let (rest, len) = length_parser(rest)?;
     if len > limits.max_length {
         return Err(TlvError::LengthTooLarge {
@@ -282,16 +318,18 @@ fn parse_object(input: &[u8], depth: u8, limits: Limits) -> Result<(Tlv<'_>, &[u
             max: limits.max_length,
         });
     }
-    let (rest, value) = take::<_, _, nom::error::Error<&[u8]>>(len)(rest).map_err(|_| {
-        TlvError::TruncatedValue {
+    let Some((value, rest)) = rest.split_at_checked(len) else {
+        return Err(TlvError::TruncatedValue {
             expected: len,
             available: rest.len(),
-        }
-    })?;
+        });
+    };
     Ok((
         Tlv {
             tag,
             value,
+            // ISO/IEC 7816-4 §5.2.2.1: bit 6 of the first tag byte.
+            constructed: first & 0x20 != 0,
             depth,
             limits,
         },
@@ -304,6 +342,8 @@ fn parse_object(input: &[u8], depth: u8, limits: Limits) -> Result<(Tlv<'_>, &[u
 pub struct Tlv<'a> {
     tag: Tag,
     value: &'a [u8],
+    /// Cached `tag.is_constructed()`.
+    constructed: bool,
     depth: u8,
     limits: Limits,
 }
@@ -311,24 +351,28 @@ pub struct Tlv<'a> {
 impl<'a> Tlv<'a> {
     /// The tag.
     #[must_use]
+    #[inline]
     pub const fn tag(&self) -> Tag {
         self.tag
     }
 
     /// The value bytes.
     #[must_use]
+    #[inline]
     pub const fn value(&self) -> &'a [u8] {
         self.value
     }
 
     /// `true` when the tag marks a constructed object.
     #[must_use]
+    #[inline]
     pub const fn is_constructed(&self) -> bool {
-        self.tag.is_constructed()
+        self.constructed
     }
 
     /// Nesting depth of this object (0 at the top level).
     #[must_use]
+    #[inline]
     pub const fn depth(&self) -> u8 {
         self.depth
     }
@@ -336,6 +380,7 @@ impl<'a> Tlv<'a> {
     /// The objects inside a constructed object's value (an empty iterator for a primitive
     /// one). Yields [`TlvError::TooDeep`] when the children would exceed the depth limit.
     #[must_use]
+    #[inline]
     pub fn children(&self) -> TlvIter<'a> {
         if !self.is_constructed() {
             return TlvIter::with_limits(&[], self.limits).at_depth(u16::from(self.depth));
@@ -408,12 +453,14 @@ pub struct TlvIter<'a> {
 impl<'a> TlvIter<'a> {
     /// Objects in `input` with the default [`Limits`], no padding allowed.
     #[must_use]
+    #[inline]
     pub fn new(input: &'a [u8]) -> Self {
         Self::with_limits(input, Limits::default())
     }
 
     /// Objects in `input` with the given limits.
     #[must_use]
+    #[inline]
     pub const fn with_limits(input: &'a [u8], limits: Limits) -> Self {
         TlvIter {
             rest: input,
@@ -431,6 +478,7 @@ impl<'a> TlvIter<'a> {
         self
     }
 
+    #[inline]
     const fn at_depth(mut self, depth: u16) -> Self {
         self.depth = depth;
         self
@@ -446,6 +494,7 @@ impl<'a> TlvIter<'a> {
 impl<'a> Iterator for TlvIter<'a> {
     type Item = Result<Tlv<'a>, TlvError>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.padding {
             let skip = self
@@ -655,6 +704,31 @@ mod tests {
         assert!(!Tag::new(0x9F7F).is_constructed());
         assert_eq!(Tag::new(0xE3).class(), TagClass::Private);
         assert_eq!(Tag::new(0x4F).class(), TagClass::Application);
+    }
+
+    #[test]
+    fn fast_tag_agrees_with_nom_reference() {
+        let compare = |input: &[u8]| {
+            let fast = fast_tag(input).map(|(tag, rest)| (tag, rest.len()));
+            let reference = if input.is_empty() {
+                Err(TlvError::Empty)
+            } else {
+                tag_parser(input)
+                    .map(|(rest, tag)| (tag, rest.len()))
+                    .map_err(|_| classify_tag_error(input))
+            };
+            assert_eq!(fast, reference, "{input:02X?}");
+        };
+        for a in 0..=0xFFu8 {
+            for b in 0..=0xFFu8 {
+                for c in [0x00, 0x01, 0x7F, 0x80, 0x81, 0xFF] {
+                    let input = [a, b, c, 0x00];
+                    for n in 0..=input.len() {
+                        compare(&input[..n]);
+                    }
+                }
+            }
+        }
     }
 
     #[test]
