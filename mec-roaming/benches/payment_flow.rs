@@ -16,8 +16,11 @@ use mec_roaming::SeededRng;
 use mec_roaming::jose::jws::{sign_compact, verify_compact};
 use mec_roaming::jose::keys::PrivateKey;
 use mec_roaming::message::{PaymentMethod, RequestType};
-use mec_roaming::server::CpEvent;
+use mec_roaming::server::{
+    CpEvent, HomeInput, HomeOutput, UserRequest, VisitedInput, VisitedOutput, VisitedTxState,
+};
 use mec_roaming::sim::{ALICE, NetConfig, Sim, UserScript};
+use mec_roaming::store::Pin;
 
 fn flow(mut sim: Sim, method: PaymentMethod) -> Sim {
     sim.net = NetConfig::default();
@@ -32,9 +35,80 @@ fn flow(mut sim: Sim, method: PaymentMethod) -> Sim {
     sim
 }
 
+/// The same payment driven without the simulator: every output handed straight to the other
+/// machine (what two servers on one core do, minus HTTP). Includes every signature and check.
+fn direct_flow(mut sim: Sim, method: PaymentMethod) -> Sim {
+    let now = sim.now;
+    let req = Sim::request(ALICE, RequestType::Payment, Some(1250), &[method]);
+    let tid = sim.visited.start(now, req).unwrap();
+    let mut paid = false;
+    loop {
+        let mut progressed = false;
+        while let Some(o) = sim.visited.poll_output() {
+            progressed = true;
+            match o {
+                VisitedOutput::Transmit(t) => sim
+                    .home
+                    .handle_input(now, HomeInput::Receive { jws: t.jws })
+                    .unwrap(),
+                VisitedOutput::RedirectUser { url, .. } => {
+                    let session = url.rsplit('/').next().unwrap_or_default().to_owned();
+                    let fetch = HomeInput::User {
+                        session: session.clone(),
+                        request: UserRequest::FetchContract,
+                    };
+                    sim.home.handle_input(now, fetch).unwrap();
+                    let pin = UserRequest::SubmitPin {
+                        pin: Pin::parse("1234").unwrap(),
+                        method: None,
+                    };
+                    sim.home
+                        .handle_input(
+                            now,
+                            HomeInput::User {
+                                session,
+                                request: pin,
+                            },
+                        )
+                        .unwrap();
+                }
+                VisitedOutput::ContentProvider {
+                    event: CpEvent::Paid { .. },
+                    ..
+                } => paid = true,
+                VisitedOutput::ContentProvider { .. } => {}
+            }
+        }
+        while let Some(o) = sim.home.poll_output() {
+            progressed = true;
+            if let HomeOutput::Transmit(t) = o {
+                sim.visited
+                    .handle_input(now, VisitedInput::Receive { jws: t.jws })
+                    .unwrap();
+            }
+        }
+        if !progressed {
+            break;
+        }
+    }
+    assert!(paid);
+    assert_eq!(sim.visited.state(&tid), Some(&VisitedTxState::Completed));
+    sim
+}
+
 fn bench(c: &mut Criterion) {
     // Messages per flow and a typical message size, to price the ECDSA work.
     let probe = flow(Sim::new(1, false).unwrap(), PaymentMethod::Wallet);
+    let mut g = c.benchmark_group("payment_flow_in_simulator");
+    g.sample_size(20);
+    g.bench_function("wallet", |b| {
+        b.iter_batched(
+            || Sim::new(7, false).unwrap(),
+            |sim| black_box(flow(sim, PaymentMethod::Wallet)),
+            BatchSize::SmallInput,
+        );
+    });
+    g.finish();
     let messages = probe.wire.len();
     let avg_payload = probe.wire.iter().map(|w| w.3.len()).sum::<usize>() / messages.max(1) * 3 / 4;
     eprintln!(
@@ -56,7 +130,7 @@ fn bench(c: &mut Criterion) {
             let sim = Sim::new(7, false).unwrap();
             let w = Instant::now();
             let t = common::cpu_ns(origin);
-            black_box(flow(sim, PaymentMethod::Wallet));
+            black_box(direct_flow(sim, PaymentMethod::Wallet));
             flow_t += common::cpu_ns(origin) - t;
             flow_wall += w.elapsed().as_secs_f64();
             let t = common::cpu_ns(origin);
@@ -87,7 +161,7 @@ fn bench(c: &mut Criterion) {
         g.bench_function(name, |b| {
             b.iter_batched(
                 || Sim::new(7, encrypt).unwrap(),
-                |sim| black_box(flow(sim, method)),
+                |sim| black_box(direct_flow(sim, method)),
                 BatchSize::SmallInput,
             );
         });

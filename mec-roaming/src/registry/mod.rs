@@ -494,6 +494,7 @@ impl Registry {
                     while let Some(u) = undo.pop() {
                         self.revert(u);
                     }
+                    self.trie.rebuild_jump();
                     return Err(RegistryError::Operation {
                         index,
                         source: Box::new(e),
@@ -504,6 +505,8 @@ impl Registry {
         self.serial = update.serial;
         if self.trie.fragmentation() > 0.25 {
             self.trie.compact();
+        } else {
+            self.trie.rebuild_jump();
         }
         Ok(())
     }

@@ -34,6 +34,23 @@ pub(crate) struct DigitTrie {
     /// Free child blocks by size (index = block size, 1..=10).
     free: [Vec<u32>; 11],
     len: usize,
+    /// Jump table over the first [`JUMP_DIGITS`] digits (empty when stale): lookups start at
+    /// depth 3 instead of walking the three hottest levels.
+    jump: Vec<Jump>,
+}
+
+/// Digits resolved by the jump table.
+const JUMP_DIGITS: usize = 3;
+
+/// One jump-table entry: the node reached by three digits and the best value on the way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Jump {
+    /// Node at depth 3, or `NONE` when the path ends earlier.
+    node: u32,
+    /// Value of the longest prefix of length 0..=3 on the path, or `NONE`.
+    best: u32,
+    /// Its length.
+    best_len: u32,
 }
 
 /// Error inserting into the trie.
@@ -62,6 +79,7 @@ impl DigitTrie {
             nodes: vec![EMPTY],
             free: Default::default(),
             len: 0,
+            jump: Vec::new(),
         }
     }
 
@@ -74,6 +92,7 @@ impl DigitTrie {
     pub(crate) fn memory_bytes(&self) -> usize {
         self.nodes.capacity() * core::mem::size_of::<Node>()
             + self.free.iter().map(|f| f.capacity() * 4).sum::<usize>()
+            + self.jump.capacity() * core::mem::size_of::<Jump>()
             + core::mem::size_of::<Self>()
     }
 
@@ -97,10 +116,27 @@ impl DigitTrie {
         let nodes = &self.nodes[..];
         let mut best = None;
         let mut cur = nodes.first()?;
-        if cur.value != NONE {
+        let mut start = 0usize;
+        if let ([a, b, c, ..], false) = (digits, self.jump.is_empty())
+            && *a <= 9
+            && *b <= 9
+            && *c <= 9
+        {
+            let j = self
+                .jump
+                .get(usize::from(*a) * 100 + usize::from(*b) * 10 + usize::from(*c))?;
+            if j.best != NONE {
+                best = Some((j.best, j.best_len as usize));
+            }
+            match nodes.get(j.node as usize) {
+                Some(n) => cur = n,
+                None => return best,
+            }
+            start = JUMP_DIGITS;
+        } else if cur.value != NONE {
             best = Some((cur.value, 0));
         }
-        for (i, &d) in digits.iter().enumerate() {
+        for (i, &d) in digits.iter().enumerate().skip(start) {
             if d > 9 || cur.bitmap & (1 << d) == 0 {
                 break;
             }
@@ -224,11 +260,48 @@ impl DigitTrie {
         pn.bitmap &= !(1 << d);
     }
 
+    /// Rebuilds the jump table (after a batch of inserts and removals).
+    pub(crate) fn rebuild_jump(&mut self) {
+        let root = self.nodes.first().map_or(NONE, |n| n.value);
+        let mut table = Vec::with_capacity(1000);
+        for a in 0..10u8 {
+            for b in 0..10u8 {
+                for c in 0..10u8 {
+                    let (mut best, mut best_len) = (root, 0u32);
+                    let mut node = 0u32;
+                    for (depth, d) in (1u32..).zip([a, b, c]) {
+                        match self.child(node, d) {
+                            Some(child) => {
+                                node = child;
+                                let val = self.nodes.get(child as usize).map_or(NONE, |n| n.value);
+                                if val != NONE {
+                                    best = val;
+                                    best_len = depth;
+                                }
+                            }
+                            None => {
+                                node = NONE;
+                                break;
+                            }
+                        }
+                    }
+                    table.push(Jump {
+                        node,
+                        best,
+                        best_len,
+                    });
+                }
+            }
+        }
+        self.jump = table;
+    }
+
     /// Stores `value` for `digits`, returning the previous value.
     pub(crate) fn insert(&mut self, digits: &[u8], value: u32) -> Result<Option<u32>, TrieError> {
         if digits.iter().any(|&d| d > 9) || value == NONE {
             return Err(TrieError::BadDigit);
         }
+        self.jump.clear();
         let mut cur = 0u32;
         for &d in digits {
             cur = match self.child(cur, d) {
@@ -260,6 +333,7 @@ impl DigitTrie {
         if n.value == NONE {
             return None;
         }
+        self.jump.clear();
         let old = n.value;
         n.value = NONE;
         self.len -= 1;
@@ -299,6 +373,7 @@ impl DigitTrie {
         out.shrink_to_fit();
         self.nodes = out;
         self.free = Default::default();
+        self.rebuild_jump();
     }
 
     fn free_nodes(&self) -> usize {
@@ -364,6 +439,10 @@ mod tests {
             for q in &queries {
                 prop_assert_eq!(t.longest_match(q), model_longest(&m, q));
                 prop_assert_eq!(t.exact(q), m.get(q).copied());
+            }
+            t.rebuild_jump();
+            for q in &queries {
+                prop_assert_eq!(t.longest_match(q), model_longest(&m, q), "with jump table");
             }
             t.compact();
             prop_assert_eq!(t.fragmentation(), 0.0);
