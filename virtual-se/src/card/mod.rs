@@ -6,6 +6,40 @@
 //! command, all together, or not at all (a failing command commits nothing, except the
 //! counters of INITIALIZE UPDATE and failed authentications, which GlobalPlatform requires to
 //! persist).
+//!
+//! ```
+//! use gp_scp::keys::{KeySet, KeyType, danger_test_keys::K40};
+//! use gp_scp::{HostProtocol, HostSession, HostStep};
+//! use rand_core::SeedableRng;
+//! use virtual_se::applet::Packages;
+//! use virtual_se::card::Card;
+//! use virtual_se::profile::Profile;
+//! use virtual_se::store::MemoryStore;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // A developer card (SCP03 i=70, keys 404142..4F) in memory; the seed drives its randomness.
+//! let profile = Profile::default_profile()?;
+//! let mut card = Card::open(MemoryStore::new(), &profile, Packages::builtin(), [0; 32])?;
+//! card.power_on();
+//! let fci = card.transmit(&[0x00, 0xA4, 0x04, 0x00, 0x00]); // SELECT the ISD
+//! assert_eq!(&fci[fci.len() - 2..], &[0x90, 0x00]);
+//!
+//! // Open an SCP03 session (level 33) with gp-scp's host side and list the registry.
+//! let keys = KeySet::single(0xFF, KeyType::Aes, &K40)?;
+//! let mut rng = chacha20::ChaCha20Rng::from_seed([1; 32]);
+//! let mut host = HostSession::new(keys, HostProtocol::Scp03(Default::default()), &mut rng)?;
+//! let mut step = HostStep::Send(host.begin()?);
+//! while let HostStep::Send(cmd) = step {
+//!     let response = card.transmit(&cmd.to_vec()?);
+//!     step = host.process(&apdu_codec::parse_response(&response)?)?;
+//! }
+//! let get_status = apdu_codec::Command::new(0x80, 0xF2, 0x20, 0x02).with_data(vec![0x4F, 0x00]);
+//! let response = card.transmit(&host.wrap(&get_status)?.to_vec()?);
+//! let registry = host.unwrap(&apdu_codec::parse_response(&response)?)?;
+//! assert!(registry.view().status().is_success()); // the built-in packages' load files
+//! # Ok(())
+//! # }
+//! ```
 
 #[doc(hidden)]
 pub mod fuzz;
