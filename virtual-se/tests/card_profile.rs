@@ -1,0 +1,140 @@
+//! Card profiles: every shipped profile loads and opens a card; invalid fields are precise
+//! errors.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod card_support;
+
+use card_support::*;
+use virtual_se::profile::{Profile, ProfileError};
+use virtual_se::store::MemoryStore;
+
+#[test]
+fn every_shipped_profile_opens_a_card() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let p = Profile::from_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let mut card = card_with(p, MemoryStore::new());
+            card.check_invariants().unwrap();
+            ok(sw(&mut card, "80CA9F7F00"));
+            n += 1;
+        }
+    }
+    assert!(n >= 8);
+}
+
+#[test]
+fn default_profile_is_the_developer_card() {
+    let p = Profile::default_profile().unwrap();
+    assert_eq!(p.isd.aid, "A000000151000000");
+    assert_eq!(p.isd.privileges, "9AFE80");
+    assert_eq!(p.isd.scp, "03");
+    assert_eq!(p.isd.i.as_deref(), Some("70"));
+    assert_eq!(
+        p.isd.enc.as_deref(),
+        Some("404142434445464748494A4B4C4D4E4F")
+    );
+}
+
+fn field_error(toml: &str) -> String {
+    let p = Profile::from_toml(toml);
+    let p = match p {
+        Ok(p) => p,
+        Err(e) => return e.to_string(),
+    };
+    match virtual_se::card::Card::open(
+        MemoryStore::new(),
+        &p,
+        virtual_se::applet::Packages::builtin(),
+        [0; 32],
+    ) {
+        Ok(_) => String::new(),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn invalid_profiles_are_precise_errors() {
+    let cplc = "00".repeat(42);
+    let isd = r#"[isd]
+aid = "A000000151000000"
+privileges = "9AFE80"
+scp = "03"
+enc = "404142434445464748494A4B4C4D4E4F"
+mac = "404142434445464748494A4B4C4D4E4F"
+dek = "404142434445464748494A4B4C4D4E4F"
+"#;
+    assert_eq!(field_error(&format!("cplc = \"{cplc}\"\n{isd}")), "");
+    for (toml, needle) in [
+        (format!("cplc = \"0011\"\n{isd}"), "cplc"),
+        (
+            format!("cplc = \"{cplc}\"\nlifecycle = \"BROKEN\"\n{isd}"),
+            "lifecycle",
+        ),
+        (
+            format!("cplc = \"{cplc}\"\nkey_info_format = \"xml\"\n{isd}"),
+            "key_info_format",
+        ),
+        (
+            format!("cplc = \"{cplc}\"\ncolour = \"blue\"\n{isd}"),
+            "colour",
+        ),
+        (
+            format!(
+                "cplc = \"{cplc}\"\n{}",
+                isd.replace("A000000151000000", "A0000001")
+            ),
+            "isd.aid",
+        ),
+        (
+            format!(
+                "cplc = \"{cplc}\"\n{}",
+                isd.replace("scp = \"03\"", "scp = \"04\"")
+            ),
+            "isd.scp",
+        ),
+        (
+            format!(
+                "cplc = \"{cplc}\"\n{}",
+                isd.replace("scp = \"03\"", "scp = \"11b\"")
+            ),
+            "isd.scp11_key",
+        ),
+        (
+            format!("cplc = \"{cplc}\"\n{}", isd.replace("9AFE80", "9AFE")),
+            "isd.privileges",
+        ),
+        (
+            format!(
+                "cplc = \"{cplc}\"\n{}",
+                isd.replace(
+                    "dek = \"404142434445464748494A4B4C4D4E4F\"",
+                    "dek = \"4041\""
+                )
+            ),
+            "isd.enc",
+        ),
+        (
+            format!("cplc = \"{cplc}\"\n{isd}kdd = \"0102\"\n"),
+            "isd.kdd",
+        ),
+        (format!("cplc = \"{cplc}\"\n{isd}i = \"ZZ\"\n"), "isd.i"),
+        (
+            format!(
+                "cplc = \"{cplc}\"\n{isd}\n[[ssd]]\naid = \"A000000151535031\"\nprivileges = \"00\"\nscp = \"03\"\n"
+            ),
+            "ssd[0].privileges",
+        ),
+    ] {
+        let e = field_error(&toml);
+        assert!(
+            e.contains(needle),
+            "expected an error about {needle}, got `{e}`"
+        );
+    }
+    let missing =
+        Profile::from_file(std::path::Path::new("/nonexistent/profile.toml")).unwrap_err();
+    assert!(matches!(missing, ProfileError::Io { .. }));
+}
