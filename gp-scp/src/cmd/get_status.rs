@@ -1,5 +1,46 @@
 //! GET STATUS (GPC 2.3 §11.4): the command, both response formats (legacy and the tagged
 //! `E3` format), paging with `6310`, and the card-side encoder that splits a long answer.
+//!
+//! A host and a card paging through a registry:
+//!
+//! ```
+//! use apdu_codec::CommandView;
+//! use gp_scp::cmd::get_status::*;
+//! use gp_scp::cmd::{Aid, Privileges};
+//!
+//! // Card side: the registry and where the last answer stopped.
+//! let registry: Vec<RegistryEntry> = (0u8..20)
+//!     .map(|i| {
+//!         let mut e = RegistryEntry::new(Aid::new(&[0xA0, 0, 0, 0, 0x62, i]).unwrap(), 0x07);
+//!         e.privileges = Some(Privileges::NONE);
+//!         e
+//!     })
+//!     .collect();
+//! let mut resume = 0;
+//!
+//! // Host side.
+//! let mut request = GetStatus::new(StatusSubset::Applications);
+//! let mut found = Vec::new();
+//! loop {
+//!     let apdu = request.to_command()?.to_vec()?;
+//!     // --- card ---
+//!     let parsed = parse_get_status(&CommandView::try_from(&apdu[..])?)?;
+//!     let matching: Vec<RegistryEntry> =
+//!         registry.iter().filter(|e| parsed.matches(&e.aid)).cloned().collect();
+//!     let start = if parsed.next { resume } else { 0 };
+//!     let answer = encode_get_status_response(&matching, parsed.subset, parsed.format, start, 200)?;
+//!     resume = answer.next.unwrap_or(0);
+//!     // --- host ---
+//!     let page = parse_get_status_page(request.subset, request.format, &answer.data, answer.status)?;
+//!     found.extend(page.entries);
+//!     if !page.more {
+//!         break;
+//!     }
+//!     request = request.next_occurrence();
+//! }
+//! assert_eq!(found, registry);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use alloc::vec::Vec;
 
