@@ -153,7 +153,7 @@ fn get_data_builders_and_parser() {
         assert_eq!(parsed.tag, tag);
         assert_eq!(parsed.key, None);
     }
-    // SCP11 certificate store of key 10/01: BF21 with A6 { 83 02 10 01 } (Amendment F §7.4.2).
+    // SCP11 certificate store of key 10/01: BF21 with A6 { 83 02 10 01 } (Amendment F GET DATA; as yubikit sends it).
     let key = KeyReference {
         id: 0x10,
         version: 0x01,
@@ -207,7 +207,8 @@ fn sample_cplc() -> Cplc {
 fn cplc_layout() {
     let cplc = sample_cplc();
     let bytes = cplc.to_bytes();
-    // The 42-byte layout (GPC 2.3 §H.6): offsets of a few fields.
+    // The 42-byte layout (Visa GP Card Implementation Requirements, as GlobalPlatformPro
+    // CPLC.java reads it): offsets of a few fields.
     assert_eq!(&bytes[0..2], &[0x47, 0x90]);
     assert_eq!(&bytes[12..16], &[0x12, 0x34, 0x56, 0x78]);
     assert_eq!(&bytes[30..34], &[0x33, 0x33, 0x44, 0x44]);

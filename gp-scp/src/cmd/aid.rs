@@ -27,7 +27,7 @@ pub struct Aid {
 }
 
 impl Aid {
-    /// The GlobalPlatform ISD AID `A000000151000000` (GPC 2.3 §H.1.3).
+    /// The GlobalPlatform ISD AID `A000000151000000`: the GlobalPlatform RID `A000000151` with PIX `000000`.
     pub const GP_ISD: Aid = Aid::from_array([0xA0, 0x00, 0x00, 0x01, 0x51, 0x00, 0x00, 0x00]);
     /// The Open Platform / Visa ISD AID `A000000003000000` (OP 2.0.1 / VGP), still used by
     /// many cards.

@@ -1,7 +1,7 @@
 //! GET DATA (GPC 2.3 §11.3) and the data objects a security domain returns: CPLC, card data
 //! (card recognition data, GPC 2.3 §H.2), key information template (§11.3.3.1), key
 //! diversification data, sequence counter, IIN, CIN and the SCP11 certificate store
-//! (Amendment F §7.4).
+//! (Amendment F).
 
 use alloc::vec::Vec;
 
@@ -12,7 +12,7 @@ use super::reader::{Reader, be_uint, expect_ins, unwrap_tag};
 use super::select::set_once;
 use super::{CLA_GP, CommandError, LE_MAX_SHORT};
 
-/// `9F7F` Card Production Life Cycle data (GPC 2.3 §11.3.3.1 / §H.6).
+/// `9F7F` Card Production Life Cycle data (GET DATA object, GPC 2.3 §11.3.3.1).
 pub const TAG_CPLC: Tag = Tag::new(0x9F7F);
 /// `66` card data: the card recognition data template (GPC 2.3 §H.2).
 pub const TAG_CARD_DATA: Tag = Tag::new(0x66);
@@ -28,18 +28,18 @@ pub const TAG_KEY_INFORMATION_DATA: Tag = Tag::new(0xC0);
 pub const TAG_IIN: Tag = Tag::new(0x42);
 /// `45` card image number (GPC 2.3 §11.3.3.1, §7.4.1.1).
 pub const TAG_CIN: Tag = Tag::new(0x45);
-/// `BF21` certificate store (GPC Amendment F §7.4.2, "GET DATA (certificate store)").
+/// `BF21` certificate store (GPC Amendment F, GET DATA for the certificate store).
 pub const TAG_CERTIFICATE_STORE: Tag = Tag::new(0xBF21);
 /// `A6` control reference template selecting the key whose certificates are wanted
-/// (Amendment F §7.4.2).
+/// (Amendment F GET DATA; as yubikit sends it).
 pub const TAG_KEY_CONTROL_REFERENCE: Tag = Tag::new(0xA6);
-/// `83` key identifier and key version inside `A6` (Amendment F §7.4.2).
+/// `83` key identifier and key version inside `A6` (Amendment F GET DATA; as yubikit sends it).
 pub const TAG_KEY_ID_VERSION: Tag = Tag::new(0x83);
 /// `73` card recognition data inside `66` (GPC 2.3 §H.2).
 pub const TAG_CARD_RECOGNITION: Tag = Tag::new(0x73);
 /// `06` object identifier.
 pub const TAG_OID: Tag = Tag::new(0x06);
-/// `7F21` a GlobalPlatform (BSI TR-03111 style) certificate (Amendment F §6.3).
+/// `7F21` a GlobalPlatform (BSI TR-03111 style) certificate (Amendment F certificate format).
 pub const TAG_GP_CERTIFICATE: Tag = Tag::new(0x7F21);
 /// `30` an X.509 certificate (DER SEQUENCE), as yubikit stores them.
 pub const TAG_DER_SEQUENCE: Tag = Tag::new(0x30);
@@ -56,7 +56,8 @@ pub const OID_ARC_ID_SCHEME: u8 = 0x03;
 /// {globalPlatform 4 scp i}: secure channel protocol and its option (GPC 2.3 §H.2, tag `64`).
 pub const OID_ARC_SCP: u8 = 0x04;
 
-/// Length of the CPLC data (GPC 2.3 §H.6, Visa GP Card Implementation Requirements).
+/// Length of the CPLC data (Visa GlobalPlatform Card Implementation Requirements; the layout
+/// GlobalPlatformPro `CPLC.java` reads).
 pub const CPLC_LEN: usize = 42;
 
 /// Host: GET DATA `80 CA P1 P2 00` for the object with the given tag (one or two bytes).
@@ -73,7 +74,7 @@ pub fn get_data(tag: Tag) -> Command {
     Command::new(CLA_GP, ins::GET_DATA, p1, p2).with_le(LE_MAX_SHORT)
 }
 
-/// A key identifier and key version (`83` inside `A6`, Amendment F §7.4.2).
+/// A key identifier and key version (`83` inside `A6`, Amendment F GET DATA).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct KeyReference {
     /// Key identifier.
@@ -83,7 +84,7 @@ pub struct KeyReference {
 }
 
 /// Host: GET DATA `BF21` for the certificate store, optionally of one key
-/// (`A6 { 83 02 id version }`, Amendment F §7.4.2).
+/// (`A6 { 83 02 id version }`, Amendment F GET DATA).
 #[must_use]
 pub fn get_certificate_store(key: Option<KeyReference>) -> Command {
     let command = get_data(TAG_CERTIFICATE_STORE);
@@ -195,7 +196,7 @@ pub fn parse_sequence_counter(data: &[u8]) -> Result<u32, CommandError> {
     be_uint(value, "sequence counter")
 }
 
-/// Card Production Life Cycle data (42 bytes; GPC 2.3 §H.6 / Visa GP Card Implementation
+/// Card Production Life Cycle data (42 bytes; Visa GlobalPlatform Card Implementation
 /// Requirements). Dates are `YDDD` in BCD: last digit of the year, day of the year.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Cplc {
@@ -795,8 +796,8 @@ fn check_certificate_tag(object: &[u8]) -> Result<(), CommandError> {
     }
 }
 
-/// Host side: the certificates of a certificate store, with the outer `BF21` (Amendment F
-/// §7.4.2) or as bare concatenated certificates (yubikit). Each certificate is returned
+/// Host side: the certificates of a certificate store, with the outer `BF21` (Amendment F)
+/// or as bare concatenated certificates (yubikit). Each certificate is returned
 /// whole (tag, length and value): `7F21` GlobalPlatform certificates or `30` X.509 DER.
 ///
 /// # Errors
