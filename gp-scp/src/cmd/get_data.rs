@@ -24,9 +24,9 @@ pub const TAG_SEQUENCE_COUNTER: Tag = Tag::new(0xC1);
 pub const TAG_KEY_INFORMATION: Tag = Tag::new(0xE0);
 /// `C0` key information data inside `E0` (GPC 2.3 §11.3.3.1).
 pub const TAG_KEY_INFORMATION_DATA: Tag = Tag::new(0xC0);
-/// `42` issuer identification number (GPC 2.3 §11.3.3.1, §7.4.1.1).
+/// `42` issuer identification number (GPC 2.3 §11.3.3.1).
 pub const TAG_IIN: Tag = Tag::new(0x42);
-/// `45` card image number (GPC 2.3 §11.3.3.1, §7.4.1.1).
+/// `45` card image number (GPC 2.3 §11.3.3.1).
 pub const TAG_CIN: Tag = Tag::new(0x45);
 /// `BF21` certificate store (GPC Amendment F, GET DATA for the certificate store).
 pub const TAG_CERTIFICATE_STORE: Tag = Tag::new(0xBF21);
