@@ -100,6 +100,27 @@ fn bench(c: &mut Criterion) {
         500.0 * numbers.len() as f64 / ns * 1e3
     );
 
+    // Baseline from /work/shared/PERFORMANCE.md: a HashMap of prefix strings probed from the
+    // longest length down, measured side by side.
+    let mut naive: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    for (i, p) in reg.partners().enumerate() {
+        for prefix in p.prefixes() {
+            naive.insert(
+                prefix.iter().map(|d| char::from(b'0' + d)).collect(),
+                i as u32,
+            );
+        }
+    }
+    let texts: Vec<String> = numbers
+        .iter()
+        .map(|n| n.to_string()[1..].to_owned())
+        .collect();
+    let naive_hits = texts
+        .iter()
+        .filter(|t| (1..=t.len()).rev().any(|l| naive.contains_key(&t[..l])))
+        .count();
+    assert_eq!(naive_hits, hits, "baseline and trie agree");
+
     let mut g = c.benchmark_group("locate_100k_prefixes");
     g.throughput(Throughput::Elements(numbers.len() as u64));
     g.bench_function("longest_match", |b| {
@@ -107,6 +128,18 @@ fn bench(c: &mut Criterion) {
             let mut found = 0usize;
             for n in &numbers {
                 if reg.longest_match(black_box(n)).is_some() {
+                    found += 1;
+                }
+            }
+            black_box(found)
+        });
+    });
+    g.bench_function("naive_hashmap_baseline", |b| {
+        b.iter(|| {
+            let mut found = 0usize;
+            for t in &texts {
+                let t = black_box(t.as_str());
+                if (1..=t.len()).rev().any(|l| naive.contains_key(&t[..l])) {
                     found += 1;
                 }
             }

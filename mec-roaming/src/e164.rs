@@ -60,6 +60,20 @@ impl CountryCode {
         Ok(Self { digits, len })
     }
 
+    /// A country code from digit values (each 0..=9), one to three of them.
+    ///
+    /// # Errors
+    /// [`E164Error::InvalidCountryCode`] otherwise.
+    pub fn from_digits(d: &[u8]) -> Result<Self, E164Error> {
+        if d.is_empty() || d.len() > MAX_COUNTRY_CODE_DIGITS || d.iter().any(|&x| x > 9) {
+            return Err(E164Error::InvalidCountryCode);
+        }
+        let mut digits = [0u8; MAX_COUNTRY_CODE_DIGITS];
+        digits[..d.len()].copy_from_slice(d);
+        let len = u8::try_from(d.len()).map_err(|_| E164Error::InvalidCountryCode)?;
+        Ok(Self { digits, len })
+    }
+
     /// The digits (each 0..=9).
     #[must_use]
     pub fn digits(&self) -> &[u8] {

@@ -433,11 +433,8 @@ impl Registry {
     fn country_slot(&self, number: &E164) -> Option<usize> {
         let d = number.digits();
         (1..=3.min(d.len())).rev().find_map(|l| {
-            let mut s = String::with_capacity(3);
-            for x in &d[..l] {
-                s.push(char::from(b'0' + x));
-            }
-            let slot = CountryCode::parse(&s).ok()?.slot();
+            let cc = CountryCode::from_digits(d.get(..l)?).ok()?;
+            let slot = cc.slot();
             self.by_cc.get(slot).filter(|v| !v.is_empty()).map(|_| slot)
         })
     }
