@@ -392,3 +392,69 @@ fn paging_6310() {
         Err(CommandError::Status(StatusWord::REFERENCED_DATA_NOT_FOUND))
     );
 }
+
+#[test]
+fn tag_lists_and_card_answers() {
+    assert_eq!(
+        get_status::parse_tag_list(&[0x4F, 0x9F, 0x70, 0xC5]).unwrap(),
+        [Tag::new(0x4F), Tag::new(0x9F70), Tag::new(0xC5)]
+    );
+    assert_eq!(
+        get_status::parse_tag_list(&[0xBF, 0x81, 0x01]).unwrap(),
+        [Tag::new(0xBF8101)]
+    );
+    assert_eq!(get_status::parse_tag_list(&[]).unwrap(), []);
+    for bad in [&[0x9F][..], &[0x4F, 0xBF, 0x81], &[0xBF, 0x81, 0x81, 0x01]] {
+        assert!(
+            matches!(get_status::parse_tag_list(bad), Err(CommandError::Tlv(_))),
+            "{bad:02X?}"
+        );
+    }
+    let entries = sample_entries();
+    // The pysim request with a well-formed tag list: only 4F, 9F70 and C5 come back.
+    let request = GetStatus::new(StatusSubset::Applications)
+        .with_aid_prefix(&[0xA0, 0x00])
+        .with_tag_list(&[0x4F, 0x9F, 0x70, 0xC5]);
+    let answer = get_status::answer_get_status(&request, &entries, 0, 255).unwrap();
+    let parsed = parse_get_status_response(
+        StatusSubset::Applications,
+        ResponseFormat::Tagged,
+        &answer.data,
+    )
+    .unwrap();
+    assert_eq!(parsed.len(), 3);
+    for (got, full) in parsed.iter().zip(&entries) {
+        assert_eq!(got.aid, full.aid);
+        assert_eq!(got.life_cycle, full.life_cycle);
+        assert_eq!(got.privileges, full.privileges);
+        assert_eq!((got.load_file, got.security_domain), (None, None));
+        assert!(got.implicit_selection.is_empty() && got.other.is_empty());
+    }
+    // The search criterion filters; nothing matching answers 6A88.
+    let only_ssd =
+        GetStatus::new(StatusSubset::Applications).with_aid_prefix(&[0xA0, 0, 0, 0x01, 0x51, 0x53]);
+    let answer = get_status::answer_get_status(&only_ssd, &entries, 0, 255).unwrap();
+    let parsed = parse_get_status_response(
+        StatusSubset::Applications,
+        ResponseFormat::Tagged,
+        &answer.data,
+    )
+    .unwrap();
+    assert_eq!(parsed, [entries[1].clone()]);
+    let none = GetStatus::new(StatusSubset::Applications).with_aid_prefix(&[0xB0]);
+    assert_eq!(
+        get_status::answer_get_status(&none, &entries, 0, 255),
+        Err(CommandError::NotFound)
+    );
+    // Legacy format ignores the tag list; a malformed tag list in the tagged format is 6A80.
+    let legacy = request.clone().with_format(ResponseFormat::Legacy);
+    assert!(get_status::answer_get_status(&legacy, &entries, 0, 255).is_ok());
+    let bad = GetStatus::new(StatusSubset::Applications).with_tag_list(&[0x9F]);
+    assert_eq!(
+        get_status::answer_get_status(&bad, &entries, 0, 255)
+            .unwrap_err()
+            .status_word()
+            .to_u16(),
+        0x6A80
+    );
+}

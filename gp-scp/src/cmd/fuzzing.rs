@@ -80,7 +80,17 @@ pub fn gp_cmd_card(data: &[u8]) {
             Err(e) => check_error(&e),
         },
         0xF2 => match get_status::parse_get_status(&view) {
-            Ok(g) => reparse(g.to_command(), get_status::parse_get_status, &g),
+            Ok(g) => {
+                reparse(g.to_command(), get_status::parse_get_status, &g);
+                let registry = [
+                    get_status::RegistryEntry::new(super::Aid::GP_ISD, 0x0F),
+                    get_status::RegistryEntry::new(super::Aid::OP_ISD, 0x07),
+                ];
+                match get_status::answer_get_status(&g, &registry, usize::from(p2 & 1), 64) {
+                    Ok(answer) => assert!(answer.data.len() <= 64),
+                    Err(e) => check_error(&e),
+                }
+            }
             Err(e) => check_error(&e),
         },
         0xE6 => match install::parse_install(&view) {

@@ -25,10 +25,8 @@
 //!     let apdu = request.to_command()?.to_vec()?;
 //!     // --- card ---
 //!     let parsed = parse_get_status(&CommandView::try_from(&apdu[..])?)?;
-//!     let matching: Vec<RegistryEntry> =
-//!         registry.iter().filter(|e| parsed.matches(&e.aid)).cloned().collect();
 //!     let start = if parsed.next { resume } else { 0 };
-//!     let answer = encode_get_status_response(&matching, parsed.subset, parsed.format, start, 200)?;
+//!     let answer = answer_get_status(&parsed, &registry, start, 200)?;
 //!     resume = answer.next.unwrap_or(0);
 //!     // --- host ---
 //!     let page = parse_get_status_page(request.subset, request.format, &answer.data, answer.status)?;
@@ -316,6 +314,29 @@ pub fn parse_get_status(command: &CommandView<'_>) -> Result<GetStatus, CommandE
     })
 }
 
+/// Split a `5C` tag list into its tags (one to three bytes each, ISO/IEC 7816-4 §5.2.2.1).
+///
+/// # Errors
+/// [`CommandError::Tlv`] for a truncated or over-long tag.
+pub fn parse_tag_list(bytes: &[u8]) -> Result<Vec<Tag>, CommandError> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while let Some(first) = rest.first() {
+        let mut len = 1;
+        if first & 0x1F == 0x1F {
+            // Subsequent bytes follow while b8 is set; the tag ends at the first without it.
+            let more = rest.iter().skip(1).take_while(|b| **b & 0x80 != 0).count();
+            len += more + 1;
+        }
+        let Some((tag, after)) = rest.split_at_checked(len) else {
+            return Err(CommandError::Tlv(tlv::TlvError::TruncatedTag));
+        };
+        out.push(Tag::from_bytes(tag)?);
+        rest = after;
+    }
+    Ok(out)
+}
+
 /// One GlobalPlatform registry entry as GET STATUS reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistryEntry {
@@ -406,6 +427,25 @@ impl RegistryEntry {
             }
             for (tag, value) in &self.other {
                 e3.primitive(*tag, value);
+            }
+        });
+        b.into_vec()
+    }
+
+    /// The `E3` template with only the objects whose tags a `5C` tag list asks for
+    /// (GPC 2.3 §11.4.2.3), in the order of [`to_tagged`](Self::to_tagged).
+    #[must_use]
+    pub fn to_tagged_only(&self, tags: &[Tag]) -> Vec<u8> {
+        let full = self.to_tagged();
+        let Ok(e3) = tlv::parse_single(&full) else {
+            return full;
+        };
+        let mut b = TlvBuilder::new();
+        b.constructed(TAG_REGISTRY_DATA, |out| {
+            for item in e3.children().flatten() {
+                if tags.contains(&item.tag()) {
+                    out.primitive(item.tag(), item.value());
+                }
             }
         });
         b.into_vec()
@@ -606,6 +646,33 @@ pub struct GetStatusAnswer {
     pub next: Option<usize>,
 }
 
+/// Card side: answer a parsed GET STATUS from the whole registry: keeps the entries that
+/// match its search criterion, honours its tag list (tagged format) and pages from `start`
+/// (the `next` index of the previous answer when [`GetStatus::next`] is set, else 0).
+///
+/// # Errors
+/// As [`encode_get_status_response`]; [`CommandError::Tlv`] for a malformed tag list.
+pub fn answer_get_status(
+    request: &GetStatus,
+    registry: &[RegistryEntry],
+    start: usize,
+    max_len: usize,
+) -> Result<GetStatusAnswer, CommandError> {
+    let tags = match (&request.tag_list, request.format) {
+        (Some(list), ResponseFormat::Tagged) => Some(parse_tag_list(list)?),
+        _ => None,
+    };
+    let matching: Vec<&RegistryEntry> = registry
+        .iter()
+        .filter(|e| request.matches(&e.aid))
+        .collect();
+    let encode = |e: &RegistryEntry| match &tags {
+        Some(tags) => Ok(e.to_tagged_only(tags)),
+        None => e.encode(request.subset, request.format),
+    };
+    encode_entries(&matching, encode, start, max_len)
+}
+
 /// Card side: encode the matching entries from `start` on, as many as fit `max_len` bytes;
 /// answers `6310` with the index to continue from when some remain (GPC 2.3 §11.4.3).
 ///
@@ -620,13 +687,23 @@ pub fn encode_get_status_response(
     start: usize,
     max_len: usize,
 ) -> Result<GetStatusAnswer, CommandError> {
+    let refs: Vec<&RegistryEntry> = entries.iter().collect();
+    encode_entries(&refs, |e| e.encode(subset, format), start, max_len)
+}
+
+fn encode_entries(
+    entries: &[&RegistryEntry],
+    encode: impl Fn(&RegistryEntry) -> Result<Vec<u8>, CommandError>,
+    start: usize,
+    max_len: usize,
+) -> Result<GetStatusAnswer, CommandError> {
     let remaining = entries.get(start..).unwrap_or(&[]);
     if remaining.is_empty() {
         return Err(CommandError::NotFound);
     }
     let mut data = Vec::new();
     for (offset, entry) in remaining.iter().enumerate() {
-        let encoded = entry.encode(subset, format)?;
+        let encoded = encode(entry)?;
         if data.len() + encoded.len() > max_len {
             if offset == 0 {
                 return Err(CommandError::TooLong {
