@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod gp;
 mod roam;
 mod trace;
 mod vse;
@@ -28,6 +29,8 @@ enum Group {
     /// The reference virtual secure element (serve it to PC/SC tools through vpcd).
     #[command(subcommand)]
     Vse(vse::VseCommand),
+    /// GlobalPlatform card management over PC/SC (list, install, personalize, lock, delete, keys).
+    Gp(gp::GpArgs),
     /// Roaming for mobile e-commerce: the visited and home reference servers.
     #[command(subcommand)]
     Roam(roam::RoamCommand),
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
         Group::Trace(command) => trace::run(command),
         Group::Vse(command) => vse::run(command),
         Group::Roam(command) => roam::run(command),
+        Group::Gp(args) => gp::run(args),
     };
     match result {
         Ok(code) => code,
