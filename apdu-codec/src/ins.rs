@@ -1,40 +1,43 @@
 //! Instruction names defined by ISO/IEC 7816-4, GlobalPlatform and the PBOC electronic purse.
 //!
-//! [`name`] is what a trace decoder prints; card code matches on the constants.
+//! [`name`] is what a trace decoder prints; card code matches on the constants. ISO/IEC 7816-4
+//! lists the interindustry codes in its table of commands; the GlobalPlatform sections are those
+//! of Card Specification 2.3 chapter 11.
 
-/// ISO/IEC 7816-4 §11.2.2 SELECT.
+/// ISO/IEC 7816-4 SELECT.
 pub const SELECT: u8 = 0xA4;
-/// ISO/IEC 7816-4 §11.5.2 MANAGE CHANNEL.
+/// ISO/IEC 7816-4 MANAGE CHANNEL.
 pub const MANAGE_CHANNEL: u8 = 0x70;
-/// ISO/IEC 7816-4 §11.3.3 READ BINARY.
+/// ISO/IEC 7816-4 READ BINARY.
 pub const READ_BINARY: u8 = 0xB0;
-/// ISO/IEC 7816-4 §11.3.5 UPDATE BINARY.
+/// ISO/IEC 7816-4 UPDATE BINARY.
 pub const UPDATE_BINARY: u8 = 0xD6;
-/// ISO/IEC 7816-4 §11.4.3 READ RECORD.
+/// ISO/IEC 7816-4 READ RECORD.
 pub const READ_RECORD: u8 = 0xB2;
-/// ISO/IEC 7816-4 §11.4.5 UPDATE RECORD.
+/// ISO/IEC 7816-4 UPDATE RECORD.
 pub const UPDATE_RECORD: u8 = 0xDC;
-/// ISO/IEC 7816-4 §11.4.6 APPEND RECORD.
+/// ISO/IEC 7816-4 APPEND RECORD.
 pub const APPEND_RECORD: u8 = 0xE2;
-/// ISO/IEC 7816-4 §11.5.6 VERIFY.
+/// ISO/IEC 7816-4 VERIFY.
 pub const VERIFY: u8 = 0x20;
-/// ISO/IEC 7816-4 §11.5.7 CHANGE REFERENCE DATA.
+/// ISO/IEC 7816-4 CHANGE REFERENCE DATA.
 pub const CHANGE_REFERENCE_DATA: u8 = 0x24;
-/// ISO/IEC 7816-4 §11.5.10 RESET RETRY COUNTER.
+/// ISO/IEC 7816-4 RESET RETRY COUNTER.
 pub const RESET_RETRY_COUNTER: u8 = 0x2C;
-/// ISO/IEC 7816-4 §11.5.8 INTERNAL AUTHENTICATE (GP SCP11: `80 88`).
+/// ISO/IEC 7816-4 INTERNAL AUTHENTICATE (GP SCP11: `80 88`).
 pub const INTERNAL_AUTHENTICATE: u8 = 0x88;
-/// ISO/IEC 7816-4 §11.5.4 EXTERNAL AUTHENTICATE (GP: `84 82`).
+/// ISO/IEC 7816-4 EXTERNAL AUTHENTICATE (GP: `84 82`).
 pub const EXTERNAL_AUTHENTICATE: u8 = 0x82;
-/// ISO/IEC 7816-4 §11.5.3 GET CHALLENGE.
+/// ISO/IEC 7816-4 GET CHALLENGE.
 pub const GET_CHALLENGE: u8 = 0x84;
-/// ISO/IEC 7816-4 §11.7.1 GET RESPONSE.
+/// ISO/IEC 7816-4 GET RESPONSE.
 pub const GET_RESPONSE: u8 = 0xC0;
-/// ISO/IEC 7816-4 §11.4.3 GET DATA (GP: `80 CA`).
+/// ISO/IEC 7816-4 GET DATA (GP: `80 CA`).
 pub const GET_DATA: u8 = 0xCA;
 /// ISO/IEC 7816-4 PUT DATA.
 pub const PUT_DATA: u8 = 0xDA;
-/// GPC 2.3 §11.5 INITIALIZE UPDATE (`80 50`); PBOC INITIALIZE FOR LOAD/PURCHASE shares it.
+/// GlobalPlatform INITIALIZE UPDATE (`80 50`, SCP02 and SCP03); PBOC INITIALIZE FOR
+/// LOAD/PURCHASE shares the code.
 pub const INITIALIZE_UPDATE: u8 = 0x50;
 /// GPC 2.3 §11.4 GET STATUS.
 pub const GET_STATUS: u8 = 0xF2;
