@@ -36,7 +36,11 @@ struct Server {
 
 impl Server {
     fn start(role: &str, config: &Path, log: PathBuf) -> Self {
-        let err = fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+        let err = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_mec"))
             .args(["roam", "serve", "--role", role, "--config"])
             .arg(config)
@@ -46,7 +50,10 @@ impl Server {
             .stderr(err)
             .spawn()
             .expect("spawn mec roam serve");
-        Self { child: Some(child), log }
+        Self {
+            child: Some(child),
+            log,
+        }
     }
 
     fn kill(&mut self) {
@@ -68,7 +75,11 @@ impl Drop for Server {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Two servers, their configuration and the test's keys.
@@ -97,10 +108,26 @@ impl World {
         let signing = PrivateKey::generate(&mut rng);
         let device_key = PrivateKey::generate(&mut rng);
         let (vp, hp) = (free_port(), free_port());
-        fs::write(d.join("visited.key.pem"), visited_key.to_pkcs8_pem().unwrap().as_bytes()).unwrap();
-        fs::write(d.join("home.key.pem"), home_key.to_pkcs8_pem().unwrap().as_bytes()).unwrap();
-        fs::write(d.join("alice-signing.key.pem"), signing.to_pkcs8_pem().unwrap().as_bytes()).unwrap();
-        fs::write(d.join("alice-device.pub.pem"), device_key.public_key_pem().unwrap()).unwrap();
+        fs::write(
+            d.join("visited.key.pem"),
+            visited_key.to_pkcs8_pem().unwrap().as_bytes(),
+        )
+        .unwrap();
+        fs::write(
+            d.join("home.key.pem"),
+            home_key.to_pkcs8_pem().unwrap().as_bytes(),
+        )
+        .unwrap();
+        fs::write(
+            d.join("alice-signing.key.pem"),
+            signing.to_pkcs8_pem().unwrap().as_bytes(),
+        )
+        .unwrap();
+        fs::write(
+            d.join("alice-device.pub.pem"),
+            device_key.public_key_pem().unwrap(),
+        )
+        .unwrap();
         fs::write(d.join("pin.hex"), "11".repeat(32)).unwrap();
         fs::write(
             d.join("partners.toml"),
@@ -193,7 +220,10 @@ card = "5500000000000004"
         .unwrap();
         let home = Server::start("home", &d.join("home.toml"), d.join("home.log"));
         let visited = Server::start("visited", &d.join("visited.toml"), d.join("visited.log"));
-        let http = Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+        let http = Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
         let w = Self {
             v_url: format!("http://127.0.0.1:{vp}"),
             h_url: format!("http://127.0.0.1:{hp}"),
@@ -226,7 +256,11 @@ card = "5500000000000004"
                 return v;
             }
             if Instant::now() > end {
-                panic!("timed out waiting for {what}\n--- visited log ---\n{}\n--- home log ---\n{}", self.visited.log(), self.home.log());
+                panic!(
+                    "timed out waiting for {what}\n--- visited log ---\n{}\n--- home log ---\n{}",
+                    self.visited.log(),
+                    self.home.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -235,13 +269,25 @@ card = "5500000000000004"
     fn get(&self, url: &str) -> (StatusCode, Value) {
         let r = self.http.get(url).send().unwrap();
         let s = r.status();
-        (s, serde_json::from_str(&r.text().unwrap_or_default()).unwrap_or(Value::Null))
+        (
+            s,
+            serde_json::from_str(&r.text().unwrap_or_default()).unwrap_or(Value::Null),
+        )
     }
 
     fn post(&self, url: &str, body: &Value) -> (StatusCode, Value) {
-        let r = self.http.post(url).header("content-type", "application/json").body(body.to_string()).send().unwrap();
+        let r = self
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .unwrap();
         let s = r.status();
-        (s, serde_json::from_str(&r.text().unwrap_or_default()).unwrap_or(Value::Null))
+        (
+            s,
+            serde_json::from_str(&r.text().unwrap_or_default()).unwrap_or(Value::Null),
+        )
     }
 
     fn post_jws(&self, base: &str, jws: &str) -> (StatusCode, Value) {
@@ -253,11 +299,20 @@ card = "5500000000000004"
             .send()
             .unwrap();
         let s = r.status();
-        (s, serde_json::from_str(&r.text().unwrap_or_default()).unwrap_or(Value::Null))
+        (
+            s,
+            serde_json::from_str(&r.text().unwrap_or_default()).unwrap_or(Value::Null),
+        )
     }
 
     /// Content provider: starts a transaction, returns its id.
-    fn start(&self, subscriber: &str, request_type: &str, amount: Option<u64>, methods: &[&str]) -> String {
+    fn start(
+        &self,
+        subscriber: &str,
+        request_type: &str,
+        amount: Option<u64>,
+        methods: &[&str],
+    ) -> String {
         let mut body = json!({
             "cpRef": format!("order-{request_type}"),
             "subscriber": subscriber,
@@ -307,7 +362,11 @@ card = "5500000000000004"
         assert_eq!(v["status"], "contract", "{v}");
         let contract: Contract = serde_json::from_value(v["contract"].clone()).unwrap();
         let signing = b64::decode(v["signingInput"].as_str().unwrap()).unwrap();
-        assert_eq!(signing, contract.signing_bytes(), "signingInput is the contract's signing bytes");
+        assert_eq!(
+            signing,
+            contract.signing_bytes(),
+            "signingInput is the contract's signing bytes"
+        );
         (contract, signing)
     }
 
@@ -336,16 +395,34 @@ card = "5500000000000004"
     }
 
     fn merchant_balance(&self) -> u64 {
-        let (s, v) = self.get(&format!("{}/roam/v1/cp/accounts/{}", self.v_url, MERCHANT.replace(' ', "%20")));
+        let (s, v) = self.get(&format!(
+            "{}/roam/v1/cp/accounts/{}",
+            self.v_url,
+            MERCHANT.replace(' ', "%20")
+        ));
         assert_eq!(s, StatusCode::OK, "{v}");
-        v["balances"].as_array().unwrap().iter().find(|b| b["currency"] == "EUR").map_or(0, |b| b["value"].as_u64().unwrap())
+        v["balances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["currency"] == "EUR")
+            .map_or(0, |b| b["value"].as_u64().unwrap())
     }
 
     /// The messages a server sent for `tid`, from its durable outbox: (type, JWS).
     fn sent(&self, db: &str, tid: &str) -> Vec<(String, String)> {
-        let c = rusqlite::Connection::open_with_flags(self.dir.path().join(db), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-        let mut st = c.prepare("SELECT message_type, jws FROM outbox WHERE tid = ?1 ORDER BY id").unwrap();
-        st.query_map([tid], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+        let c = rusqlite::Connection::open_with_flags(
+            self.dir.path().join(db),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        let mut st = c
+            .prepare("SELECT message_type, jws FROM outbox WHERE tid = ?1 ORDER BY id")
+            .unwrap();
+        st.query_map([tid], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
     }
 }
 
@@ -361,7 +438,10 @@ fn security_flows_authentication_delegated_and_end_to_end_signature() {
     // Authentication (patent Fig. 5): PIN verified at home, visited and CP notified.
     let tid = w.start(ALICE, "authentication", None, &[]);
     let url = w.user_url(&tid);
-    assert!(url.starts_with(&w.h_url), "the user agent is sent to the home server: {url}");
+    assert!(
+        url.starts_with(&w.h_url),
+        "the user agent is sent to the home server: {url}"
+    );
     let (contract, _) = w.contract(&url);
     assert_eq!(contract.transaction_id.as_str(), tid);
     assert_eq!(w.pin(&url, "1234", None)["status"], "submitted");
@@ -373,7 +453,11 @@ fn security_flows_authentication_delegated_and_end_to_end_signature() {
     assert_eq!(out["result"]["subscriber"], ALICE);
     assert_eq!(out["result"]["contractDigest"], contract.digest());
     assert_eq!(w.status(&tid)["state"], "completed");
-    let kinds: Vec<String> = w.sent("visited.sqlite3", &tid).into_iter().map(|m| m.0).collect();
+    let kinds: Vec<String> = w
+        .sent("visited.sqlite3", &tid)
+        .into_iter()
+        .map(|m| m.0)
+        .collect();
     assert_eq!(kinds, ["roamUserRequest", "contract", "receipt"]);
 
     // Delegated signature: home signs the contract with Alice's key after the PIN; the content
@@ -384,8 +468,14 @@ fn security_flows_authentication_delegated_and_end_to_end_signature() {
     assert_eq!(w.pin(&url, "1234", None)["status"], "submitted");
     let out = w.outcome(&tid);
     assert_eq!(out["event"], "securityCompleted", "{out}");
-    let result: mec_roaming::message::SecurityResult = serde_json::from_value(out["result"].clone()).unwrap();
-    mec_roaming::server::visited::verify_security_result(&contract, mec_roaming::E164::parse(ALICE).unwrap(), &result).unwrap();
+    let result: mec_roaming::message::SecurityResult =
+        serde_json::from_value(out["result"].clone()).unwrap();
+    mec_roaming::server::visited::verify_security_result(
+        &contract,
+        mec_roaming::E164::parse(ALICE).unwrap(),
+        &result,
+    )
+    .unwrap();
     assert!(result.signature.is_some());
 
     // End-to-end signature: the device signs the contract bytes; home verifies and forwards.
@@ -393,25 +483,52 @@ fn security_flows_authentication_delegated_and_end_to_end_signature() {
     let url = w.user_url(&tid);
     let (contract, signing) = w.contract(&url);
     let (s, v) = w.post(&format!("{url}/pin"), &json!({ "pin": "1234" }));
-    assert_eq!(s, StatusCode::CONFLICT, "a PIN is refused where the device must sign: {v}");
+    assert_eq!(
+        s,
+        StatusCode::CONFLICT,
+        "a PIN is refused where the device must sign: {v}"
+    );
     let sig: Signature = w.device_key.signing_key().sign(&signing);
-    let (s, v) = w.post(&format!("{url}/signature"), &json!({ "signature": b64::encode(&sig.to_bytes()) }));
-    assert_eq!((s, v["status"].as_str()), (StatusCode::OK, Some("submitted")), "{v}");
+    let (s, v) = w.post(
+        &format!("{url}/signature"),
+        &json!({ "signature": b64::encode(&sig.to_bytes()) }),
+    );
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (StatusCode::OK, Some("submitted")),
+        "{v}"
+    );
     let out = w.outcome(&tid);
     assert_eq!(out["event"], "securityCompleted", "{out}");
-    let result: mec_roaming::message::SecurityResult = serde_json::from_value(out["result"].clone()).unwrap();
-    mec_roaming::server::visited::verify_security_result(&contract, mec_roaming::E164::parse(ALICE).unwrap(), &result).unwrap();
-    assert_eq!(result.signature.as_deref(), Some(b64::encode(&sig.to_bytes()).as_str()));
+    let result: mec_roaming::message::SecurityResult =
+        serde_json::from_value(out["result"].clone()).unwrap();
+    mec_roaming::server::visited::verify_security_result(
+        &contract,
+        mec_roaming::E164::parse(ALICE).unwrap(),
+        &result,
+    )
+    .unwrap();
+    assert_eq!(
+        result.signature.as_deref(),
+        Some(b64::encode(&sig.to_bytes()).as_str())
+    );
 
     // A device signature over something else fails the transaction on both sides.
     let tid = w.start(ALICE, "endToEndSignature", None, &[]);
     let url = w.user_url(&tid);
     let _ = w.contract(&url);
     let bad: Signature = w.device_key.signing_key().sign(b"another contract");
-    let (_, v) = w.post(&format!("{url}/signature"), &json!({ "signature": b64::encode(&bad.to_bytes()) }));
+    let (_, v) = w.post(
+        &format!("{url}/signature"),
+        &json!({ "signature": b64::encode(&bad.to_bytes()) }),
+    );
     assert_eq!(v["status"], "failed", "{v}");
     let out = w.outcome(&tid);
-    assert_eq!((out["event"].as_str(), out["code"].as_u64()), (Some("failed"), Some(305)), "{out}");
+    assert_eq!(
+        (out["event"].as_str(), out["code"].as_u64()),
+        (Some("failed"), Some(305)),
+        "{out}"
+    );
 }
 
 #[test]
@@ -423,7 +540,11 @@ fn payment_card_and_wallet_flows_move_money_once_and_replays_are_refused() {
     let tid = w.start(BOB, "payment", Some(1250), &["wallet", "card"]);
     let url = w.user_url(&tid);
     let (contract, _) = w.contract(&url);
-    assert_eq!(contract.payment_methods, vec![mec_roaming::message::PaymentMethod::Card], "methods intersected");
+    assert_eq!(
+        contract.payment_methods,
+        vec![mec_roaming::message::PaymentMethod::Card],
+        "methods intersected"
+    );
     assert_eq!(w.pin(&url, "4321", Some("card"))["status"], "submitted");
     let out = w.outcome(&tid);
     assert_eq!(out["event"], "paid", "{out}");
@@ -433,10 +554,20 @@ fn payment_card_and_wallet_flows_move_money_once_and_replays_are_refused() {
     assert_eq!(receipt["outcome"], "paid");
     assert_eq!(w.merchant_balance(), 1250);
     // The card travelled as a single-use token encrypted to the visited server, never as a PAN.
-    let auth = w.sent("home.sqlite3", &tid).into_iter().find(|m| m.0 == "paymentAuthorization").unwrap().1;
+    let auth = w
+        .sent("home.sqlite3", &tid)
+        .into_iter()
+        .find(|m| m.0 == "paymentAuthorization")
+        .unwrap()
+        .1;
     let env = envelope_of(&auth);
-    let Body::PaymentAuthorization { authorization } = &env.body else { panic!("{env:?}") };
-    assert!(matches!(authorization.instrument, mec_roaming::message::PaymentInstrument::EncryptedToken { .. }));
+    let Body::PaymentAuthorization { authorization } = &env.body else {
+        panic!("{env:?}")
+    };
+    assert!(matches!(
+        authorization.instrument,
+        mec_roaming::message::PaymentInstrument::EncryptedToken { .. }
+    ));
     assert!(!auth.contains("5500000000000004") && !w.home.log().contains("5500000000000004"));
 
     // Wallet payment: the home wallet pays the content provider's account, exactly once.
@@ -445,13 +576,22 @@ fn payment_card_and_wallet_flows_move_money_once_and_replays_are_refused() {
     let _ = w.contract(&url);
     assert_eq!(w.pin(&url, "1234", Some("wallet"))["status"], "submitted");
     let out = w.outcome(&tid);
-    assert_eq!((out["event"].as_str(), out["method"].as_str()), (Some("paid"), Some("wallet")), "{out}");
+    assert_eq!(
+        (out["event"].as_str(), out["method"].as_str()),
+        (Some("paid"), Some("wallet")),
+        "{out}"
+    );
     assert_eq!(w.receipt(&url)["amount"]["value"], 2500);
     assert_eq!(w.merchant_balance(), 3750);
     assert_eq!(w.subscriber(ALICE)["wallet"]["value"], 7500);
 
     // The network repeats home's payment authorization: answered as before, acted on once.
-    let auth = w.sent("home.sqlite3", &tid).into_iter().find(|m| m.0 == "paymentAuthorization").unwrap().1;
+    let auth = w
+        .sent("home.sqlite3", &tid)
+        .into_iter()
+        .find(|m| m.0 == "paymentAuthorization")
+        .unwrap()
+        .1;
     for _ in 0..3 {
         let (s, v) = w.post_jws(&w.v_url, &auth);
         assert_eq!(s, StatusCode::ACCEPTED, "{v}");
@@ -462,33 +602,73 @@ fn payment_card_and_wallet_flows_move_money_once_and_replays_are_refused() {
     if let Body::PaymentAuthorization { authorization } = &mut env.body {
         authorization.amount.value = 1;
     }
-    let forged = mec_roaming::jose::jws::sign_compact(&w.home_key, "home-uk", &serde_json::to_vec(&env).unwrap()).unwrap();
+    let forged = mec_roaming::jose::jws::sign_compact(
+        &w.home_key,
+        "home-uk",
+        &serde_json::to_vec(&env).unwrap(),
+    )
+    .unwrap();
     let (s, v) = w.post_jws(&w.v_url, &forged);
-    assert_eq!((s, v["code"].as_u64()), (StatusCode::FORBIDDEN, Some(303)), "{v}");
+    assert_eq!(
+        (s, v["code"].as_u64()),
+        (StatusCode::FORBIDDEN, Some(303)),
+        "{v}"
+    );
     // A stale message (issued before the validity window) is refused: 303.
     let mut stale = envelope_of(&auth);
     stale.mid = MessageId::parse("stale-message-1").unwrap();
     stale.iat = stale.iat.saturating_sub(3600);
-    let stale = mec_roaming::jose::jws::sign_compact(&w.home_key, "home-uk", &serde_json::to_vec(&stale).unwrap()).unwrap();
+    let stale = mec_roaming::jose::jws::sign_compact(
+        &w.home_key,
+        "home-uk",
+        &serde_json::to_vec(&stale).unwrap(),
+    )
+    .unwrap();
     let (s, v) = w.post_jws(&w.v_url, &stale);
-    assert_eq!((s, v["code"].as_u64()), (StatusCode::FORBIDDEN, Some(303)), "{v}");
+    assert_eq!(
+        (s, v["code"].as_u64()),
+        (StatusCode::FORBIDDEN, Some(303)),
+        "{v}"
+    );
     // A tampered signature is refused: 303.
     let mut bad = auth.clone();
     let last = bad.pop().unwrap();
     bad.push(if last == 'A' { 'B' } else { 'A' });
     let (s, v) = w.post_jws(&w.v_url, &bad);
-    assert_eq!((s, v["code"].as_u64()), (StatusCode::FORBIDDEN, Some(303)), "{v}");
+    assert_eq!(
+        (s, v["code"].as_u64()),
+        (StatusCode::FORBIDDEN, Some(303)),
+        "{v}"
+    );
     // Not a JWS at all: 101; wrong media type: 415.
     let (s, v) = w.post_jws(&w.v_url, "not a jws");
-    assert_eq!((s, v["code"].as_u64()), (StatusCode::BAD_REQUEST, Some(101)), "{v}");
-    let r = w.http.post(format!("{}/roam/v1/s2s/messages", w.v_url)).body(auth.clone()).send().unwrap();
+    assert_eq!(
+        (s, v["code"].as_u64()),
+        (StatusCode::BAD_REQUEST, Some(101)),
+        "{v}"
+    );
+    let r = w
+        .http
+        .post(format!("{}/roam/v1/s2s/messages", w.v_url))
+        .body(auth.clone())
+        .send()
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
 
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(w.merchant_balance(), 3750, "no second payment");
-    assert_eq!(w.subscriber(ALICE)["wallet"]["value"], 7500, "no second debit");
+    assert_eq!(
+        w.subscriber(ALICE)["wallet"]["value"],
+        7500,
+        "no second debit"
+    );
     assert_eq!(w.status(&tid)["state"], "completed");
-    let paid: usize = w.status(&tid)["events"].as_array().unwrap().iter().filter(|e| e["event"] == "paid").count();
+    let paid: usize = w.status(&tid)["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "paid")
+        .count();
     assert_eq!(paid, 1, "the content provider is told once");
 }
 
@@ -498,11 +678,21 @@ fn wrong_pin_three_times_locks_the_subscriber() {
     let tid = w.start(BOB, "authentication", None, &[]);
     let url = w.user_url(&tid);
     let _ = w.contract(&url);
-    assert_eq!(w.pin(&url, "0000", None), json!({ "status": "wrongPin", "triesLeft": 2 }));
-    assert_eq!(w.pin(&url, "1111", None), json!({ "status": "wrongPin", "triesLeft": 1 }));
+    assert_eq!(
+        w.pin(&url, "0000", None),
+        json!({ "status": "wrongPin", "triesLeft": 2 })
+    );
+    assert_eq!(
+        w.pin(&url, "1111", None),
+        json!({ "status": "wrongPin", "triesLeft": 1 })
+    );
     assert_eq!(w.pin(&url, "2222", None), json!({ "status": "blocked" }));
     let out = w.outcome(&tid);
-    assert_eq!((out["event"].as_str(), out["code"].as_u64()), (Some("failed"), Some(303)), "{out}");
+    assert_eq!(
+        (out["event"].as_str(), out["code"].as_u64()),
+        (Some("failed"), Some(303)),
+        "{out}"
+    );
     assert_eq!(w.subscriber(BOB)["pinTriesLeft"], 0);
     // The right PIN no longer helps on that session...
     let v = w.pin(&url, "4321", None);
@@ -510,11 +700,22 @@ fn wrong_pin_three_times_locks_the_subscriber() {
     // ...and a new request for Bob is refused by home (subscriber blocked).
     let tid = w.start(BOB, "payment", Some(100), &["card"]);
     let out = w.outcome(&tid);
-    assert_eq!((out["event"].as_str(), out["code"].as_u64()), (Some("failed"), Some(303)), "{out}");
-    assert!(w.status(&tid)["userUrl"].is_null(), "no redirect for a blocked subscriber");
+    assert_eq!(
+        (out["event"].as_str(), out["code"].as_u64()),
+        (Some("failed"), Some(303)),
+        "{out}"
+    );
+    assert!(
+        w.status(&tid)["userUrl"].is_null(),
+        "no redirect for a blocked subscriber"
+    );
     // A PIN that is not 4-12 digits never reaches the machine.
     let (s, v) = w.post(&format!("{url}/pin"), &json!({ "pin": "12" }));
-    assert_eq!((s, v["code"].as_u64()), (StatusCode::BAD_REQUEST, Some(203)), "{v}");
+    assert_eq!(
+        (s, v["code"].as_u64()),
+        (StatusCode::BAD_REQUEST, Some(203)),
+        "{v}"
+    );
 }
 
 #[test]
@@ -523,20 +724,34 @@ fn unknown_subscriber_bad_requests_and_restart_keeps_transactions() {
     // Nobody serves +1...: refused without asking any partner.
     let tid = w.start(NOBODY, "authentication", None, &[]);
     let out = w.outcome(&tid);
-    assert_eq!((out["event"].as_str(), out["code"].as_u64()), (Some("failed"), Some(303)), "{out}");
+    assert_eq!(
+        (out["event"].as_str(), out["code"].as_u64()),
+        (Some("failed"), Some(303)),
+        "{out}"
+    );
     assert!(w.sent("visited.sqlite3", &tid).is_empty(), "no broadcast");
     // Bad content-provider requests.
-    let (s, v) = w.post(&format!("{}/roam/v1/cp/transactions", w.v_url), &json!({ "cpRef": "x" }));
+    let (s, v) = w.post(
+        &format!("{}/roam/v1/cp/transactions", w.v_url),
+        &json!({ "cpRef": "x" }),
+    );
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     let (s, v) = w.post(
         &format!("{}/roam/v1/cp/transactions", w.v_url),
         &json!({ "cpRef": "x", "subscriber": "not a number", "requestType": "authentication", "merchant": "M", "text": "t", "continueUrl": "http://x" }),
     );
-    assert_eq!((s, v["code"].as_u64()), (StatusCode::BAD_REQUEST, Some(203)), "{v}");
+    assert_eq!(
+        (s, v["code"].as_u64()),
+        (StatusCode::BAD_REQUEST, Some(203)),
+        "{v}"
+    );
     let (s, _) = w.get(&format!("{}/roam/v1/cp/transactions/unknown", w.v_url));
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, v) = w.get(&format!("{}/roam/v1/user/sessions/nosuchsession", w.h_url));
-    assert_eq!((s, v["status"].as_str()), (StatusCode::NOT_FOUND, Some("unknownSession")));
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (StatusCode::NOT_FOUND, Some("unknownSession"))
+    );
 
     // Crash-restart: the home server is killed while the user is on the contract page; the
     // restarted process restores the transaction from SQLite and the flow completes.

@@ -39,7 +39,10 @@ impl StartTransaction {
         if self.text.len() > Self::MAX_TEXT {
             return Err("text longer than 16 KiB");
         }
-        if self.continue_url.len() > Self::MAX_FIELD || !(self.continue_url.starts_with("https://") || self.continue_url.starts_with("http://")) {
+        if self.continue_url.len() > Self::MAX_FIELD
+            || !(self.continue_url.starts_with("https://")
+                || self.continue_url.starts_with("http://"))
+        {
             return Err("continueUrl must be an http(s) URL of at most 256 bytes");
         }
         Ok(())
@@ -61,14 +64,31 @@ impl StartTransaction {
 
 /// A content-provider notification as JSON.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(tag = "event", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "event",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub(crate) enum CpEventJson {
     Started,
-    UserRedirected { url: String },
-    SecurityCompleted { result: SecurityResult },
-    Paid { authorization_code: String, method: PaymentMethod, amount: Amount },
-    Declined { reason: String },
-    Failed { code: ErrorCode, reason: String },
+    UserRedirected {
+        url: String,
+    },
+    SecurityCompleted {
+        result: SecurityResult,
+    },
+    Paid {
+        authorization_code: String,
+        method: PaymentMethod,
+        amount: Amount,
+    },
+    Declined {
+        reason: String,
+    },
+    Failed {
+        code: ErrorCode,
+        reason: String,
+    },
 }
 
 impl From<&CpEvent> for CpEventJson {
@@ -76,12 +96,25 @@ impl From<&CpEvent> for CpEventJson {
         match e {
             CpEvent::Started => Self::Started,
             CpEvent::UserRedirected { url } => Self::UserRedirected { url: url.clone() },
-            CpEvent::SecurityCompleted { result } => Self::SecurityCompleted { result: result.clone() },
-            CpEvent::Paid { authorization_code, method, amount } => {
-                Self::Paid { authorization_code: authorization_code.clone(), method: *method, amount: amount.clone() }
-            }
-            CpEvent::Declined { reason } => Self::Declined { reason: reason.clone() },
-            CpEvent::Failed { code, reason } => Self::Failed { code: *code, reason: reason.clone() },
+            CpEvent::SecurityCompleted { result } => Self::SecurityCompleted {
+                result: result.clone(),
+            },
+            CpEvent::Paid {
+                authorization_code,
+                method,
+                amount,
+            } => Self::Paid {
+                authorization_code: authorization_code.clone(),
+                method: *method,
+                amount: amount.clone(),
+            },
+            CpEvent::Declined { reason } => Self::Declined {
+                reason: reason.clone(),
+            },
+            CpEvent::Failed { code, reason } => Self::Failed {
+                code: *code,
+                reason: reason.clone(),
+            },
         }
     }
 }
@@ -89,7 +122,13 @@ impl From<&CpEvent> for CpEventJson {
 impl CpEventJson {
     /// True for the events that end a transaction for the content provider.
     pub(crate) fn is_outcome(&self) -> bool {
-        matches!(self, Self::SecurityCompleted { .. } | Self::Paid { .. } | Self::Declined { .. } | Self::Failed { .. })
+        matches!(
+            self,
+            Self::SecurityCompleted { .. }
+                | Self::Paid { .. }
+                | Self::Declined { .. }
+                | Self::Failed { .. }
+        )
     }
 }
 
@@ -142,7 +181,10 @@ pub(crate) struct SubmitPin {
 
 impl core::fmt::Debug for SubmitPin {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("SubmitPin").field("pin", &"<redacted>").field("method", &self.method).finish()
+        f.debug_struct("SubmitPin")
+            .field("pin", &"<redacted>")
+            .field("method", &self.method)
+            .finish()
     }
 }
 
@@ -155,18 +197,34 @@ pub(crate) struct SubmitSignature {
 
 /// The home server's answer to the user agent.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(tag = "status", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "status",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub(crate) enum UserReplyJson {
     /// The contract, and the exact bytes (base64url) a device signs for an end-to-end signature.
-    Contract { contract: Contract, signing_input: String },
-    WrongPin { tries_left: u8 },
+    Contract {
+        contract: Contract,
+        signing_input: String,
+    },
+    WrongPin {
+        tries_left: u8,
+    },
     Blocked,
     InsufficientFunds,
     Submitted,
     Waiting,
-    Receipt { receipt: Receipt },
-    Failed { code: ErrorCode, reason: String },
-    Refused { reason: String },
+    Receipt {
+        receipt: Receipt,
+    },
+    Failed {
+        code: ErrorCode,
+        reason: String,
+    },
+    Refused {
+        reason: String,
+    },
     UnknownSession,
 }
 
@@ -175,7 +233,10 @@ impl From<UserReply> for UserReplyJson {
         match r {
             UserReply::Contract { contract } => {
                 let signing_input = b64::encode(&contract.signing_bytes());
-                Self::Contract { contract, signing_input }
+                Self::Contract {
+                    contract,
+                    signing_input,
+                }
             }
             UserReply::WrongPin { tries_left } => Self::WrongPin { tries_left },
             UserReply::Blocked => Self::Blocked,
@@ -184,7 +245,9 @@ impl From<UserReply> for UserReplyJson {
             UserReply::Waiting => Self::Waiting,
             UserReply::Receipt { receipt } => Self::Receipt { receipt },
             UserReply::Failed { code, reason } => Self::Failed { code, reason },
-            UserReply::Refused { reason } => Self::Refused { reason: reason.to_owned() },
+            UserReply::Refused { reason } => Self::Refused {
+                reason: reason.to_owned(),
+            },
             UserReply::UnknownSession => Self::UnknownSession,
         }
     }
@@ -252,14 +315,33 @@ mod tests {
         let j = serde_json::to_string(&CpEventJson::Paid {
             authorization_code: "A1".into(),
             method: PaymentMethod::Wallet,
-            amount: Amount { value: 5, currency: "EUR".into() },
+            amount: Amount {
+                value: 5,
+                currency: "EUR".into(),
+            },
         })
         .unwrap();
-        assert_eq!(j, r#"{"event":"paid","authorizationCode":"A1","method":"wallet","amount":{"value":5,"currency":"EUR"}}"#);
+        assert_eq!(
+            j,
+            r#"{"event":"paid","authorizationCode":"A1","method":"wallet","amount":{"value":5,"currency":"EUR"}}"#
+        );
         let j = serde_json::to_string(&UserReplyJson::WrongPin { tries_left: 2 }).unwrap();
         assert_eq!(j, r#"{"status":"wrongPin","triesLeft":2}"#);
-        let j = serde_json::to_string(&UserReplyJson::Failed { code: ErrorCode::AccessDenied, reason: "x".into() }).unwrap();
+        let j = serde_json::to_string(&UserReplyJson::Failed {
+            code: ErrorCode::AccessDenied,
+            reason: "x".into(),
+        })
+        .unwrap();
         assert_eq!(j, r#"{"status":"failed","code":303,"reason":"x"}"#);
-        assert!(!format!("{:?}", SubmitPin { pin: "1234".into(), method: None }).contains("1234"));
+        assert!(
+            !format!(
+                "{:?}",
+                SubmitPin {
+                    pin: "1234".into(),
+                    method: None
+                }
+            )
+            .contains("1234")
+        );
     }
 }

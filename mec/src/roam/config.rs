@@ -116,13 +116,20 @@ pub(crate) struct ValidityConfig {
 impl Default for ValidityConfig {
     fn default() -> Self {
         let v = Validity::default();
-        Self { window_s: v.window.as_secs(), skew_s: v.skew.as_secs() }
+        Self {
+            window_s: v.window.as_secs(),
+            skew_s: v.skew.as_secs(),
+        }
     }
 }
 
 impl ValidityConfig {
     pub(crate) fn to_validity(&self) -> Validity {
-        Validity { window: Duration::from_secs(self.window_s), skew: Duration::from_secs(self.skew_s), ..Validity::default() }
+        Validity {
+            window: Duration::from_secs(self.window_s),
+            skew: Duration::from_secs(self.skew_s),
+            ..Validity::default()
+        }
     }
 }
 
@@ -143,7 +150,12 @@ pub(crate) struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { request_timeout_ms: 3000, delivery_attempts: 3, retry_backoff_ms: 200, max_body_bytes: 64 * 1024 }
+        Self {
+            request_timeout_ms: 3000,
+            delivery_attempts: 3,
+            retry_backoff_ms: 200,
+            max_body_bytes: 64 * 1024,
+        }
     }
 }
 
@@ -223,7 +235,11 @@ impl Loaded {
 }
 
 fn resolve(base: &Path, p: &Path) -> PathBuf {
-    if p.is_absolute() { p.to_owned() } else { base.join(p) }
+    if p.is_absolute() {
+        p.to_owned()
+    } else {
+        base.join(p)
+    }
 }
 
 /// Reads a PKCS#8 private key, PEM or DER.
@@ -238,8 +254,10 @@ pub(crate) fn read_private_key(path: &Path) -> anyhow::Result<PrivateKey> {
 
 /// Reads a public key (SubjectPublicKeyInfo PEM or base64 DER).
 pub(crate) fn read_public_key(path: &Path) -> anyhow::Result<p256::PublicKey> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading public key {}", path.display()))?;
-    keys::parse_public_key(&text).with_context(|| format!("public key {} is not a P-256 SPKI", path.display()))
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading public key {}", path.display()))?;
+    keys::parse_public_key(&text)
+        .with_context(|| format!("public key {} is not a P-256 SPKI", path.display()))
 }
 
 fn parse_hex32(text: &str) -> anyhow::Result<[u8; 32]> {
@@ -262,33 +280,58 @@ pub(crate) fn hex32(text: &str) -> anyhow::Result<[u8; 32]> {
 
 /// Loads and checks the configuration for `role`.
 pub(crate) fn load(path: &Path, role: Role) -> anyhow::Result<Loaded> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let file: ConfigFile = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let file: ConfigFile =
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     let base = path.parent().map(Path::to_owned).unwrap_or_default();
     if let Some(r) = file.role
         && r != role
     {
-        bail!("the configuration is for role {} but --role is {}", r.as_str(), role.as_str());
+        bail!(
+            "the configuration is for role {} but --role is {}",
+            r.as_str(),
+            role.as_str()
+        );
     }
     if !file.listen.ip().is_loopback() {
-        bail!("listen address {} is not a loopback address; the reference server speaks plain HTTP", file.listen);
+        bail!(
+            "listen address {} is not a loopback address; the reference server speaks plain HTTP",
+            file.listen
+        );
     }
     let key = read_private_key(&resolve(&base, &file.key))?;
     let reg_path = resolve(&base, &file.registry);
-    let reg_text = std::fs::read_to_string(&reg_path).with_context(|| format!("reading registry {}", reg_path.display()))?;
-    let registry = Registry::from_toml(&reg_text).with_context(|| format!("registry {}", reg_path.display()))?;
-    let me = registry.partner(&file.name).with_context(|| format!("{} is not in the partner registry", file.name))?;
+    let reg_text = std::fs::read_to_string(&reg_path)
+        .with_context(|| format!("reading registry {}", reg_path.display()))?;
+    let registry = Registry::from_toml(&reg_text)
+        .with_context(|| format!("registry {}", reg_path.display()))?;
+    let me = registry
+        .partner(&file.name)
+        .with_context(|| format!("{} is not in the partner registry", file.name))?;
     if *me.verifying_key() != key.verifying_key() {
-        bail!("the registry's verifying key for {} does not match the configured private key", file.name);
+        bail!(
+            "the registry's verifying key for {} does not match the configured private key",
+            file.name
+        );
     }
-    let public_url = file.public_url.clone().unwrap_or_else(|| format!("http://{}", file.listen));
+    let public_url = file
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", file.listen));
     let public_url = public_url.trim_end_matches('/').to_owned();
     let pin_key = match role {
         Role::Home => {
-            let h = file.home.as_ref().context("a home server needs a [home] section with pin_key")?;
+            let h = file
+                .home
+                .as_ref()
+                .context("a home server needs a [home] section with pin_key")?;
             let p = resolve(&base, &h.pin_key);
-            let text = std::fs::read_to_string(&p).with_context(|| format!("reading PIN key {}", p.display()))?;
-            Some(PinKey::new(parse_hex32(&text).with_context(|| format!("PIN key {}", p.display()))?))
+            let text = std::fs::read_to_string(&p)
+                .with_context(|| format!("reading PIN key {}", p.display()))?;
+            Some(PinKey::new(
+                parse_hex32(&text).with_context(|| format!("PIN key {}", p.display()))?,
+            ))
         }
         Role::Visited => {
             if file.home.is_some() || !file.subscribers.is_empty() {
@@ -301,7 +344,16 @@ pub(crate) fn load(path: &Path, role: Role) -> anyhow::Result<Loaded> {
         bail!("[acquirer] belongs in a visited server's configuration");
     }
     let database = resolve(&base, &file.database);
-    Ok(Loaded { file, role, key: Some(key), registry, public_url, database, pin_key, base })
+    Ok(Loaded {
+        file,
+        role,
+        key: Some(key),
+        registry,
+        public_url,
+        database,
+        pin_key,
+        base,
+    })
 }
 
 #[cfg(test)]
@@ -312,7 +364,10 @@ mod tests {
     #[test]
     fn hex32_accepts_only_64_hex_digits() {
         assert_eq!(hex32(&"00".repeat(32)).unwrap(), [0u8; 32]);
-        assert_eq!(hex32(&format!("{}\n", "ab".repeat(32))).unwrap(), [0xab; 32]);
+        assert_eq!(
+            hex32(&format!("{}\n", "ab".repeat(32))).unwrap(),
+            [0xab; 32]
+        );
         assert!(hex32("abc").is_err());
         assert!(hex32(&"zz".repeat(32)).is_err());
     }
@@ -324,6 +379,9 @@ mod tests {
         assert_eq!(v.file.name, "visited-fi");
         let h = load(&dir.join("home.toml"), Role::Home).unwrap();
         assert_eq!(h.file.subscribers.len(), 3);
-        assert!(load(&dir.join("home.toml"), Role::Visited).is_err(), "role mismatch refused");
+        assert!(
+            load(&dir.join("home.toml"), Role::Visited).is_err(),
+            "role mismatch refused"
+        );
     }
 }

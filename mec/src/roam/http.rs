@@ -18,11 +18,12 @@ use serde::Serialize;
 use tracing::{info, warn};
 
 use super::api::{
-    Accepted, CpEventJson, ErrorBody, Health, MerchantAccount, RegistryState, StartTransaction, SubmitPin, SubmitSignature,
-    SubscriberInfo, TransactionStatus, UserReplyJson, visited_state,
+    Accepted, CpEventJson, ErrorBody, Health, MerchantAccount, RegistryState, StartTransaction,
+    SubmitPin, SubmitSignature, SubscriberInfo, TransactionStatus, UserReplyJson, visited_state,
 };
 use super::config::Role;
 use super::server::{App, Machine, now};
+use super::sqlite::TxFields;
 
 /// Media type of server-to-server messages (RFC 7515 §9.2.1).
 pub(crate) const JOSE: &str = "application/jose";
@@ -65,17 +66,72 @@ const HOME: &[Role] = &[Role::Home];
 
 /// The route table: the router is built from it, the OpenAPI test checks it.
 pub(crate) const ROUTES: &[Route] = &[
-    Route { method: "GET", path: "/roam/v1/health", roles: BOTH, op: Op::Health },
-    Route { method: "POST", path: "/roam/v1/admin/registry/updates", roles: BOTH, op: Op::RegistryUpdate },
-    Route { method: "POST", path: "/roam/v1/s2s/messages", roles: BOTH, op: Op::S2sMessage },
-    Route { method: "POST", path: "/roam/v1/cp/transactions", roles: VISITED, op: Op::CpStart },
-    Route { method: "GET", path: "/roam/v1/cp/transactions/{tid}", roles: VISITED, op: Op::CpStatus },
-    Route { method: "GET", path: "/roam/v1/cp/accounts/{merchant}", roles: VISITED, op: Op::CpAccount },
-    Route { method: "GET", path: "/roam/v1/user/sessions/{session}", roles: HOME, op: Op::UserContract },
-    Route { method: "GET", path: "/roam/v1/user/sessions/{session}/status", roles: HOME, op: Op::UserStatus },
-    Route { method: "POST", path: "/roam/v1/user/sessions/{session}/pin", roles: HOME, op: Op::UserPin },
-    Route { method: "POST", path: "/roam/v1/user/sessions/{session}/signature", roles: HOME, op: Op::UserSignature },
-    Route { method: "GET", path: "/roam/v1/admin/subscribers/{subscriber}", roles: HOME, op: Op::AdminSubscriber },
+    Route {
+        method: "GET",
+        path: "/roam/v1/health",
+        roles: BOTH,
+        op: Op::Health,
+    },
+    Route {
+        method: "POST",
+        path: "/roam/v1/admin/registry/updates",
+        roles: BOTH,
+        op: Op::RegistryUpdate,
+    },
+    Route {
+        method: "POST",
+        path: "/roam/v1/s2s/messages",
+        roles: BOTH,
+        op: Op::S2sMessage,
+    },
+    Route {
+        method: "POST",
+        path: "/roam/v1/cp/transactions",
+        roles: VISITED,
+        op: Op::CpStart,
+    },
+    Route {
+        method: "GET",
+        path: "/roam/v1/cp/transactions/{tid}",
+        roles: VISITED,
+        op: Op::CpStatus,
+    },
+    Route {
+        method: "GET",
+        path: "/roam/v1/cp/accounts/{merchant}",
+        roles: VISITED,
+        op: Op::CpAccount,
+    },
+    Route {
+        method: "GET",
+        path: "/roam/v1/user/sessions/{session}",
+        roles: HOME,
+        op: Op::UserContract,
+    },
+    Route {
+        method: "GET",
+        path: "/roam/v1/user/sessions/{session}/status",
+        roles: HOME,
+        op: Op::UserStatus,
+    },
+    Route {
+        method: "POST",
+        path: "/roam/v1/user/sessions/{session}/pin",
+        roles: HOME,
+        op: Op::UserPin,
+    },
+    Route {
+        method: "POST",
+        path: "/roam/v1/user/sessions/{session}/signature",
+        roles: HOME,
+        op: Op::UserSignature,
+    },
+    Route {
+        method: "GET",
+        path: "/roam/v1/admin/subscribers/{subscriber}",
+        roles: HOME,
+        op: Op::AdminSubscriber,
+    },
 ];
 
 /// The router of a server of `app.role`.
@@ -85,13 +141,23 @@ pub(crate) fn router(app: Arc<App>) -> Router {
     for route in ROUTES.iter().filter(|r| r.roles.contains(&app.role)) {
         r = r.route(route.path, method_router(route));
     }
-    r.fallback(|| async { error(StatusCode::NOT_FOUND, ErrorCode::MessageInvalid, "no such endpoint") })
-        .layer(DefaultBodyLimit::max(limit))
-        .with_state(app)
+    r.fallback(|| async {
+        error(
+            StatusCode::NOT_FOUND,
+            ErrorCode::MessageInvalid,
+            "no such endpoint",
+        )
+    })
+    .layer(DefaultBodyLimit::max(limit))
+    .with_state(app)
 }
 
 fn method_router(route: &Route) -> MethodRouter<Arc<App>> {
-    let m = if route.method == "POST" { MethodFilter::POST } else { MethodFilter::GET };
+    let m = if route.method == "POST" {
+        MethodFilter::POST
+    } else {
+        MethodFilter::GET
+    };
     match route.op {
         Op::Health => on(m, health),
         Op::RegistryUpdate => on(m, registry_update),
@@ -112,7 +178,9 @@ pub(crate) fn http_status(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::UnknownTransaction => StatusCode::NOT_FOUND,
         ErrorCode::AccessDenied => StatusCode::FORBIDDEN,
-        ErrorCode::DecryptionFailure | ErrorCode::TransactionDataInvalid => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::DecryptionFailure | ErrorCode::TransactionDataInvalid => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
         ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
         ErrorCode::TransientFailure => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::PermanentFailure => StatusCode::INTERNAL_SERVER_ERROR,
@@ -123,7 +191,14 @@ pub(crate) fn http_status(code: ErrorCode) -> StatusCode {
 }
 
 fn error(status: StatusCode, code: ErrorCode, detail: impl Into<String>) -> Response {
-    (status, axum::Json(ErrorBody { code, detail: detail.into() })).into_response()
+    (
+        status,
+        axum::Json(ErrorBody {
+            code,
+            detail: detail.into(),
+        }),
+    )
+        .into_response()
 }
 
 fn lib_error(e: &Error) -> Response {
@@ -135,39 +210,90 @@ fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, Response> {
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+fn parse_json<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<T, Box<Response>> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     if !ct.starts_with("application/json") {
-        return Err(error(StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::MessageInvalid, "expected application/json"));
+        return Err(Box::new(error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::MessageInvalid,
+            "expected application/json",
+        )));
     }
-    serde_json::from_slice(body).map_err(|e| error(StatusCode::BAD_REQUEST, ErrorCode::MessageInvalid, format!("JSON: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::MessageInvalid,
+            format!("JSON: {e}"),
+        ))
+    })
 }
 
 async fn health(State(app): State<Arc<App>>) -> Response {
     let core = app.lock();
     let reg = core.machine.registry();
-    json(StatusCode::OK, &Health { role: app.role.as_str().into(), name: app.name.clone(), registry_serial: reg.serial(), partners: reg.len() })
+    json(
+        StatusCode::OK,
+        &Health {
+            role: app.role.as_str().into(),
+            name: app.name.clone(),
+            registry_serial: reg.serial(),
+            partners: reg.len(),
+        },
+    )
 }
 
 async fn registry_update(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     if !ct.starts_with("application/json") {
-        return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::MessageInvalid, "expected application/json");
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::MessageInvalid,
+            "expected application/json",
+        );
     }
     let update = match parse_update_json(&body) {
         Ok(u) => u,
-        Err(e) => return error(StatusCode::BAD_REQUEST, ErrorCode::MessageInvalid, e.to_string()),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::MessageInvalid,
+                e.to_string(),
+            );
+        }
     };
     let mut core = app.lock();
     let reg = core.machine.registry_mut();
     match reg.apply_update(&update) {
         Ok(()) => {
-            info!(serial = reg.serial(), partners = reg.len(), "registry update applied");
-            json(StatusCode::OK, &RegistryState { serial: reg.serial(), partners: reg.len() })
+            info!(
+                serial = reg.serial(),
+                partners = reg.len(),
+                "registry update applied"
+            );
+            json(
+                StatusCode::OK,
+                &RegistryState {
+                    serial: reg.serial(),
+                    partners: reg.len(),
+                },
+            )
         }
         Err(e) => {
             warn!(error = %e, "registry update refused");
-            error(StatusCode::CONFLICT, ErrorCode::TransactionDataInvalid, e.to_string())
+            error(
+                StatusCode::CONFLICT,
+                ErrorCode::TransactionDataInvalid,
+                e.to_string(),
+            )
         }
     }
 }
@@ -175,12 +301,23 @@ async fn registry_update(State(app): State<Arc<App>>, headers: HeaderMap, body: 
 /// Server-to-server: one compact JWS per POST. `202` = admitted (a duplicate is answered as
 /// before and acted on once); otherwise the wire error code.
 async fn s2s_message(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     if !ct.starts_with(JOSE) {
-        return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::MessageInvalid, "expected application/jose");
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::MessageInvalid,
+            "expected application/jose",
+        );
     }
     let Ok(jws) = String::from_utf8(body.to_vec()) else {
-        return error(StatusCode::BAD_REQUEST, ErrorCode::MessageInvalid, "JWS is not UTF-8");
+        return error(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::MessageInvalid,
+            "JWS is not UTF-8",
+        );
     };
     let jws = jws.trim().to_owned();
     let peek = peek(&jws);
@@ -191,7 +328,12 @@ async fn s2s_message(State(app): State<Arc<App>>, headers: HeaderMap, body: Byte
     match r {
         Ok(()) => {
             info!(from = %peek.0, tid = %peek.1, message_type = %peek.2, "message admitted");
-            json(StatusCode::ACCEPTED, &Accepted { status: "accepted".into() })
+            json(
+                StatusCode::ACCEPTED,
+                &Accepted {
+                    status: "accepted".into(),
+                },
+            )
         }
         Err(e) => {
             warn!(from = %peek.0, tid = %peek.1, message_type = %peek.2, error = %e, "message refused");
@@ -203,7 +345,9 @@ async fn s2s_message(State(app): State<Arc<App>>, headers: HeaderMap, body: Byte
 /// Sender, transaction and type of a message, unverified, for logs only.
 fn peek(jws: &str) -> (String, String, String) {
     let parsed = mec_roaming::jose::jws::parse_compact(jws).ok();
-    let env = parsed.as_ref().and_then(|p| parse_envelope(p.unverified_payload()).ok());
+    let env = parsed
+        .as_ref()
+        .and_then(|p| parse_envelope(p.unverified_payload()).ok());
     match env {
         Some(e) => (e.iss, e.tid.to_string(), e.body.type_name().to_owned()),
         None => ("?".into(), "?".into(), "?".into()),
@@ -213,17 +357,28 @@ fn peek(jws: &str) -> (String, String, String) {
 async fn cp_start(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
     let req: StartTransaction = match parse_json(&headers, &body) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     if let Err(why) = req.check() {
         return error(StatusCode::BAD_REQUEST, ErrorCode::FormatInvalid, why);
     }
     let request_text = serde_json::to_string(&req).unwrap_or_default();
     let (r, _) = app.input(|c| {
-        let Machine::Visited(v) = &mut c.machine else { return Err(Error::Input("not a visited server")) };
+        let Machine::Visited(v) = &mut c.machine else {
+            return Err(Error::Input("not a visited server"));
+        };
         let tid = v.start(now(), req.to_start())?;
         let state = v.state(&tid).map_or("failed", visited_state);
-        if let Err(e) = c.journal.upsert_tx("", tid.as_str(), state, Some(&req.cp_ref), Some(&request_text), None, None) {
+        if let Err(e) = c.journal.upsert_tx(
+            "",
+            tid.as_str(),
+            state,
+            &TxFields {
+                cp_ref: Some(&req.cp_ref),
+                request: Some(&request_text),
+                ..TxFields::default()
+            },
+        ) {
             tracing::error!(error = %e, "journal write failed");
         }
         Ok(tid)
@@ -233,7 +388,11 @@ async fn cp_start(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) 
             info!(%tid, cp_ref = %req.cp_ref, request_type = ?req.request_type, "transaction started");
             match status_of(&app, tid.as_str()) {
                 Some(s) => json(StatusCode::CREATED, &s),
-                None => error(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::PermanentFailure, "transaction not journaled"),
+                None => error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorCode::PermanentFailure,
+                    "transaction not journaled",
+                ),
             }
         }
         Err(e) => lib_error(&e),
@@ -247,8 +406,13 @@ fn status_of(app: &App, tid: &str) -> Option<TransactionStatus> {
         (Machine::Visited(v), Ok(t)) => v.state(&t).map(visited_state),
         _ => None,
     };
-    let events: Vec<CpEventJson> =
-        core.journal.events(tid).ok()?.iter().filter_map(|e| serde_json::from_str(e).ok()).collect();
+    let events: Vec<CpEventJson> = core
+        .journal
+        .events(tid)
+        .ok()?
+        .iter()
+        .filter_map(|e| serde_json::from_str(e).ok())
+        .collect();
     Some(TransactionStatus {
         transaction_id: tid.to_owned(),
         cp_ref: row.cp_ref.unwrap_or_default(),
@@ -261,18 +425,30 @@ fn status_of(app: &App, tid: &str) -> Option<TransactionStatus> {
 
 async fn cp_status(State(app): State<Arc<App>>, Path(tid): Path<String>) -> Response {
     if TransactionId::parse(&tid).is_err() {
-        return error(StatusCode::BAD_REQUEST, ErrorCode::FormatInvalid, "transaction id");
+        return error(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::FormatInvalid,
+            "transaction id",
+        );
     }
     match status_of(&app, &tid) {
         Some(s) => json(StatusCode::OK, &s),
-        None => error(StatusCode::NOT_FOUND, ErrorCode::UnknownTransaction, "unknown transaction"),
+        None => error(
+            StatusCode::NOT_FOUND,
+            ErrorCode::UnknownTransaction,
+            "unknown transaction",
+        ),
     }
 }
 
 async fn cp_account(State(app): State<Arc<App>>, Path(merchant): Path<String>) -> Response {
     let core = app.lock();
     let Machine::Visited(v) = &core.machine else {
-        return error(StatusCode::NOT_FOUND, ErrorCode::MessageInvalid, "not a visited server");
+        return error(
+            StatusCode::NOT_FOUND,
+            ErrorCode::MessageInvalid,
+            "not a visited server",
+        );
     };
     match v.acquirer().balances(&merchant) {
         Ok(balances) => json(StatusCode::OK, &MerchantAccount { merchant, balances }),
@@ -281,7 +457,10 @@ async fn cp_account(State(app): State<Arc<App>>, Path(merchant): Path<String>) -
 }
 
 fn valid_session(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn user(app: &App, session: String, request: UserRequest) -> Response {
@@ -290,13 +469,23 @@ fn user(app: &App, session: String, request: UserRequest) -> Response {
     }
     let s2 = session.clone();
     let (r, replies) = app.input(|c| match &mut c.machine {
-        Machine::Home(h) => h.handle_input(now(), HomeInput::User { session: s2, request }),
+        Machine::Home(h) => h.handle_input(
+            now(),
+            HomeInput::User {
+                session: s2,
+                request,
+            },
+        ),
         Machine::Visited(_) => Err(Error::Input("not a home server")),
     });
     if let Err(e) = r {
         return lib_error(&e);
     }
-    let reply = replies.into_iter().find(|(s, _)| *s == session).map(|(_, r)| r).unwrap_or(UserReply::UnknownSession);
+    let reply = replies
+        .into_iter()
+        .find(|(s, _)| *s == session)
+        .map(|(_, r)| r)
+        .unwrap_or(UserReply::UnknownSession);
     let status = match &reply {
         UserReply::UnknownSession => StatusCode::NOT_FOUND,
         UserReply::Refused { .. } => StatusCode::CONFLICT,
@@ -313,38 +502,81 @@ async fn user_status(State(app): State<Arc<App>>, Path(session): Path<String>) -
     user(&app, session, UserRequest::Status)
 }
 
-async fn user_pin(State(app): State<Arc<App>>, Path(session): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+async fn user_pin(
+    State(app): State<Arc<App>>,
+    Path(session): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let req: SubmitPin = match parse_json(&headers, &body) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let pin = match Pin::parse(&req.pin) {
         Ok(p) => p,
-        Err(e) => return error(StatusCode::BAD_REQUEST, ErrorCode::FormatInvalid, e.to_string()),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::FormatInvalid,
+                e.to_string(),
+            );
+        }
     };
-    user(&app, session, UserRequest::SubmitPin { pin, method: req.method })
+    user(
+        &app,
+        session,
+        UserRequest::SubmitPin {
+            pin,
+            method: req.method,
+        },
+    )
 }
 
-async fn user_signature(State(app): State<Arc<App>>, Path(session): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+async fn user_signature(
+    State(app): State<Arc<App>>,
+    Path(session): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let req: SubmitSignature = match parse_json(&headers, &body) {
         Ok(r) => r,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
-    user(&app, session, UserRequest::SubmitDeviceSignature { signature: req.signature })
+    user(
+        &app,
+        session,
+        UserRequest::SubmitDeviceSignature {
+            signature: req.signature,
+        },
+    )
 }
 
 async fn admin_subscriber(State(app): State<Arc<App>>, Path(subscriber): Path<String>) -> Response {
     let Ok(id) = E164::parse(&subscriber) else {
-        return error(StatusCode::BAD_REQUEST, ErrorCode::FormatInvalid, "subscriber id must be +<digits>");
+        return error(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::FormatInvalid,
+            "subscriber id must be +<digits>",
+        );
     };
     let core = app.lock();
     let Machine::Home(h) = &core.machine else {
-        return error(StatusCode::NOT_FOUND, ErrorCode::MessageInvalid, "not a home server");
+        return error(
+            StatusCode::NOT_FOUND,
+            ErrorCode::MessageInvalid,
+            "not a home server",
+        );
     };
     let store = h.store();
     let record = match store.subscriber(&id) {
         Ok(Some(r)) => r,
-        Ok(None) => return error(StatusCode::NOT_FOUND, ErrorCode::UnknownTransaction, "unknown subscriber"),
+        Ok(None) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                ErrorCode::UnknownTransaction,
+                "unknown subscriber",
+            );
+        }
         Err(e) => return lib_error(&e),
     };
     let wallet = match store.wallet_balance(&id) {
@@ -353,7 +585,12 @@ async fn admin_subscriber(State(app): State<Arc<App>>, Path(subscriber): Path<St
     };
     json(
         StatusCode::OK,
-        &SubscriberInfo { subscriber: id.to_string(), pin_tries_left: record.pin_tries_left, payment_methods: record.payment_methods, wallet },
+        &SubscriberInfo {
+            subscriber: id.to_string(),
+            pin_tries_left: record.pin_tries_left,
+            payment_methods: record.payment_methods,
+            wallet,
+        },
     )
 }
 
@@ -383,16 +620,34 @@ mod tests {
                 }
             }
         }
-        let registered: BTreeSet<(String, String)> = ROUTES.iter().map(|r| (r.method.to_owned(), r.path.to_owned())).collect();
-        assert_eq!(registered.len(), ROUTES.len(), "duplicate route in the table");
+        let registered: BTreeSet<(String, String)> = ROUTES
+            .iter()
+            .map(|r| (r.method.to_owned(), r.path.to_owned()))
+            .collect();
+        assert_eq!(
+            registered.len(),
+            ROUTES.len(),
+            "duplicate route in the table"
+        );
         let missing: Vec<_> = registered.difference(&documented).collect();
         let extra: Vec<_> = documented.difference(&registered).collect();
-        assert!(missing.is_empty(), "routes missing from docs/roaming-openapi.json: {missing:?}");
-        assert!(extra.is_empty(), "documented routes the servers do not register: {extra:?}");
+        assert!(
+            missing.is_empty(),
+            "routes missing from docs/roaming-openapi.json: {missing:?}"
+        );
+        assert!(
+            extra.is_empty(),
+            "documented routes the servers do not register: {extra:?}"
+        );
         // Which server serves a path is documented with x-mec-roles.
         for r in ROUTES {
             let op = &doc["paths"][r.path][r.method.to_lowercase()];
-            let roles: BTreeSet<&str> = op["x-mec-roles"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+            let roles: BTreeSet<&str> = op["x-mec-roles"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap())
+                .collect();
             let ours: BTreeSet<&str> = r.roles.iter().map(|r| r.as_str()).collect();
             assert_eq!(roles, ours, "x-mec-roles of {} {}", r.method, r.path);
         }
@@ -400,7 +655,9 @@ mod tests {
 
     #[test]
     fn every_wire_code_has_an_http_status() {
-        for c in [101u16, 102, 201, 203, 301, 302, 303, 305, 402, 403, 404, 405] {
+        for c in [
+            101u16, 102, 201, 203, 301, 302, 303, 305, 402, 403, 404, 405,
+        ] {
             let s = http_status(ErrorCode::try_from(c).unwrap());
             assert!(s.is_client_error() || s.is_server_error(), "{c}");
         }
@@ -409,6 +666,10 @@ mod tests {
 
     #[test]
     fn user_sessions_prefix_is_a_route() {
-        assert!(ROUTES.iter().any(|r| r.path == format!("{USER_SESSIONS}/{{session}}")));
+        assert!(
+            ROUTES
+                .iter()
+                .any(|r| r.path == format!("{USER_SESSIONS}/{{session}}"))
+        );
     }
 }

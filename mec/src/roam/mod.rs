@@ -74,7 +74,8 @@ fn keygen(out: &std::path::Path) -> anyhow::Result<()> {
     use rand_core::SeedableRng;
     use std::io::Write;
     let mut seed = zeroize::Zeroizing::new([0u8; 32]);
-    getrandom::fill(seed.as_mut_slice()).map_err(|e| anyhow::anyhow!("operating system random generator: {e}"))?;
+    getrandom::fill(seed.as_mut_slice())
+        .map_err(|e| anyhow::anyhow!("operating system random generator: {e}"))?;
     let mut rng = chacha20::ChaCha20Rng::from_seed(*seed);
     let key = PrivateKey::generate(&mut rng);
     let pem = key.to_pkcs8_pem()?;
@@ -82,7 +83,9 @@ fn keygen(out: &std::path::Path) -> anyhow::Result<()> {
     opts.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut f = opts
+        .open(out)
+        .with_context(|| format!("creating {}", out.display()))?;
     f.write_all(pem.as_bytes())?;
     print!("{}", key.public_key_pem()?);
     Ok(())

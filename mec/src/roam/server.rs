@@ -11,7 +11,8 @@ use chacha20::ChaCha20Rng;
 use mec_roaming::message::TransactionId;
 use mec_roaming::security::Endpoint;
 use mec_roaming::server::{
-    HomeConfig, HomeOutput, HomeServer, Transmit, UserReply, VisitedConfig, VisitedOutput, VisitedServer,
+    HomeConfig, HomeOutput, HomeServer, Transmit, UserReply, VisitedConfig, VisitedOutput,
+    VisitedServer,
 };
 use mec_roaming::store::{CardCredential, Pin, PinVerifier};
 use mec_roaming::{E164, Timestamp};
@@ -22,7 +23,7 @@ use zeroize::Zeroizing;
 
 use super::api::{CpEventJson, home_state, visited_state};
 use super::config::{HttpConfig, Loaded, Role, hex32, read_private_key, read_public_key};
-use super::sqlite::{Journal, NewSubscriber, SqliteAcquirer, SqliteSubscriberStore};
+use super::sqlite::{Journal, NewSubscriber, SqliteAcquirer, SqliteSubscriberStore, TxFields};
 
 /// The visited machine as the reference server runs it.
 pub(crate) type Visited = VisitedServer<SqliteAcquirer, ChaCha20Rng>;
@@ -88,7 +89,15 @@ impl Core {
                         }
                         VisitedOutput::RedirectUser { tid, url } => {
                             info!(%tid, %url, "user agent redirected to home");
-                            log_db(self.journal.upsert_tx("", tid.as_str(), "awaitingUser", None, None, Some(&url), None));
+                            log_db(self.journal.upsert_tx(
+                                "",
+                                tid.as_str(),
+                                "awaitingUser",
+                                &TxFields {
+                                    user_url: Some(&url),
+                                    ..TxFields::default()
+                                },
+                            ));
                             touched.insert(tid);
                         }
                         VisitedOutput::ContentProvider { cp_ref, tid, event } => {
@@ -98,7 +107,15 @@ impl Core {
                             log_db(self.journal.add_event(tid.as_str(), &text));
                             if ev.is_outcome() {
                                 let state = v.state(&tid).map_or("failed", visited_state);
-                                log_db(self.journal.upsert_tx("", tid.as_str(), state, None, None, None, Some(&text)));
+                                log_db(self.journal.upsert_tx(
+                                    "",
+                                    tid.as_str(),
+                                    state,
+                                    &TxFields {
+                                        outcome: Some(&text),
+                                        ..TxFields::default()
+                                    },
+                                ));
                             }
                             touched.insert(tid);
                         }
@@ -106,7 +123,12 @@ impl Core {
                 }
                 for tid in touched {
                     if let Some(s) = v.state(&tid) {
-                        log_db(self.journal.upsert_tx("", tid.as_str(), visited_state(s), None, None, None, None));
+                        log_db(self.journal.upsert_tx(
+                            "",
+                            tid.as_str(),
+                            visited_state(s),
+                            &TxFields::default(),
+                        ));
                     }
                 }
             }
@@ -123,7 +145,12 @@ impl Core {
                 }
                 for (visited, tid) in touched {
                     if let Some(s) = h.state(&visited, &tid) {
-                        log_db(self.journal.upsert_tx(&visited, tid.as_str(), home_state(s), None, None, None, None));
+                        log_db(self.journal.upsert_tx(
+                            &visited,
+                            tid.as_str(),
+                            home_state(s),
+                            &TxFields::default(),
+                        ));
                     }
                 }
             }
@@ -147,12 +174,20 @@ impl Core {
 
     /// Restores the stored snapshot, if any; returns true when one was restored.
     fn restore(&mut self) -> anyhow::Result<bool> {
-        let Some(json) = self.journal.load_snapshot().context("reading the stored machine state")? else {
+        let Some(json) = self
+            .journal
+            .load_snapshot()
+            .context("reading the stored machine state")?
+        else {
             return Ok(false);
         };
         match &mut self.machine {
-            Machine::Visited(v) => v.restore(serde_json::from_str(&json).context("stored visited state")?),
-            Machine::Home(h) => h.restore(serde_json::from_str(&json).context("stored home state")?),
+            Machine::Visited(v) => {
+                v.restore(serde_json::from_str(&json).context("stored visited state")?)
+            }
+            Machine::Home(h) => {
+                h.restore(serde_json::from_str(&json).context("stored home state")?)
+            }
         }
         Ok(true)
     }
@@ -224,33 +259,52 @@ impl App {
 }
 
 /// Builds the machine from the configuration.
-fn build(mut loaded: Loaded) -> anyhow::Result<(Core, Role, String, HttpConfig, std::net::SocketAddr)> {
+fn build(
+    mut loaded: Loaded,
+) -> anyhow::Result<(Core, Role, String, HttpConfig, std::net::SocketAddr)> {
     let key = loaded.key.take().context("private key")?;
     let pin_key = loaded.pin_key.take();
     let mut seed = Zeroizing::new([0u8; 32]);
-    getrandom::fill(seed.as_mut_slice()).map_err(|e| anyhow::anyhow!("operating system random generator: {e}"))?;
+    getrandom::fill(seed.as_mut_slice())
+        .map_err(|e| anyhow::anyhow!("operating system random generator: {e}"))?;
     let rng = ChaCha20Rng::from_seed(*seed);
     let file = &loaded.file;
     let timeouts = file.timeouts.to_timeouts();
     let validity = file.validity.to_validity();
-    let journal = Journal::open(&loaded.database).with_context(|| format!("opening {}", loaded.database.display()))?;
+    let journal = Journal::open(&loaded.database)
+        .with_context(|| format!("opening {}", loaded.database.display()))?;
     let machine = match loaded.role {
         Role::Visited => {
             let decline_above = file.acquirer.as_ref().and_then(|a| a.decline_above);
             let acquirer = SqliteAcquirer::open(&loaded.database, decline_above)?;
             let endpoint = Endpoint::new(file.name.clone(), key, validity);
-            let config = VisitedConfig { timeouts, ..VisitedConfig::default() };
-            Machine::Visited(Box::new(VisitedServer::new(config, endpoint, loaded.registry.clone(), acquirer, rng)))
+            let config = VisitedConfig {
+                timeouts,
+                ..VisitedConfig::default()
+            };
+            Machine::Visited(Box::new(VisitedServer::new(
+                config,
+                endpoint,
+                loaded.registry.clone(),
+                acquirer,
+                rng,
+            )))
         }
         Role::Home => {
             let home = file.home.as_ref().context("[home] section")?;
             let pin_key = pin_key.context("PIN key")?;
             let mut store = SqliteSubscriberStore::open(&loaded.database)?;
             for s in &file.subscribers {
-                let id = E164::parse(&s.id).with_context(|| format!("subscriber id {:?} (write +<digits>)", s.id))?;
+                let id = E164::parse(&s.id)
+                    .with_context(|| format!("subscriber id {:?} (write +<digits>)", s.id))?;
                 let verifier = match (&s.pin, &s.pin_verifier) {
-                    (Some(pin), None) => pin_key.verifier(&id, &Pin::parse(pin).with_context(|| format!("PIN of {id}"))?),
-                    (None, Some(v)) => PinVerifier(hex32(v).with_context(|| format!("PIN verifier of {id}"))?),
+                    (Some(pin), None) => pin_key.verifier(
+                        &id,
+                        &Pin::parse(pin).with_context(|| format!("PIN of {id}"))?,
+                    ),
+                    (None, Some(v)) => {
+                        PinVerifier(hex32(v).with_context(|| format!("PIN verifier of {id}"))?)
+                    }
                     _ => bail!("subscriber {id}: give exactly one of pin and pin_verifier"),
                 };
                 let card_number = match &s.card {
@@ -261,7 +315,8 @@ fn build(mut loaded: Loaded) -> anyhow::Result<(Core, Role, String, HttpConfig, 
                     None => None,
                 };
                 if let Some(w) = &s.wallet
-                    && (w.currency.len() != 3 || !w.currency.bytes().all(|b| b.is_ascii_uppercase()))
+                    && (w.currency.len() != 3
+                        || !w.currency.bytes().all(|b| b.is_ascii_uppercase()))
                 {
                     bail!("subscriber {id}: wallet currency must be an ISO 4217 code");
                 }
@@ -270,8 +325,16 @@ fn build(mut loaded: Loaded) -> anyhow::Result<(Core, Role, String, HttpConfig, 
                     pin_verifier: verifier,
                     pin_tries: home.max_pin_tries,
                     payment_methods: s.payment_methods.clone(),
-                    signing_key: s.signing_key.as_ref().map(|p| read_private_key(&loaded.resolve(p))).transpose()?,
-                    device_key: s.device_key.as_ref().map(|p| read_public_key(&loaded.resolve(p))).transpose()?,
+                    signing_key: s
+                        .signing_key
+                        .as_ref()
+                        .map(|p| read_private_key(&loaded.resolve(p)))
+                        .transpose()?,
+                    device_key: s
+                        .device_key
+                        .as_ref()
+                        .map(|p| read_public_key(&loaded.resolve(p)))
+                        .transpose()?,
                     card_number,
                     wallet: s.wallet.clone(),
                 };
@@ -286,25 +349,46 @@ fn build(mut loaded: Loaded) -> anyhow::Result<(Core, Role, String, HttpConfig, 
                 token_ttl: Duration::from_secs(home.token_ttl_s),
                 max_pin_tries: home.max_pin_tries,
             };
-            Machine::Home(Box::new(HomeServer::new(config, endpoint, loaded.registry.clone(), store, pin_key, rng)))
+            Machine::Home(Box::new(HomeServer::new(
+                config,
+                endpoint,
+                loaded.registry.clone(),
+                store,
+                pin_key,
+                rng,
+            )))
         }
     };
     for p in loaded.registry.partners() {
         if p.name() != file.name && !is_loopback_http(p.url()) {
-            warn!(partner = p.name(), url = p.url(), "partner URL is not plain HTTP on loopback; messages to it will not be sent");
+            warn!(
+                partner = p.name(),
+                url = p.url(),
+                "partner URL is not plain HTTP on loopback; messages to it will not be sent"
+            );
         }
     }
     let http = HttpConfig { ..loaded.file.http };
     let mut core = Core { machine, journal };
     if core.restore()? {
-        info!("machine state restored from the database; pending messages are retransmitted on their timers");
+        info!(
+            "machine state restored from the database; pending messages are retransmitted on their timers"
+        );
     }
-    Ok((core, loaded.role, loaded.file.name, http, loaded.file.listen))
+    Ok((
+        core,
+        loaded.role,
+        loaded.file.name,
+        http,
+        loaded.file.listen,
+    ))
 }
 
 /// True for `http://` URLs whose host is a loopback address or `localhost`.
 pub(crate) fn is_loopback_http(url: &str) -> bool {
-    let Ok(u) = reqwest::Url::parse(url) else { return false };
+    let Ok(u) = reqwest::Url::parse(url) else {
+        return false;
+    };
     if u.scheme() != "http" {
         return false;
     }
@@ -323,14 +407,27 @@ pub(crate) async fn serve(loaded: Loaded) -> anyhow::Result<()> {
         .build()
         .context("HTTP client")?;
     let (tx, rx) = mpsc::unbounded_channel();
-    let app = Arc::new(App { core: Mutex::new(core), wake: Notify::new(), outbox: tx, role, name, http, client });
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    let app = Arc::new(App {
+        core: Mutex::new(core),
+        wake: Notify::new(),
+        outbox: tx,
+        role,
+        name,
+        http,
+        client,
+    });
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
     let local = listener.local_addr()?;
     info!(role = role.as_str(), name = %app.name, address = %local, "roaming server listening");
     let timer = tokio::spawn(timer_loop(Arc::clone(&app)));
     let delivery = tokio::spawn(delivery_loop(Arc::clone(&app), rx));
     let router = super::http::router(Arc::clone(&app));
-    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await.context("HTTP server")?;
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("HTTP server")?;
     timer.abort();
     delivery.abort();
     info!(name = %app.name, "roaming server stopped");
@@ -371,7 +468,9 @@ async fn timer_loop(app: Arc<App>) {
     loop {
         let deadline = app.lock().machine.poll_timeout();
         let wait = match deadline {
-            Some(d) => Duration::from_millis(d.as_millis().saturating_sub(now().as_millis())).max(FLOOR),
+            Some(d) => {
+                Duration::from_millis(d.as_millis().saturating_sub(now().as_millis())).max(FLOOR)
+            }
             None => IDLE,
         };
         tokio::select! {
@@ -398,7 +497,11 @@ async fn delivery_loop(app: Arc<App>, mut rx: mpsc::UnboundedReceiver<(i64, Tran
 async fn deliver(app: Arc<App>, id: i64, t: Transmit) {
     if !is_loopback_http(&t.url) {
         error!(to = %t.to, url = %t.url, "refusing to send to a URL that is not plain HTTP on loopback");
-        log_db(app.lock().journal.outbox_result(id, 0, "not sent: URL not on loopback"));
+        log_db(
+            app.lock()
+                .journal
+                .outbox_result(id, 0, "not sent: URL not on loopback"),
+        );
         return;
     }
     let attempts = app.http.delivery_attempts.max(1);
@@ -442,7 +545,9 @@ mod tests {
 
     #[test]
     fn only_loopback_http_is_sent_to() {
-        assert!(is_loopback_http("http://127.0.0.1:8080/roam/v1/s2s/messages"));
+        assert!(is_loopback_http(
+            "http://127.0.0.1:8080/roam/v1/s2s/messages"
+        ));
         assert!(is_loopback_http("http://[::1]:1/x"));
         assert!(is_loopback_http("http://localhost:1/x"));
         assert!(!is_loopback_http("https://127.0.0.1/x"));

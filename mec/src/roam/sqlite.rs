@@ -130,7 +130,9 @@ fn parse_methods(t: &str) -> Result<Vec<PaymentMethod>, Error> {
         .map(|s| match s {
             "card" => Ok(PaymentMethod::Card),
             "wallet" => Ok(PaymentMethod::Wallet),
-            _ => Err(Error::Store(format!("unknown payment method {s:?} in database"))),
+            _ => Err(Error::Store(format!(
+                "unknown payment method {s:?} in database"
+            ))),
         })
         .collect()
 }
@@ -209,13 +211,20 @@ impl SubscriberStore for SqliteSubscriberStore {
             )
             .optional()
             .map_err(|e| store_err(&e))?;
-        let Some((verifier, tries, methods, has_key, device)) = row else { return Ok(None) };
-        let verifier: [u8; 32] = verifier.try_into().map_err(|_| Error::Store("PIN verifier length".into()))?;
-        let device_key = device.map(|d| keys::parse_public_key_sec1(&d)).transpose()?;
+        let Some((verifier, tries, methods, has_key, device)) = row else {
+            return Ok(None);
+        };
+        let verifier: [u8; 32] = verifier
+            .try_into()
+            .map_err(|_| Error::Store("PIN verifier length".into()))?;
+        let device_key = device
+            .map(|d| keys::parse_public_key_sec1(&d))
+            .transpose()?;
         Ok(Some(Subscriber {
             id: *id,
             pin_verifier: PinVerifier(verifier),
-            pin_tries_left: u8::try_from(tries).map_err(|_| Error::Store("PIN tries out of range".into()))?,
+            pin_tries_left: u8::try_from(tries)
+                .map_err(|_| Error::Store("PIN tries out of range".into()))?,
             payment_methods: parse_methods(&methods)?,
             has_signing_key: has_key,
             device_key,
@@ -225,7 +234,10 @@ impl SubscriberStore for SqliteSubscriberStore {
     fn set_pin_tries_left(&mut self, id: &E164, tries: u8) -> Result<(), Error> {
         let n = self
             .conn
-            .execute("UPDATE subscribers SET pin_tries_left = ?2 WHERE id = ?1", params![id.to_string(), tries])
+            .execute(
+                "UPDATE subscribers SET pin_tries_left = ?2 WHERE id = ?1",
+                params![id.to_string(), tries],
+            )
             .map_err(|e| store_err(&e))?;
         if n != 1 {
             return Err(Error::Store(format!("unknown subscriber {id}")));
@@ -236,7 +248,11 @@ impl SubscriberStore for SqliteSubscriberStore {
     fn signing_key(&self, id: &E164) -> Result<Option<PrivateKey>, Error> {
         let der: Option<Option<Vec<u8>>> = self
             .conn
-            .query_row("SELECT signing_key FROM subscribers WHERE id = ?1", [id.to_string()], |r| r.get(0))
+            .query_row(
+                "SELECT signing_key FROM subscribers WHERE id = ?1",
+                [id.to_string()],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(|e| store_err(&e))?;
         match der.flatten() {
@@ -251,7 +267,11 @@ impl SubscriberStore for SqliteSubscriberStore {
     fn card(&self, id: &E164) -> Result<Option<CardCredential>, Error> {
         let pan: Option<Option<String>> = self
             .conn
-            .query_row("SELECT card FROM subscribers WHERE id = ?1", [id.to_string()], |r| r.get(0))
+            .query_row(
+                "SELECT card FROM subscribers WHERE id = ?1",
+                [id.to_string()],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(|e| store_err(&e))?;
         match pan.flatten() {
@@ -263,13 +283,23 @@ impl SubscriberStore for SqliteSubscriberStore {
         }
     }
 
-    fn wallet_debit(&mut self, id: &E164, key: &str, amount: &Amount) -> Result<WalletDebit, Error> {
+    fn wallet_debit(
+        &mut self,
+        id: &E164,
+        key: &str,
+        amount: &Amount,
+    ) -> Result<WalletDebit, Error> {
         let value = to_i64(amount.value)?;
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| store_err(&e))?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| store_err(&e))?;
         let prior: Option<(String, i64, String, bool)> = tx
-            .query_row("SELECT subscriber, value, currency, reversed FROM wallet_ledger WHERE key = ?1", [key], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
+            .query_row(
+                "SELECT subscriber, value, currency, reversed FROM wallet_ledger WHERE key = ?1",
+                [key],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
             .optional()
             .map_err(|e| store_err(&e))?;
         if let Some((who, v, cur, reversed)) = prior {
@@ -279,7 +309,11 @@ impl SubscriberStore for SqliteSubscriberStore {
             return Err(Error::Store(format!("ledger key {key} already used")));
         }
         let wallet: Option<(Option<i64>, Option<String>)> = tx
-            .query_row("SELECT wallet_value, wallet_currency FROM subscribers WHERE id = ?1", [id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(
+                "SELECT wallet_value, wallet_currency FROM subscribers WHERE id = ?1",
+                [id.to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()
             .map_err(|e| store_err(&e))?;
         let Some((Some(balance), Some(currency))) = wallet else {
@@ -291,7 +325,11 @@ impl SubscriberStore for SqliteSubscriberStore {
         let Some(left) = balance.checked_sub(value).filter(|l| *l >= 0) else {
             return Ok(WalletDebit::InsufficientFunds);
         };
-        tx.execute("UPDATE subscribers SET wallet_value = ?2 WHERE id = ?1", params![id.to_string(), left]).map_err(|e| store_err(&e))?;
+        tx.execute(
+            "UPDATE subscribers SET wallet_value = ?2 WHERE id = ?1",
+            params![id.to_string(), left],
+        )
+        .map_err(|e| store_err(&e))?;
         tx.execute(
             "INSERT INTO wallet_ledger (key, subscriber, value, currency, reversed, created_ms) VALUES (?1, ?2, ?3, ?4, 0, ?5)",
             params![key, id.to_string(), value, amount.currency, now_ms()],
@@ -302,29 +340,52 @@ impl SubscriberStore for SqliteSubscriberStore {
     }
 
     fn wallet_reverse(&mut self, id: &E164, key: &str) -> Result<(), Error> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| store_err(&e))?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| store_err(&e))?;
         let prior: Option<(String, i64, bool)> = tx
-            .query_row("SELECT subscriber, value, reversed FROM wallet_ledger WHERE key = ?1", [key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_row(
+                "SELECT subscriber, value, reversed FROM wallet_ledger WHERE key = ?1",
+                [key],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
             .optional()
             .map_err(|e| store_err(&e))?;
-        let Some((who, value, reversed)) = prior else { return Ok(()) };
+        let Some((who, value, reversed)) = prior else {
+            return Ok(());
+        };
         if reversed || who != id.to_string() {
             return Ok(());
         }
-        tx.execute("UPDATE wallet_ledger SET reversed = 1 WHERE key = ?1", [key]).map_err(|e| store_err(&e))?;
-        tx.execute("UPDATE subscribers SET wallet_value = wallet_value + ?2 WHERE id = ?1", params![id.to_string(), value])
-            .map_err(|e| store_err(&e))?;
+        tx.execute(
+            "UPDATE wallet_ledger SET reversed = 1 WHERE key = ?1",
+            [key],
+        )
+        .map_err(|e| store_err(&e))?;
+        tx.execute(
+            "UPDATE subscribers SET wallet_value = wallet_value + ?2 WHERE id = ?1",
+            params![id.to_string(), value],
+        )
+        .map_err(|e| store_err(&e))?;
         tx.commit().map_err(|e| store_err(&e))
     }
 
     fn wallet_balance(&self, id: &E164) -> Result<Option<Amount>, Error> {
         let row: Option<(Option<i64>, Option<String>)> = self
             .conn
-            .query_row("SELECT wallet_value, wallet_currency FROM subscribers WHERE id = ?1", [id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(
+                "SELECT wallet_value, wallet_currency FROM subscribers WHERE id = ?1",
+                [id.to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()
             .map_err(|e| store_err(&e))?;
         match row {
-            Some((Some(v), Some(currency))) => Ok(Some(Amount { value: to_u64(v)?, currency })),
+            Some((Some(v), Some(currency))) => Ok(Some(Amount {
+                value: to_u64(v)?,
+                currency,
+            })),
             _ => Ok(None),
         }
     }
@@ -348,19 +409,31 @@ pub(crate) struct SqliteAcquirer {
 impl SqliteAcquirer {
     /// Opens the acquirer ledger.
     pub(crate) fn open(path: &Path, decline_above: Option<u64>) -> rusqlite::Result<Self> {
-        Ok(Self { conn: open(path)?, decline_above })
+        Ok(Self {
+            conn: open(path)?,
+            decline_above,
+        })
     }
 
     fn execute_db(&mut self, ins: &PaymentInstruction) -> Result<AcquirerOutcome, Error> {
         let tid = ins.tid.as_str();
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| store_err(&e))?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| store_err(&e))?;
         let prior: Option<(bool, String)> = tx
-            .query_row("SELECT approved, detail FROM acquirer_payments WHERE tid = ?1", [tid], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(
+                "SELECT approved, detail FROM acquirer_payments WHERE tid = ?1",
+                [tid],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()
             .map_err(|e| store_err(&e))?;
         if let Some((approved, detail)) = prior {
             return Ok(if approved {
-                AcquirerOutcome::Approved { authorization_code: detail }
+                AcquirerOutcome::Approved {
+                    authorization_code: detail,
+                }
             } else {
                 AcquirerOutcome::Declined { reason: detail }
             });
@@ -368,7 +441,11 @@ impl SqliteAcquirer {
         let value = to_i64(ins.amount.value)?;
         let token_used = match &ins.card {
             Some(card) => tx
-                .query_row("SELECT 1 FROM acquirer_payments WHERE token = ?1", [card.token.as_str()], |_| Ok(()))
+                .query_row(
+                    "SELECT 1 FROM acquirer_payments WHERE token = ?1",
+                    [card.token.as_str()],
+                    |_| Ok(()),
+                )
                 .optional()
                 .map_err(|e| store_err(&e))?
                 .is_some(),
@@ -385,16 +462,26 @@ impl SqliteAcquirer {
         };
         let method = methods_text(&[ins.method]);
         let outcome = match decline {
-            Some(reason) => AcquirerOutcome::Declined { reason: reason.to_owned() },
+            Some(reason) => AcquirerOutcome::Declined {
+                reason: reason.to_owned(),
+            },
             None => {
-                let n: i64 = tx.query_row("SELECT COUNT(*) FROM acquirer_payments WHERE approved = 1", [], |r| r.get(0)).map_err(|e| store_err(&e))?;
+                let n: i64 = tx
+                    .query_row(
+                        "SELECT COUNT(*) FROM acquirer_payments WHERE approved = 1",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .map_err(|e| store_err(&e))?;
                 tx.execute(
                     "INSERT INTO merchant_accounts (merchant, currency, balance) VALUES (?1, ?2, ?3)
                      ON CONFLICT (merchant, currency) DO UPDATE SET balance = balance + excluded.balance",
                     params![ins.merchant, ins.amount.currency, value],
                 )
                 .map_err(|e| store_err(&e))?;
-                AcquirerOutcome::Approved { authorization_code: format!("A{:06}", n.saturating_add(1)) }
+                AcquirerOutcome::Approved {
+                    authorization_code: format!("A{:06}", n.saturating_add(1)),
+                }
             }
         };
         let (approved, detail) = match &outcome {
@@ -402,7 +489,11 @@ impl SqliteAcquirer {
             AcquirerOutcome::Declined { reason } => (false, reason.clone()),
         };
         // A declined reused token is not stored as the token's row (the first use keeps it).
-        let token = if token_used { None } else { ins.card.as_ref().map(|c| c.token.clone()) };
+        let token = if token_used {
+            None
+        } else {
+            ins.card.as_ref().map(|c| c.token.clone())
+        };
         tx.execute(
             "INSERT INTO acquirer_payments (tid, merchant, value, currency, method, token, masked_pan, wallet_home, wallet_debit, approved, detail, created_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -433,22 +524,34 @@ impl SqliteAcquirer {
             .prepare("SELECT currency, balance FROM merchant_accounts WHERE merchant = ?1 ORDER BY currency")
             .map_err(|e| store_err(&e))?;
         let rows = st
-            .query_map([merchant], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .query_map([merchant], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
             .map_err(|e| store_err(&e))?;
         let mut out = Vec::new();
         for row in rows {
             let (currency, v) = row.map_err(|e| store_err(&e))?;
-            out.push(Amount { value: to_u64(v)?, currency });
+            out.push(Amount {
+                value: to_u64(v)?,
+                currency,
+            });
         }
         Ok(out)
     }
 
     /// Number of approved payments of a transaction (0 or 1).
     #[cfg(test)]
-    pub(crate) fn approved_payments(&self, tid: &mec_roaming::message::TransactionId) -> Result<u64, Error> {
+    pub(crate) fn approved_payments(
+        &self,
+        tid: &mec_roaming::message::TransactionId,
+    ) -> Result<u64, Error> {
         let n: i64 = self
             .conn
-            .query_row("SELECT COUNT(*) FROM acquirer_payments WHERE tid = ?1 AND approved = 1", [tid.as_str()], |r| r.get(0))
+            .query_row(
+                "SELECT COUNT(*) FROM acquirer_payments WHERE tid = ?1 AND approved = 1",
+                [tid.as_str()],
+                |r| r.get(0),
+            )
             .map_err(|e| store_err(&e))?;
         to_u64(n)
     }
@@ -462,7 +565,9 @@ impl Acquirer for SqliteAcquirer {
                 // Nothing was committed: no money moved, and the decline makes home give the
                 // wallet debit back.
                 tracing::error!(tid = %ins.tid, error = %e, "acquirer ledger unavailable; payment declined");
-                AcquirerOutcome::Declined { reason: "acquirer unavailable".into() }
+                AcquirerOutcome::Declined {
+                    reason: "acquirer unavailable".into(),
+                }
             }
         }
     }
@@ -472,6 +577,15 @@ impl Acquirer for SqliteAcquirer {
 #[derive(Debug)]
 pub(crate) struct Journal {
     conn: Connection,
+}
+
+/// Optional columns of a transaction update (`None` keeps the stored value).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct TxFields<'a> {
+    pub(crate) cp_ref: Option<&'a str>,
+    pub(crate) request: Option<&'a str>,
+    pub(crate) user_url: Option<&'a str>,
+    pub(crate) outcome: Option<&'a str>,
 }
 
 /// A transaction row.
@@ -496,12 +610,15 @@ impl Journal {
         party: &str,
         tid: &str,
         state: &str,
-        cp_ref: Option<&str>,
-        request: Option<&str>,
-        user_url: Option<&str>,
-        outcome: Option<&str>,
+        f: &TxFields<'_>,
     ) -> rusqlite::Result<()> {
         let now = now_ms();
+        let TxFields {
+            cp_ref,
+            request,
+            user_url,
+            outcome,
+        } = *f;
         self.conn.execute(
             "INSERT INTO transactions (party, tid, state, cp_ref, request, user_url, outcome, created_ms, updated_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
@@ -536,7 +653,9 @@ impl Journal {
 
     /// The content-provider events of a transaction, in order.
     pub(crate) fn events(&self, tid: &str) -> rusqlite::Result<Vec<String>> {
-        let mut st = self.conn.prepare("SELECT event FROM cp_events WHERE tid = ?1 ORDER BY seq")?;
+        let mut st = self
+            .conn
+            .prepare("SELECT event FROM cp_events WHERE tid = ?1 ORDER BY seq")?;
         let rows = st.query_map([tid], |r| r.get(0))?;
         rows.collect()
     }
@@ -553,11 +672,22 @@ impl Journal {
 
     /// The last stored snapshot.
     pub(crate) fn load_snapshot(&self) -> rusqlite::Result<Option<String>> {
-        self.conn.query_row("SELECT snapshot FROM machine_state WHERE id = 1", [], |r| r.get(0)).optional()
+        self.conn
+            .query_row("SELECT snapshot FROM machine_state WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()
     }
 
     /// Records a message about to be sent; returns its row id.
-    pub(crate) fn outbox_add(&self, tid: &str, to: &str, url: &str, message_type: &str, jws: &str) -> rusqlite::Result<i64> {
+    pub(crate) fn outbox_add(
+        &self,
+        tid: &str,
+        to: &str,
+        url: &str,
+        message_type: &str,
+        jws: &str,
+    ) -> rusqlite::Result<i64> {
         self.conn.execute(
             "INSERT INTO outbox (tid, to_partner, url, message_type, jws, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![tid, to, url, message_type, jws, now_ms()],
@@ -566,8 +696,16 @@ impl Journal {
     }
 
     /// Records a delivery attempt's outcome.
-    pub(crate) fn outbox_result(&self, id: i64, attempts: u32, status: &str) -> rusqlite::Result<()> {
-        self.conn.execute("UPDATE outbox SET attempts = ?2, last_status = ?3 WHERE id = ?1", params![id, attempts, status])?;
+    pub(crate) fn outbox_result(
+        &self,
+        id: i64,
+        attempts: u32,
+        status: &str,
+    ) -> rusqlite::Result<()> {
+        self.conn.execute(
+            "UPDATE outbox SET attempts = ?2, last_status = ?3 WHERE id = ?1",
+            params![id, attempts, status],
+        )?;
         Ok(())
     }
 }
@@ -595,7 +733,10 @@ mod tests {
                 signing_key: None,
                 device_key: None,
                 card_number: Some(Zeroizing::new("4111111111111111".into())),
-                wallet: Some(Amount { value: 1000, currency: "EUR".into() }),
+                wallet: Some(Amount {
+                    value: 1000,
+                    currency: "EUR".into(),
+                }),
             })
             .unwrap();
         assert!(added);
@@ -608,15 +749,25 @@ mod tests {
         let mut s = store(&dir);
         let r = s.subscriber(&alice()).unwrap().unwrap();
         assert_eq!(r.pin_tries_left, 3);
-        assert_eq!(r.payment_methods, vec![PaymentMethod::Card, PaymentMethod::Wallet]);
+        assert_eq!(
+            r.payment_methods,
+            vec![PaymentMethod::Card, PaymentMethod::Wallet]
+        );
         assert!(!r.has_signing_key && r.device_key.is_none());
-        assert_eq!(s.card(&alice()).unwrap().unwrap().masked_pan(), "411111******1111");
+        assert_eq!(
+            s.card(&alice()).unwrap().unwrap().masked_pan(),
+            "411111******1111"
+        );
         s.set_pin_tries_left(&alice(), 1).unwrap();
         drop(s);
         // Re-provisioning (a restart) leaves the counter as it was.
         let s = store_again(&dir);
         assert_eq!(s.subscriber(&alice()).unwrap().unwrap().pin_tries_left, 1);
-        assert!(s.subscriber(&E164::parse("+15550100").unwrap()).unwrap().is_none());
+        assert!(
+            s.subscriber(&E164::parse("+15550100").unwrap())
+                .unwrap()
+                .is_none()
+        );
     }
 
     fn store_again(dir: &tempfile::TempDir) -> SqliteSubscriberStore {
@@ -641,13 +792,53 @@ mod tests {
     fn wallet_debit_is_idempotent_per_key_and_reversal_once() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = store(&dir);
-        let a = Amount { value: 300, currency: "EUR".into() };
-        assert_eq!(s.wallet_debit(&alice(), "v/t1", &a).unwrap(), WalletDebit::Debited("v/t1".into()));
-        assert_eq!(s.wallet_debit(&alice(), "v/t1", &a).unwrap(), WalletDebit::Debited("v/t1".into()));
+        let a = Amount {
+            value: 300,
+            currency: "EUR".into(),
+        };
+        assert_eq!(
+            s.wallet_debit(&alice(), "v/t1", &a).unwrap(),
+            WalletDebit::Debited("v/t1".into())
+        );
+        assert_eq!(
+            s.wallet_debit(&alice(), "v/t1", &a).unwrap(),
+            WalletDebit::Debited("v/t1".into())
+        );
         assert_eq!(s.wallet_balance(&alice()).unwrap().unwrap().value, 700);
-        assert!(s.wallet_debit(&alice(), "v/t1", &Amount { value: 1, currency: "EUR".into() }).is_err());
-        assert_eq!(s.wallet_debit(&alice(), "v/t2", &Amount { value: 701, currency: "EUR".into() }).unwrap(), WalletDebit::InsufficientFunds);
-        assert!(s.wallet_debit(&alice(), "v/t3", &Amount { value: 1, currency: "USD".into() }).is_err());
+        assert!(
+            s.wallet_debit(
+                &alice(),
+                "v/t1",
+                &Amount {
+                    value: 1,
+                    currency: "EUR".into()
+                }
+            )
+            .is_err()
+        );
+        assert_eq!(
+            s.wallet_debit(
+                &alice(),
+                "v/t2",
+                &Amount {
+                    value: 701,
+                    currency: "EUR".into()
+                }
+            )
+            .unwrap(),
+            WalletDebit::InsufficientFunds
+        );
+        assert!(
+            s.wallet_debit(
+                &alice(),
+                "v/t3",
+                &Amount {
+                    value: 1,
+                    currency: "USD".into()
+                }
+            )
+            .is_err()
+        );
         s.wallet_reverse(&alice(), "v/t1").unwrap();
         s.wallet_reverse(&alice(), "v/t1").unwrap();
         s.wallet_reverse(&alice(), "v/none").unwrap();
@@ -659,11 +850,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut a = SqliteAcquirer::open(&dir.path().join("v.sqlite3"), Some(5000)).unwrap();
         let tid = TransactionId::parse("t1").unwrap();
-        let card = TokenizedCard { token: "tok".into(), masked_pan: "411111******1111".into(), expires: 0 };
+        let card = TokenizedCard {
+            token: "tok".into(),
+            masked_pan: "411111******1111".into(),
+            expires: 0,
+        };
         let ins = PaymentInstruction {
             tid: tid.clone(),
             merchant: "M".into(),
-            amount: Amount { value: 250, currency: "EUR".into() },
+            amount: Amount {
+                value: 250,
+                currency: "EUR".into(),
+            },
             method: PaymentMethod::Card,
             card: Some(card.clone()),
             wallet_debit: None,
@@ -671,17 +869,42 @@ mod tests {
         let first = a.execute(&ins);
         assert!(matches!(first, AcquirerOutcome::Approved { .. }));
         assert_eq!(a.execute(&ins), first, "a retry recalls the first outcome");
-        assert_eq!(a.balances("M").unwrap(), vec![Amount { value: 250, currency: "EUR".into() }]);
+        assert_eq!(
+            a.balances("M").unwrap(),
+            vec![Amount {
+                value: 250,
+                currency: "EUR".into()
+            }]
+        );
         assert_eq!(a.approved_payments(&tid).unwrap(), 1);
-        let again = PaymentInstruction { tid: TransactionId::parse("t2").unwrap(), ..ins.clone() };
-        assert_eq!(a.execute(&again), AcquirerOutcome::Declined { reason: "token already used".into() });
+        let again = PaymentInstruction {
+            tid: TransactionId::parse("t2").unwrap(),
+            ..ins.clone()
+        };
+        assert_eq!(
+            a.execute(&again),
+            AcquirerOutcome::Declined {
+                reason: "token already used".into()
+            }
+        );
         let big = PaymentInstruction {
             tid: TransactionId::parse("t3").unwrap(),
-            amount: Amount { value: 5001, currency: "EUR".into() },
-            card: Some(TokenizedCard { token: "tok3".into(), ..card }),
+            amount: Amount {
+                value: 5001,
+                currency: "EUR".into(),
+            },
+            card: Some(TokenizedCard {
+                token: "tok3".into(),
+                ..card
+            }),
             ..ins
         };
-        assert_eq!(a.execute(&big), AcquirerOutcome::Declined { reason: "amount over limit".into() });
+        assert_eq!(
+            a.execute(&big),
+            AcquirerOutcome::Declined {
+                reason: "amount over limit".into()
+            }
+        );
         assert_eq!(a.balances("M").unwrap()[0].value, 250);
     }
 
@@ -689,16 +912,40 @@ mod tests {
     fn journal_records_transactions_events_and_outbox() {
         let dir = tempfile::tempdir().unwrap();
         let j = Journal::open(&dir.path().join("j.sqlite3")).unwrap();
-        j.upsert_tx("", "t1", "locating", Some("order-1"), Some("{}"), None, None).unwrap();
-        j.upsert_tx("", "t1", "awaitingUser", None, None, Some("http://u"), None).unwrap();
+        j.upsert_tx(
+            "",
+            "t1",
+            "locating",
+            &TxFields {
+                cp_ref: Some("order-1"),
+                request: Some("{}"),
+                ..TxFields::default()
+            },
+        )
+        .unwrap();
+        j.upsert_tx(
+            "",
+            "t1",
+            "awaitingUser",
+            &TxFields {
+                user_url: Some("http://u"),
+                ..TxFields::default()
+            },
+        )
+        .unwrap();
         let row = j.tx("", "t1").unwrap().unwrap();
         assert_eq!(row.state, "awaitingUser");
         assert_eq!(row.cp_ref.as_deref(), Some("order-1"));
         assert_eq!(row.user_url.as_deref(), Some("http://u"));
         j.add_event("t1", "a").unwrap();
         j.add_event("t1", "b").unwrap();
-        assert_eq!(j.events("t1").unwrap(), vec!["a".to_owned(), "b".to_owned()]);
-        let id = j.outbox_add("t1", "home", "http://h", "contract", "x.y.z").unwrap();
+        assert_eq!(
+            j.events("t1").unwrap(),
+            vec!["a".to_owned(), "b".to_owned()]
+        );
+        let id = j
+            .outbox_add("t1", "home", "http://h", "contract", "x.y.z")
+            .unwrap();
         j.outbox_result(id, 1, "202").unwrap();
         assert_eq!(j.load_snapshot().unwrap(), None);
         j.save_snapshot("{\"a\":1}").unwrap();
