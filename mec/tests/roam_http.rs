@@ -63,6 +63,28 @@ impl Server {
         }
     }
 
+    /// Ctrl-C: SIGINT to this pid; waits (bounded) for a clean exit.
+    fn interrupt(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("running");
+        let ok = Command::new("kill")
+            .args(["-INT", &c.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "kill -INT");
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = c.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > end {
+                let _ = c.kill();
+                let _ = c.wait();
+                panic!("no clean exit within 10 s of SIGINT:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn log(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -767,4 +789,39 @@ fn unknown_subscriber_bad_requests_and_restart_keeps_transactions() {
     let out = w.outcome(&tid);
     assert_eq!(out["event"], "securityCompleted", "{out}");
     assert!(w.home.log().contains("restored"), "{}", w.home.log());
+
+    // Serial-numbered registry updates at run time: applied in order, stored, refused on a
+    // duplicate or a gap.
+    let add = |serial: u64| {
+        json!({ "serial": serial, "operation": [{ "op": "add", "partner": {
+            "name": format!("home-us-{serial}"), "url": "http://127.0.0.1:9/roam/v1/s2s/messages",
+            "country": "US", "country_code": "1", "local_prefixes": [format!("55{serial}")],
+            "verifying_key": w.device_key.public_key_pem().unwrap() } }] })
+    };
+    let updates = format!("{}/roam/v1/admin/registry/updates", w.v_url);
+    let (s, v) = w.post(&updates, &add(2));
+    assert_eq!(
+        (s, v["serial"].as_u64(), v["partners"].as_u64()),
+        (StatusCode::OK, Some(2), Some(3)),
+        "{v}"
+    );
+    let (s, v) = w.post(&updates, &add(2));
+    assert_eq!(s, StatusCode::CONFLICT, "duplicate serial: {v}");
+    let (s, v) = w.post(&updates, &add(4));
+    assert_eq!(s, StatusCode::CONFLICT, "gap: {v}");
+
+    // Ctrl-C shuts the visited server down cleanly; restarted, it keeps the updated registry.
+    let status = w.visited.interrupt();
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        w.visited.log().contains("shutting down"),
+        "{}",
+        w.visited.log()
+    );
+    w.visited = Server::start("visited", &d.join("visited.toml"), d.join("visited.log"));
+    w.wait_healthy(&w.v_url.clone(), "visited");
+    let (_, v) = w.get(&format!("{}/roam/v1/health", w.v_url));
+    assert_eq!(v["registrySerial"], 2, "{v}");
+    let (_, v) = w.post(&updates, &add(3));
+    assert_eq!(v["serial"], 3, "{v}");
 }

@@ -206,7 +206,7 @@ fn lib_error(e: &Error) -> Response {
     error(http_status(code), code, e.to_string())
 }
 
-fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
+fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
@@ -237,7 +237,7 @@ fn parse_json<T: serde::de::DeserializeOwned>(
 async fn health(State(app): State<Arc<App>>) -> Response {
     let core = app.lock();
     let reg = core.machine.registry();
-    json(
+    json_response(
         StatusCode::OK,
         &Health {
             role: app.role.as_str().into(),
@@ -271,31 +271,45 @@ async fn registry_update(State(app): State<Arc<App>>, headers: HeaderMap, body: 
         }
     };
     let mut core = app.lock();
-    let reg = core.machine.registry_mut();
-    match reg.apply_update(&update) {
-        Ok(()) => {
-            info!(
-                serial = reg.serial(),
-                partners = reg.len(),
-                "registry update applied"
-            );
-            json(
-                StatusCode::OK,
-                &RegistryState {
-                    serial: reg.serial(),
-                    partners: reg.len(),
-                },
-            )
-        }
-        Err(e) => {
-            warn!(error = %e, "registry update refused");
-            error(
-                StatusCode::CONFLICT,
-                ErrorCode::TransactionDataInvalid,
-                e.to_string(),
-            )
-        }
+    // Apply to a copy, make it durable, then swap: all or nothing.
+    let mut next = core.machine.registry().clone();
+    if let Err(e) = next.apply_update(&update) {
+        warn!(error = %e, "registry update refused");
+        return error(
+            StatusCode::CONFLICT,
+            ErrorCode::TransactionDataInvalid,
+            e.to_string(),
+        );
     }
+    let json = match serde_json::to_string(&next.to_config()) {
+        Ok(j) => j,
+        Err(e) => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::PermanentFailure,
+                e.to_string(),
+            );
+        }
+    };
+    if let Err(e) = core.journal.save_registry(next.serial(), &json) {
+        tracing::error!(error = %e, "registry update not stored; not applied");
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::TransientFailure,
+            "registry could not be stored",
+        );
+    }
+    let state = RegistryState {
+        serial: next.serial(),
+        partners: next.len(),
+    };
+    *core.machine.registry_mut() = next;
+    info!(
+        serial = state.serial,
+        partners = state.partners,
+        "registry update applied"
+    );
+    json_response(StatusCode::OK, &state)
 }
 
 /// Server-to-server: one compact JWS per POST. `202` = admitted (a duplicate is answered as
@@ -328,7 +342,7 @@ async fn s2s_message(State(app): State<Arc<App>>, headers: HeaderMap, body: Byte
     match r {
         Ok(()) => {
             info!(from = %peek.0, tid = %peek.1, message_type = %peek.2, "message admitted");
-            json(
+            json_response(
                 StatusCode::ACCEPTED,
                 &Accepted {
                     status: "accepted".into(),
@@ -387,7 +401,7 @@ async fn cp_start(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) 
         Ok(tid) => {
             info!(%tid, cp_ref = %req.cp_ref, request_type = ?req.request_type, "transaction started");
             match status_of(&app, tid.as_str()) {
-                Some(s) => json(StatusCode::CREATED, &s),
+                Some(s) => json_response(StatusCode::CREATED, &s),
                 None => error(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     ErrorCode::PermanentFailure,
@@ -432,7 +446,7 @@ async fn cp_status(State(app): State<Arc<App>>, Path(tid): Path<String>) -> Resp
         );
     }
     match status_of(&app, &tid) {
-        Some(s) => json(StatusCode::OK, &s),
+        Some(s) => json_response(StatusCode::OK, &s),
         None => error(
             StatusCode::NOT_FOUND,
             ErrorCode::UnknownTransaction,
@@ -451,7 +465,7 @@ async fn cp_account(State(app): State<Arc<App>>, Path(merchant): Path<String>) -
         );
     };
     match v.acquirer().balances(&merchant) {
-        Ok(balances) => json(StatusCode::OK, &MerchantAccount { merchant, balances }),
+        Ok(balances) => json_response(StatusCode::OK, &MerchantAccount { merchant, balances }),
         Err(e) => lib_error(&e),
     }
 }
@@ -465,7 +479,7 @@ fn valid_session(s: &str) -> bool {
 
 fn user(app: &App, session: String, request: UserRequest) -> Response {
     if !valid_session(&session) {
-        return json(StatusCode::NOT_FOUND, &UserReplyJson::UnknownSession);
+        return json_response(StatusCode::NOT_FOUND, &UserReplyJson::UnknownSession);
     }
     let s2 = session.clone();
     let (r, replies) = app.input(|c| match &mut c.machine {
@@ -491,7 +505,7 @@ fn user(app: &App, session: String, request: UserRequest) -> Response {
         UserReply::Refused { .. } => StatusCode::CONFLICT,
         _ => StatusCode::OK,
     };
-    json(status, &UserReplyJson::from(reply))
+    json_response(status, &UserReplyJson::from(reply))
 }
 
 async fn user_contract(State(app): State<Arc<App>>, Path(session): Path<String>) -> Response {
@@ -583,7 +597,7 @@ async fn admin_subscriber(State(app): State<Arc<App>>, Path(subscriber): Path<St
         Ok(w) => w,
         Err(e) => return lib_error(&e),
     };
-    json(
+    json_response(
         StatusCode::OK,
         &SubscriberInfo {
             subscriber: id.to_string(),

@@ -262,17 +262,18 @@ impl App {
 fn build(
     mut loaded: Loaded,
 ) -> anyhow::Result<(Core, Role, String, HttpConfig, std::net::SocketAddr)> {
-    let key = loaded.key.take().context("private key")?;
-    let pin_key = loaded.pin_key.take();
     let mut seed = Zeroizing::new([0u8; 32]);
     getrandom::fill(seed.as_mut_slice())
         .map_err(|e| anyhow::anyhow!("operating system random generator: {e}"))?;
     let rng = ChaCha20Rng::from_seed(*seed);
+    let journal = Journal::open(&loaded.database)
+        .with_context(|| format!("opening {}", loaded.database.display()))?;
+    stored_registry(&journal, &mut loaded)?;
+    let key = loaded.key.take().context("private key")?;
+    let pin_key = loaded.pin_key.take();
     let file = &loaded.file;
     let timeouts = file.timeouts.to_timeouts();
     let validity = file.validity.to_validity();
-    let journal = Journal::open(&loaded.database)
-        .with_context(|| format!("opening {}", loaded.database.display()))?;
     let machine = match loaded.role {
         Role::Visited => {
             let decline_above = file.acquirer.as_ref().and_then(|a| a.decline_above);
@@ -382,6 +383,44 @@ fn build(
         http,
         loaded.file.listen,
     ))
+}
+
+/// Uses the registry stored by a run-time update when it is newer than the file's.
+fn stored_registry(journal: &Journal, loaded: &mut Loaded) -> anyhow::Result<()> {
+    let Some(json) = journal
+        .load_registry()
+        .context("reading the stored registry")?
+    else {
+        return Ok(());
+    };
+    let config: mec_roaming::RegistryConfig =
+        serde_json::from_str(&json).context("stored registry")?;
+    let stored = mec_roaming::Registry::from_config(config).context("stored registry")?;
+    if stored.serial() <= loaded.registry.serial() {
+        info!(
+            file = loaded.registry.serial(),
+            stored = stored.serial(),
+            "registry file is current"
+        );
+        return Ok(());
+    }
+    let me = stored
+        .partner(&loaded.file.name)
+        .context("the stored registry no longer lists this server")?;
+    let key = loaded.key.as_ref().context("private key")?;
+    if *me.verifying_key() != key.verifying_key() {
+        bail!(
+            "the stored registry's key for {} does not match the configured private key",
+            loaded.file.name
+        );
+    }
+    info!(
+        file = loaded.registry.serial(),
+        stored = stored.serial(),
+        "using the registry stored by run-time updates"
+    );
+    loaded.registry = stored;
+    Ok(())
 }
 
 /// True for `http://` URLs whose host is a loopback address or `localhost`.

@@ -84,6 +84,12 @@ CREATE TABLE IF NOT EXISTS machine_state (
     snapshot TEXT NOT NULL,
     updated_ms INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS registry_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    serial INTEGER NOT NULL,
+    config TEXT NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     tid TEXT NOT NULL,
@@ -674,6 +680,26 @@ impl Journal {
     pub(crate) fn load_snapshot(&self) -> rusqlite::Result<Option<String>> {
         self.conn
             .query_row("SELECT snapshot FROM machine_state WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()
+    }
+
+    /// Stores the partner registry after an update (JSON `RegistryConfig`).
+    pub(crate) fn save_registry(&self, serial: u64, json: &str) -> rusqlite::Result<()> {
+        let serial = i64::try_from(serial).unwrap_or(i64::MAX);
+        self.conn.execute(
+            "INSERT INTO registry_state (id, serial, config, updated_ms) VALUES (1, ?1, ?2, ?3)
+             ON CONFLICT (id) DO UPDATE SET serial = excluded.serial, config = excluded.config, updated_ms = excluded.updated_ms",
+            params![serial, json, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// The last stored registry (JSON `RegistryConfig`).
+    pub(crate) fn load_registry(&self) -> rusqlite::Result<Option<String>> {
+        self.conn
+            .query_row("SELECT config FROM registry_state WHERE id = 1", [], |r| {
                 r.get(0)
             })
             .optional()
