@@ -26,7 +26,10 @@ use virtual_se::store::{DiskStore, MemoryStore, Store};
 
 fn open<S: Store>(card: &mut Card<S>, keys: KeySet) -> HostSession {
     let mut rng = ChaCha20Rng::from_seed([5; 32]);
-    let cfg = Scp03HostConfig { level: SecurityLevel::ALL, ..Scp03HostConfig::default() };
+    let cfg = Scp03HostConfig {
+        level: SecurityLevel::ALL,
+        ..Scp03HostConfig::default()
+    };
     let mut session = HostSession::new(keys, HostProtocol::Scp03(cfg), &mut rng).unwrap();
     let mut step = HostStep::Send(session.begin().unwrap());
     while let HostStep::Send(cmd) = step {
@@ -48,7 +51,9 @@ fn get_status(c: &mut Criterion) {
     let mut card = Card::open(MemoryStore::new(), &profile, Packages::builtin(), [1; 32]).unwrap();
     card.power_on();
     let mut session = open(&mut card, KeySet::single(0xFF, KeyType::Aes, &K40).unwrap());
-    let cmd = Command::new(0x80, 0xF2, 0x80, 0x02).with_data(vec![0x4F, 0x00]).with_le(256);
+    let cmd = Command::new(0x80, 0xF2, 0x80, 0x02)
+        .with_data(vec![0x4F, 0x00])
+        .with_le(256);
     let mut g = c.benchmark_group("virtual-se card");
     g.throughput(Throughput::Elements(1));
     g.bench_function("get_status_scp03_33 (memory store)", |b| {
@@ -66,12 +71,25 @@ fn put_key_disk(c: &mut Criterion) {
     let mut session = open(&mut card, KeySet::single(0xFF, KeyType::Aes, &K40).unwrap());
     let dek = session.dek().unwrap().as_bytes().to_vec();
     let key = SecretKey::new(&K40);
-    let keys = [(KeyType::Aes, &key), (KeyType::Aes, &key), (KeyType::Aes, &key)];
+    let keys = [
+        (KeyType::Aes, &key),
+        (KeyType::Aes, &key),
+        (KeyType::Aes, &key),
+    ];
     // Add version 01 once, then alternate 01 -> 02 -> 01 ... (replace).
     let add = gp_scp::put_key::encode_put_key_data(0x01, &keys, &dek, KeyType::Aes).unwrap();
-    assert_eq!(exchange(&mut card, &mut session, &Command::new(0x80, 0xD8, 0x00, 0x81).with_data(add)), 0x9000);
-    let to2 = Command::new(0x80, 0xD8, 0x01, 0x81).with_data(gp_scp::put_key::encode_put_key_data(0x02, &keys, &dek, KeyType::Aes).unwrap());
-    let to1 = Command::new(0x80, 0xD8, 0x02, 0x81).with_data(gp_scp::put_key::encode_put_key_data(0x01, &keys, &dek, KeyType::Aes).unwrap());
+    assert_eq!(
+        exchange(
+            &mut card,
+            &mut session,
+            &Command::new(0x80, 0xD8, 0x00, 0x81).with_data(add)
+        ),
+        0x9000
+    );
+    let to2 = Command::new(0x80, 0xD8, 0x01, 0x81)
+        .with_data(gp_scp::put_key::encode_put_key_data(0x02, &keys, &dek, KeyType::Aes).unwrap());
+    let to1 = Command::new(0x80, 0xD8, 0x02, 0x81)
+        .with_data(gp_scp::put_key::encode_put_key_data(0x01, &keys, &dek, KeyType::Aes).unwrap());
     let mut current = 1u8;
     let mut g = c.benchmark_group("virtual-se card");
     g.throughput(Throughput::Elements(1));
