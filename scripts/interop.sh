@@ -20,7 +20,8 @@
 #   3. Starts `mec vse serve --listen 127.0.0.1:PORT` (default profile on slot 0, the SCP11b
 #      profile on slot 1, state in a temporary directory).
 #   4. Runs opensc-tool (ATR, plain APDUs and their status words) and yubikit (SCP03 level 33,
-#      SCP11b, secured GET DATA, PUT KEY then SIGKILL + restart from --state).
+#      SCP11b, secured GET DATA, PUT KEY then SIGKILL + restart from --state), then repeats a
+#      few checks in vpcd's default mode (vpcd listens, `mec vse serve --connect`).
 #   5. Stops exactly the processes it started (by pid; TERM, then KILL) on any exit.
 # Every step has a timeout.
 set -euo pipefail
@@ -97,14 +98,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Two free consecutive loopback ports (slot 0 and slot 1).
+# Four free consecutive ports: slots 0 and 1 in reverse mode (PORT, PORT+1), then in vpcd's
+# default mode (PORT+2, PORT+3).
 PORT="$(python3 - <<'EOF'
 import random, socket
 for _ in range(200):
-    p = random.randrange(20000, 60000, 2)
+    p = random.randrange(20000, 60000, 4)
     try:
         socks = []
-        for q in (p, p + 1):
+        for q in (p, p + 1, p + 2, p + 3):
             s = socket.socket(); s.bind(("127.0.0.1", q)); socks.append(s)
         print(p); break
     except OSError:
@@ -113,7 +115,7 @@ for _ in range(200):
         for s in socks: s.close()
 EOF
 )"
-[ -n "$PORT" ] || die "no free port pair"
+[ -n "$PORT" ] || die "no free ports"
 log "virtual SE on 127.0.0.1:$PORT and :$((PORT + 1)), work dir $WORK"
 
 # ---------------------------------------------------------------------------------------
@@ -140,6 +142,7 @@ fi
 
 PCSCD_PID=""
 start_pcscd() {
+  local conf="${1:-$WORK/reader.conf.d}"
   rm -f "$WORK/run/pcscd.comm" "$WORK/run/pcscd.pid"
   if [ "$PCSCD_MODE" = namespace ]; then
     # Inside the namespace: a private /run (so /run/pcscd is ours), our socket directory bound
@@ -152,12 +155,12 @@ start_pcscd() {
       mount --bind "$1" /run/pcscd
       if [ -d "$2" ]; then mount --bind "$3" "$2"; fi
       exec pcscd -f -a -c "$4"
-    ' sh "$WORK/run" "$CCID" "$WORK/empty" "$WORK/reader.conf.d" >> "$WORK/pcscd.log" 2>&1 &
+    ' sh "$WORK/run" "$CCID" "$WORK/empty" "$conf" >> "$WORK/pcscd.log" 2>&1 &
     PCSCD_PID="$!"
     PIDS+=("$PCSCD_PID")
     export PCSCLITE_CSOCK_NAME="$WORK/run/pcscd.comm"
   else
-    timeout --signal=TERM 1800 pcscd -f -a -c "$WORK/reader.conf.d" >> "$WORK/pcscd.log" 2>&1 &
+    timeout --signal=TERM 1800 pcscd -f -a -c "$conf" >> "$WORK/pcscd.log" 2>&1 &
     PCSCD_PID="$!"
     PIDS+=("$PCSCD_PID")
     export PCSCLITE_CSOCK_NAME=/run/pcscd/pcscd.comm
@@ -169,15 +172,17 @@ start_pcscd() {
 MEC_PID=""
 MEC_RUNS=0
 start_mec() {
+  local endpoint="${1:---listen}" address="${2:-127.0.0.1:$PORT}" ready="${3:-listening on}"
   MEC_RUNS=$((MEC_RUNS + 1))
   local mlog="$WORK/mec.$MEC_RUNS.log"
   timeout --signal=TERM 1800 "$MEC_BIN" vse serve --profile "$PROFILE0" --profile2 "$PROFILE1" \
-    --state "$WORK/state" --listen "127.0.0.1:$PORT" > "$mlog" 2>&1 &
+    --state "$WORK/state" "$endpoint" "$address" -v > "$mlog" 2>&1 &
   MEC_PID="$!"
   PIDS+=("$MEC_PID")
-  # vpcd in reverse mode must find both listeners when pcscd starts: wait for them.
+  # Reverse mode: vpcd must find both listeners when pcscd starts, so wait for them. Default
+  # mode: wait until both slots have connected to vpcd.
   for _ in $(seq 300); do
-    [ "$(grep -c 'listening on' "$mlog")" -ge 2 ] && return 0
+    [ "$(grep -c "$ready" "$mlog")" -ge 2 ] && return 0
     kill -0 "$MEC_PID" 2>/dev/null || die "mec vse serve exited: $(cat "$mlog")"
     sleep 0.1
   done
@@ -271,6 +276,22 @@ if kill -0 "$MEC_PID" 2>/dev/null; then fail "mec did not stop on SIGTERM within
   wait "$MEC_PID" 2>/dev/null || status=$?
   [ "$status" = 0 ] && pass "mec stops cleanly on SIGTERM" || fail "mec exited with $status on SIGTERM"
 fi
+
+# 4e. vpcd's default mode: vpcd listens (DEVICENAME /dev/null:PORT+2; vpcd binds all
+# interfaces, as Debian's own /etc/reader.conf.d/vpcd does on 35963) and
+# `mec vse serve --connect` connects to it.
+P2=$((PORT + 2))
+mkdir -p "$WORK/reader.conf.d.default"
+printf 'FRIENDLYNAME "%s"\nDEVICENAME   /dev/null:0x%04X\nLIBPATH      %s\nCHANNELID    0x%04X\n' \
+  "$READER" "$P2" "$VPCD_LIB" "$P2" > "$WORK/reader.conf.d.default/vpcd"
+stop_pid "$PCSCD_PID"
+start_pcscd "$WORK/reader.conf.d.default"
+start_mec --connect "127.0.0.1:$P2" "connected to"
+wait_cards
+opensc_sw 0 9000 "00:A4:04:00:08:$ISD" "80:CA:9F:7F:00" && pass "connect mode: opensc GET DATA CPLC -> 9000" || fail "connect mode: opensc GET DATA CPLC"
+run_yk --reader "$READER 00 01" --kvn FF --scp11-kvn 01 scp03 scp11b
+stop_pid "$MEC_PID"
+stop_pid "$PCSCD_PID"
 
 if [ "$FAILED" -gt 0 ]; then
   log "$FAILED interop check(s) failed"
