@@ -114,6 +114,7 @@ struct World {
     home_key: PrivateKey,
     device_key: PrivateKey,
     http: Client,
+    orders: std::cell::Cell<u32>,
 }
 
 fn pem_toml(key: &PrivateKey) -> String {
@@ -255,6 +256,7 @@ card = "5500000000000004"
             home_key,
             device_key,
             http,
+            orders: std::cell::Cell::new(0),
         };
         w.wait_healthy(&w.v_url, "visited");
         w.wait_healthy(&w.h_url, "home");
@@ -327,16 +329,17 @@ card = "5500000000000004"
         )
     }
 
-    /// Content provider: starts a transaction, returns its id.
-    fn start(
+    /// A content provider's start request with a fresh `cpRef`.
+    fn order(
         &self,
         subscriber: &str,
         request_type: &str,
         amount: Option<u64>,
         methods: &[&str],
-    ) -> String {
+    ) -> Value {
+        self.orders.set(self.orders.get() + 1);
         let mut body = json!({
-            "cpRef": format!("order-{request_type}"),
+            "cpRef": format!("order-{}", self.orders.get()),
             "subscriber": subscriber,
             "requestType": request_type,
             "merchant": MERCHANT,
@@ -347,6 +350,18 @@ card = "5500000000000004"
         if let Some(v) = amount {
             body["amount"] = json!({ "value": v, "currency": "EUR" });
         }
+        body
+    }
+
+    /// Content provider: starts a transaction, returns its id.
+    fn start(
+        &self,
+        subscriber: &str,
+        request_type: &str,
+        amount: Option<u64>,
+        methods: &[&str],
+    ) -> String {
+        let body = self.order(subscriber, request_type, amount, methods);
         let (s, v) = self.post(&format!("{}/roam/v1/cp/transactions", self.v_url), &body);
         assert_eq!(s, StatusCode::CREATED, "{v}");
         assert_eq!(v["events"][0]["event"], "started");
@@ -773,6 +788,27 @@ fn unknown_subscriber_bad_requests_and_restart_keeps_transactions() {
     assert_eq!(
         (s, v["status"].as_str()),
         (StatusCode::NOT_FOUND, Some("unknownSession"))
+    );
+
+    // cpRef is the idempotency key of a start: a retried POST gets the same transaction, the
+    // same cpRef with another request is refused.
+    let body = w.order(ALICE, "authentication", None, &[]);
+    let starts = format!("{}/roam/v1/cp/transactions", w.v_url);
+    let (s, first) = w.post(&starts, &body);
+    assert_eq!(s, StatusCode::CREATED, "{first}");
+    let (s, again) = w.post(&starts, &body);
+    assert_eq!(
+        (s, &again["transactionId"]),
+        (StatusCode::OK, &first["transactionId"]),
+        "{again}"
+    );
+    let mut other = body.clone();
+    other["text"] = json!("something else");
+    let (s, v) = w.post(&starts, &other);
+    assert_eq!(
+        (s, v["code"].as_u64()),
+        (StatusCode::CONFLICT, Some(305)),
+        "{v}"
     );
 
     // Crash-restart: the home server is killed while the user is on the contract page; the

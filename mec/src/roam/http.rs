@@ -381,6 +381,22 @@ async fn cp_start(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) 
         let Machine::Visited(v) = &mut c.machine else {
             return Err(Error::Input("not a visited server"));
         };
+        // cpRef is the content provider's idempotency key: a retried start gets the first
+        // transaction back, a different request under the same cpRef is refused.
+        match c.journal.tx_by_cp_ref(&req.cp_ref) {
+            Ok(Some((tid, stored))) => {
+                return Ok(if stored.as_deref() == Some(request_text.as_str()) {
+                    Started::Existing(tid)
+                } else {
+                    Started::Conflict
+                });
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "journal read failed");
+                return Err(Error::Store("journal".into()));
+            }
+        }
         let tid = v.start(now(), req.to_start())?;
         let state = v.state(&tid).map_or("failed", visited_state);
         if let Err(e) = c.journal.upsert_tx(
@@ -395,22 +411,41 @@ async fn cp_start(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) 
         ) {
             tracing::error!(error = %e, "journal write failed");
         }
-        Ok(tid)
+        Ok(Started::New(tid.to_string()))
     });
-    match r {
-        Ok(tid) => {
+    let (status, tid) = match r {
+        Ok(Started::New(tid)) => {
             info!(%tid, cp_ref = %req.cp_ref, request_type = ?req.request_type, "transaction started");
-            match status_of(&app, tid.as_str()) {
-                Some(s) => json_response(StatusCode::CREATED, &s),
-                None => error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    ErrorCode::PermanentFailure,
-                    "transaction not journaled",
-                ),
-            }
+            (StatusCode::CREATED, tid)
         }
-        Err(e) => lib_error(&e),
+        Ok(Started::Existing(tid)) => {
+            info!(%tid, cp_ref = %req.cp_ref, "repeated start answered with the existing transaction");
+            (StatusCode::OK, tid)
+        }
+        Ok(Started::Conflict) => {
+            return error(
+                StatusCode::CONFLICT,
+                ErrorCode::TransactionDataInvalid,
+                "cpRef already used for another request",
+            );
+        }
+        Err(e) => return lib_error(&e),
+    };
+    match status_of(&app, &tid) {
+        Some(s) => json_response(status, &s),
+        None => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::PermanentFailure,
+            "transaction not journaled",
+        ),
     }
+}
+
+/// What a start request did.
+enum Started {
+    New(String),
+    Existing(String),
+    Conflict,
 }
 
 fn status_of(app: &App, tid: &str) -> Option<TransactionStatus> {

@@ -72,6 +72,7 @@ CREATE TABLE IF NOT EXISTS transactions (
     updated_ms INTEGER NOT NULL,
     PRIMARY KEY (party, tid)
 );
+CREATE INDEX IF NOT EXISTS transactions_cp_ref ON transactions (party, cp_ref);
 CREATE TABLE IF NOT EXISTS cp_events (
     tid TEXT NOT NULL,
     seq INTEGER NOT NULL,
@@ -648,6 +649,20 @@ impl Journal {
             .optional()
     }
 
+    /// The transaction a content provider started under `cp_ref`: (tid, request JSON).
+    pub(crate) fn tx_by_cp_ref(
+        &self,
+        cp_ref: &str,
+    ) -> rusqlite::Result<Option<(String, Option<String>)>> {
+        self.conn
+            .query_row(
+                "SELECT tid, request FROM transactions WHERE party = '' AND cp_ref = ?1 ORDER BY created_ms, tid LIMIT 1",
+                [cp_ref],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+    }
+
     /// Appends a content-provider event.
     pub(crate) fn add_event(&self, tid: &str, event: &str) -> rusqlite::Result<()> {
         self.conn.execute(
@@ -960,6 +975,11 @@ mod tests {
         )
         .unwrap();
         let row = j.tx("", "t1").unwrap().unwrap();
+        assert_eq!(
+            j.tx_by_cp_ref("order-1").unwrap(),
+            Some(("t1".to_owned(), Some("{}".to_owned())))
+        );
+        assert_eq!(j.tx_by_cp_ref("order-2").unwrap(), None);
         assert_eq!(row.state, "awaitingUser");
         assert_eq!(row.cp_ref.as_deref(), Some("order-1"));
         assert_eq!(row.user_url.as_deref(), Some("http://u"));
