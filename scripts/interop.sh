@@ -45,6 +45,13 @@ command -v pcscd >/dev/null 2>&1 || need_apt+=(pcscd)
 command -v pcsc_scan >/dev/null 2>&1 || need_apt+=(pcsc-tools)
 command -v opensc-tool >/dev/null 2>&1 || need_apt+=(opensc)
 [ -e /usr/include/PCSC/winscard.h ] || need_apt+=(libpcsclite-dev)
+command -v unshare >/dev/null 2>&1 || need_apt+=(util-linux)
+command -v pgrep >/dev/null 2>&1 || need_apt+=(procps)
+# Debian's python3 creates venvs only with python3-venv (ensurepip).
+if ! "$ROOT/.venv/bin/python" -c 'import yubikit' >/dev/null 2>&1; then
+  command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
+  python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_apt+=(python3-venv)
+fi
 if [ "${#need_apt[@]}" -gt 0 ]; then
   [ -z "${INTEROP_NO_INSTALL:-}" ] || die "missing packages: ${need_apt[*]}"
   [ "$(id -u)" = 0 ] || die "missing packages ${need_apt[*]} and not root: apt-get install them first"
@@ -52,7 +59,7 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   timeout 600 apt-get update -q >/dev/null
   timeout 900 apt-get install -y -q --no-install-recommends \
-    pcscd vsmartcard-vpcd pcsc-tools opensc libpcsclite-dev >/dev/null
+    pcscd vsmartcard-vpcd pcsc-tools opensc libpcsclite-dev "${need_apt[@]}" >/dev/null
 fi
 [ -e "$VPCD_LIB" ] || VPCD_LIB="$(dpkg -L vsmartcard-vpcd 2>/dev/null | grep 'libifdvpcd\.so$' | head -n1)"
 [ -n "$VPCD_LIB" ] && [ -e "$VPCD_LIB" ] || die "vpcd driver not found"
