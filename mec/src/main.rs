@@ -30,7 +30,7 @@ enum Group {
     #[command(subcommand)]
     Vse(vse::VseCommand),
     /// GlobalPlatform card management over PC/SC (list, install, personalize, lock, delete, keys).
-    Gp(gp::GpArgs),
+    Gp(Box<gp::GpArgs>),
     /// Roaming for mobile e-commerce: the visited and home reference servers.
     #[command(subcommand)]
     Roam(roam::RoamCommand),
@@ -42,7 +42,7 @@ fn main() -> ExitCode {
         Group::Trace(command) => trace::run(command),
         Group::Vse(command) => vse::run(command),
         Group::Roam(command) => roam::run(command),
-        Group::Gp(args) => gp::run(args),
+        Group::Gp(args) => gp::run(*args),
     };
     match result {
         Ok(code) => code,

@@ -214,10 +214,16 @@ pub(crate) mod tests {
 
     #[test]
     fn cap_components_in_load_order() {
-        let cap = build_cap(&[0xF0, 0x6D, 0x65, 0x63, 0x53, 0x54], &[0xF0, 0x6D, 1, 2, 3]);
+        let cap = build_cap(
+            &[0xF0, 0x6D, 0x65, 0x63, 0x53, 0x54],
+            &[0xF0, 0x6D, 1, 2, 3],
+        );
         let lf = read_load_file(&cap, false).unwrap();
         assert_eq!(lf.components, COMPONENT_ORDER.to_vec());
-        assert_eq!(lf.package.unwrap().as_bytes(), [0xF0, 0x6D, 0x65, 0x63, 0x53, 0x54]);
+        assert_eq!(
+            lf.package.unwrap().as_bytes(),
+            [0xF0, 0x6D, 0x65, 0x63, 0x53, 0x54]
+        );
         assert_eq!(lf.applets.len(), 1);
         assert_eq!(lf.applets[0].as_bytes(), [0xF0, 0x6D, 1, 2, 3]);
         // Header first, then Directory (tag 02), ..., RefLocation (tag 09) last.

@@ -433,11 +433,7 @@ impl<T: Transport> GpClient<T> {
     ///
     /// # Errors
     /// [`GpError::Status`] naming `what` for any other status word.
-    pub(crate) fn expect_ok(
-        &mut self,
-        what: &str,
-        command: &Command,
-    ) -> Result<Vec<u8>, GpError> {
+    pub(crate) fn expect_ok(&mut self, what: &str, command: &Command) -> Result<Vec<u8>, GpError> {
         let r = self.transmit(command)?;
         if r.status == StatusWord::SUCCESS {
             Ok(r.data)
@@ -450,10 +446,7 @@ impl<T: Transport> GpClient<T> {
     ///
     /// # Errors
     /// [`GpError::Status`] when the card refuses, [`GpError::Command`] for a bad FCI.
-    pub(crate) fn select_sd(
-        &mut self,
-        aid: Option<&Aid>,
-    ) -> Result<Option<select::Fci>, GpError> {
+    pub(crate) fn select_sd(&mut self, aid: Option<&Aid>) -> Result<Option<select::Fci>, GpError> {
         let command = match aid {
             Some(a) => select::select(a),
             None => select::select_isd(),
@@ -652,6 +645,10 @@ impl<T: Transport> GpClient<T> {
                 failure,
                 default_keys: keys.default_keys,
             },
+            gp_scp::Error::KeyType(why) => GpError::Usage(format!(
+                "--kdf {}: {why} (EMV and VISA2 diversify DES keys, KDF3 AES keys)",
+                keys.kdf
+            )),
             other => GpError::from(other),
         };
         match card_scp {
@@ -684,9 +681,7 @@ impl<T: Transport> GpClient<T> {
                     key_version: info.key_version,
                     level: level.to_byte(),
                     kdd: Some(kdd),
-                    sequence_counter: Some(u32::from(u16::from_be_bytes(
-                        info.sequence_counter,
-                    ))),
+                    sequence_counter: Some(u32::from(u16::from_be_bytes(info.sequence_counter))),
                 };
                 let ea = pending.external_authenticate().clone();
                 let r = self.transmit_plain(&ea)?;
@@ -715,9 +710,9 @@ impl<T: Transport> GpClient<T> {
                     key_version: r.data.get(10).copied().unwrap_or(0),
                     level: keys.level.to_byte(),
                     kdd: Some(kdd),
-                    sequence_counter: info.sequence_counter.map(|c| {
-                        u32::from_be_bytes([0, c[0], c[1], c[2]])
-                    }),
+                    sequence_counter: info
+                        .sequence_counter
+                        .map(|c| u32::from_be_bytes([0, c[0], c[1], c[2]])),
                 };
                 let ea = pending.external_authenticate().clone();
                 let r = self.transmit_plain(&ea)?;
@@ -821,15 +816,13 @@ impl<T: Transport> GpClient<T> {
             if r.status.to_u16() == 0x6A88 && !request.next {
                 return Ok(out);
             }
-            let page = parse_get_status_page(subset, format, &r.data, r.status).map_err(|e| {
-                match e {
-                    CommandError::Status(sw) => status_error(
-                        &format!("GET STATUS P1={:02X}", subset.p1()),
-                        sw,
-                    ),
+            let page =
+                parse_get_status_page(subset, format, &r.data, r.status).map_err(|e| match e {
+                    CommandError::Status(sw) => {
+                        status_error(&format!("GET STATUS P1={:02X}", subset.p1()), sw)
+                    }
                     other => GpError::Command(other),
-                }
-            })?;
+                })?;
             out.extend(page.entries);
             if !page.more {
                 return Ok(out);
@@ -842,8 +835,12 @@ impl<T: Transport> GpClient<T> {
 /// The error for a status word, with hints for the common ones.
 pub(crate) fn status_error(what: &str, sw: StatusWord) -> GpError {
     let hint = match sw.to_u16() {
-        0x6982 => Some("security status not satisfied: this needs an authenticated session (or a higher --security level)"),
-        0x6985 => Some("conditions of use not satisfied: the object's state or the card's life cycle does not allow it (AID already in use, locked, ...)"),
+        0x6982 => Some(
+            "security status not satisfied: this needs an authenticated session (or a higher --security level)",
+        ),
+        0x6985 => Some(
+            "conditions of use not satisfied: the object's state or the card's life cycle does not allow it (AID already in use, locked, ...)",
+        ),
         0x6A88 => Some("referenced data not found: no such AID, key or object on the card"),
         0x6A80 => Some("the card found the data field malformed"),
         0x6A84 => Some("not enough memory on the card"),

@@ -435,9 +435,8 @@ fn seed() -> [u8; 32] {
 
 fn open_transport(args: &GpArgs) -> Result<Box<dyn Transport>, GpError> {
     if let Some(profile_path) = &args.virtual_profile {
-        let profile = virtual_se::profile::Profile::from_file(profile_path).map_err(|e| {
-            GpError::Usage(format!("profile {}: {e}", profile_path.display()))
-        })?;
+        let profile = virtual_se::profile::Profile::from_file(profile_path)
+            .map_err(|e| GpError::Usage(format!("profile {}: {e}", profile_path.display())))?;
         let store: Box<dyn virtual_se::store::Store> = match &args.virtual_state {
             Some(dir) => Box::new(virtual_se::store::DiskStore::open(dir).map_err(|e| {
                 GpError::Usage(format!("virtual card state {}: {e}", dir.display()))

@@ -97,7 +97,9 @@ fn oid_string(bytes: &[u8]) -> String {
     let mut arcs: Vec<u64> = Vec::new();
     let mut value: u64 = 0;
     for b in bytes {
-        value = value.saturating_mul(128).saturating_add(u64::from(b & 0x7F));
+        value = value
+            .saturating_mul(128)
+            .saturating_add(u64::from(b & 0x7F));
         if b & 0x80 == 0 {
             if arcs.is_empty() {
                 let first = (value / 40).min(2);
@@ -118,9 +120,7 @@ fn oid_string(bytes: &[u8]) -> String {
 fn cplc_fields(c: &Cplc) -> Vec<CplcField> {
     let h2 = |v: u16| format!("{v:04X}");
     let h4 = |v: u32| format!("{v:08X}");
-    let date = |v: u16| {
-        parse_cplc_date(v).map(|(y, d)| format!("year digit {y}, day {d}"))
-    };
+    let date = |v: u16| parse_cplc_date(v).map(|(y, d)| format!("year digit {y}, day {d}"));
     let f = |name, value: String, d: Option<String>| CplcField {
         name,
         value,
@@ -130,21 +130,53 @@ fn cplc_fields(c: &Cplc) -> Vec<CplcField> {
         f("IC fabricator", h2(c.ic_fabricator), None),
         f("IC type", h2(c.ic_type), None),
         f("OS identifier", h2(c.os_id), None),
-        f("OS release date", h2(c.os_release_date), date(c.os_release_date)),
+        f(
+            "OS release date",
+            h2(c.os_release_date),
+            date(c.os_release_date),
+        ),
         f("OS release level", h2(c.os_release_level), None),
-        f("IC fabrication date", h2(c.ic_fabrication_date), date(c.ic_fabrication_date)),
+        f(
+            "IC fabrication date",
+            h2(c.ic_fabrication_date),
+            date(c.ic_fabrication_date),
+        ),
         f("IC serial number", h4(c.ic_serial_number), None),
         f("IC batch identifier", h2(c.ic_batch_id), None),
         f("IC module fabricator", h2(c.ic_module_fabricator), None),
-        f("IC module packaging date", h2(c.ic_module_packaging_date), date(c.ic_module_packaging_date)),
+        f(
+            "IC module packaging date",
+            h2(c.ic_module_packaging_date),
+            date(c.ic_module_packaging_date),
+        ),
         f("ICC manufacturer", h2(c.icc_manufacturer), None),
-        f("IC embedding date", h2(c.ic_embedding_date), date(c.ic_embedding_date)),
+        f(
+            "IC embedding date",
+            h2(c.ic_embedding_date),
+            date(c.ic_embedding_date),
+        ),
         f("IC pre-personalizer", h2(c.pre_personalizer), None),
-        f("IC pre-personalization date", h2(c.pre_personalization_date), date(c.pre_personalization_date)),
-        f("IC pre-personalization equipment", h4(c.pre_personalization_equipment), None),
+        f(
+            "IC pre-personalization date",
+            h2(c.pre_personalization_date),
+            date(c.pre_personalization_date),
+        ),
+        f(
+            "IC pre-personalization equipment",
+            h4(c.pre_personalization_equipment),
+            None,
+        ),
         f("IC personalizer", h2(c.personalizer), None),
-        f("IC personalization date", h2(c.personalization_date), date(c.personalization_date)),
-        f("IC personalization equipment", h4(c.personalization_equipment), None),
+        f(
+            "IC personalization date",
+            h2(c.personalization_date),
+            date(c.personalization_date),
+        ),
+        f(
+            "IC personalization equipment",
+            h4(c.personalization_equipment),
+            None,
+        ),
     ]
 }
 
@@ -188,7 +220,10 @@ pub(crate) fn collect_info<T: Transport>(
     if let Some(raw) = client.get_data(0x9F7F)? {
         match parse_cplc(&raw) {
             Ok(c) => info.cplc = cplc_fields(&c),
-            Err(e) => info.card_data_other.push(format!("CPLC not decoded ({e}): {}", hex::encode_upper(&raw))),
+            Err(e) => info.card_data_other.push(format!(
+                "CPLC not decoded ({e}): {}",
+                hex::encode_upper(&raw)
+            )),
         }
     }
     let card_data = match client.get_data(0x66)? {
@@ -203,7 +238,11 @@ pub(crate) fn collect_info<T: Transport>(
                     let mut o = gp.clone();
                     o.push(0x02);
                     o.extend_from_slice(v);
-                    format!("{} (GlobalPlatform {})", oid_string(&o), v.iter().map(u8::to_string).collect::<Vec<_>>().join("."))
+                    format!(
+                        "{} (GlobalPlatform {})",
+                        oid_string(&o),
+                        v.iter().map(u8::to_string).collect::<Vec<_>>().join(".")
+                    )
                 });
                 info.card_id_scheme = d.card_id_scheme.as_ref().map(|v| {
                     gp.push(0x03);
@@ -231,9 +270,10 @@ pub(crate) fn collect_info<T: Transport>(
                     }
                 }
             }
-            Err(e) => info
-                .card_data_other
-                .push(format!("card data not decoded ({e}): {}", hex::encode_upper(&raw))),
+            Err(e) => info.card_data_other.push(format!(
+                "card data not decoded ({e}): {}",
+                hex::encode_upper(&raw)
+            )),
         }
     }
     let value = |raw: Vec<u8>, tag: u32| -> String {
@@ -256,7 +296,14 @@ pub(crate) fn collect_info<T: Transport>(
                 components: k
                     .components
                     .iter()
-                    .map(|c| format!("{} ({:02X}) {} bytes", key_type_name(c.key_type), c.key_type, c.length))
+                    .map(|c| {
+                        format!(
+                            "{} ({:02X}) {} bytes",
+                            key_type_name(c.key_type),
+                            c.key_type,
+                            c.length
+                        )
+                    })
                     .collect(),
             })
             .collect();
@@ -274,15 +321,29 @@ fn json(out: &mut dyn Write, value: &impl Serialize) -> Result<(), GpError> {
 ///
 /// # Errors
 /// Output errors.
-pub(crate) fn print_info(info: &InfoReport, as_json: bool, out: &mut dyn Write) -> Result<(), GpError> {
+pub(crate) fn print_info(
+    info: &InfoReport,
+    as_json: bool,
+    out: &mut dyn Write,
+) -> Result<(), GpError> {
     if as_json {
         return json(out, info);
     }
     let mut s = String::new();
     use std::fmt::Write as _;
     let na = "(not available)";
-    let _ = writeln!(s, "Security domain: {}", info.security_domain.as_deref().unwrap_or(na));
-    let _ = writeln!(s, "Card life cycle: {}", info.card_lifecycle.as_deref().unwrap_or("(unknown: needs an authenticated session)"));
+    let _ = writeln!(
+        s,
+        "Security domain: {}",
+        info.security_domain.as_deref().unwrap_or(na)
+    );
+    let _ = writeln!(
+        s,
+        "Card life cycle: {}",
+        info.card_lifecycle
+            .as_deref()
+            .unwrap_or("(unknown: needs an authenticated session)")
+    );
     if let Some(sess) = &info.session {
         let _ = writeln!(
             s,
@@ -299,10 +360,15 @@ pub(crate) fn print_info(info: &InfoReport, as_json: bool, out: &mut dyn Write) 
     let _ = writeln!(
         s,
         "Sequence counter: {}",
-        info.sequence_counter.map_or_else(|| na.to_owned(), |c| format!("{c} ({c:06X})"))
+        info.sequence_counter
+            .map_or_else(|| na.to_owned(), |c| format!("{c} ({c:06X})"))
     );
     let _ = writeln!(s, "Card data (66):");
-    let _ = writeln!(s, "  GlobalPlatform version: {}", info.gp_version.as_deref().unwrap_or(na));
+    let _ = writeln!(
+        s,
+        "  GlobalPlatform version: {}",
+        info.gp_version.as_deref().unwrap_or(na)
+    );
     if let Some(c) = &info.card_id_scheme {
         let _ = writeln!(s, "  card identification scheme: {c}");
     }
@@ -310,7 +376,13 @@ pub(crate) fn print_info(info: &InfoReport, as_json: bool, out: &mut dyn Write) 
         let _ = writeln!(s, "  supported secure channels: {na}");
     }
     for scp in &info.secure_channels {
-        let _ = writeln!(s, "  supported: {} i={} ({})", scp.scp, scp.i, scp.options.join(", "));
+        let _ = writeln!(
+            s,
+            "  supported: {} i={} ({})",
+            scp.scp,
+            scp.i,
+            scp.options.join(", ")
+        );
     }
     for o in &info.card_data_other {
         let _ = writeln!(s, "  {o}");
@@ -325,7 +397,10 @@ pub(crate) fn print_info(info: &InfoReport, as_json: bool, out: &mut dyn Write) 
             "  {:<34} {}{}",
             f.name,
             f.value,
-            f.date.as_ref().map(|d| format!("  ({d})")).unwrap_or_default()
+            f.date
+                .as_ref()
+                .map(|d| format!("  ({d})"))
+                .unwrap_or_default()
         );
     }
     let _ = writeln!(s, "Key information (E0):");
@@ -335,7 +410,13 @@ pub(crate) fn print_info(info: &InfoReport, as_json: bool, out: &mut dyn Write) 
         let _ = writeln!(s, "  {:<4} {:<7} components", "id", "version");
     }
     for k in &info.keys {
-        let _ = writeln!(s, "  {:<4} {:<7} {}", k.id, k.version, k.components.join(", "));
+        let _ = writeln!(
+            s,
+            "  {:<4} {:<7} {}",
+            k.id,
+            k.version,
+            k.components.join(", ")
+        );
     }
     write!(out, "{s}").map_err(|e| GpError::Usage(format!("output: {e}")))
 }
@@ -402,10 +483,17 @@ pub(crate) fn collect_registry<T: Transport>(
     }
     for e in client.get_status(StatusSubset::Applications)? {
         let sd = e.privileges.is_some_and(|p| p.is_security_domain());
-        out.push(entry(if sd { "SSD" } else { "APP" }, &e, StatusSubset::Applications));
+        out.push(entry(
+            if sd { "SSD" } else { "APP" },
+            &e,
+            StatusSubset::Applications,
+        ));
     }
     let files = match client.get_status(StatusSubset::LoadFilesAndModules) {
-        Ok(f) => f.into_iter().map(|e| (e, StatusSubset::LoadFilesAndModules)).collect::<Vec<_>>(),
+        Ok(f) => f
+            .into_iter()
+            .map(|e| (e, StatusSubset::LoadFilesAndModules))
+            .collect::<Vec<_>>(),
         Err(GpError::Status { sw, .. }) if matches!(sw.to_u16(), 0x6A86 | 0x6A80) => client
             .get_status(StatusSubset::LoadFiles)?
             .into_iter()
@@ -423,7 +511,11 @@ pub(crate) fn collect_registry<T: Transport>(
 ///
 /// # Errors
 /// Output errors.
-pub(crate) fn print_registry(entries: &[ListEntry], as_json: bool, out: &mut dyn Write) -> Result<(), GpError> {
+pub(crate) fn print_registry(
+    entries: &[ListEntry],
+    as_json: bool,
+    out: &mut dyn Write,
+) -> Result<(), GpError> {
     if as_json {
         return json(out, &entries);
     }

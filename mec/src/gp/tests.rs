@@ -197,12 +197,27 @@ fn info_decodes_everything() {
 #[test]
 fn every_protocol_and_level() {
     let cases: &[(&str, &[&str], &[&str])] = &[
-        ("default.toml", &[], &["mac", "mac+enc", "mac+enc+rmac", "all"]),
-        ("scp03-s16.toml", &["--key", "404142434445464748494A4B4C4D4E4F505152535455565758595A5B5C5D5E5F"], &["mac", "mac+enc", "mac+enc+rmac", "all"]),
+        (
+            "default.toml",
+            &[],
+            &["mac", "mac+enc", "mac+enc+rmac", "all"],
+        ),
+        (
+            "scp03-s16.toml",
+            &[
+                "--key",
+                "404142434445464748494A4B4C4D4E4F505152535455565758595A5B5C5D5E5F",
+            ],
+            &["mac", "mac+enc", "mac+enc+rmac", "all"],
+        ),
         ("scp02-i55.toml", &[], &["mac", "mac+enc"]),
         ("scp11b.toml", &["--scp", "11b"], &["all"]),
         ("scp11b.toml", &["--scp", "03"], &["mac+enc"]),
-        ("diversified-emv.toml", &["--kdf", "emv"], &["mac", "mac+enc"]),
+        (
+            "diversified-emv.toml",
+            &["--kdf", "emv"],
+            &["mac", "mac+enc"],
+        ),
         ("diversified-visa2.toml", &["--kdf", "visa2"], &["mac+enc"]),
         ("diversified-kdf3.toml", &["--kdf", "kdf3"], &["mac", "all"]),
     ];
@@ -221,13 +236,21 @@ fn every_protocol_and_level() {
             };
             assert_eq!(v["session"]["level"], expected_level, "{profile} {level}");
             assert_eq!(v["card_lifecycle"], "0F (SECURED)", "{profile} {level}");
-            let list = h.ok(&args[..args.len() - 2].iter().copied().chain(["list"]).collect::<Vec<_>>());
+            let list = h.ok(&args[..args.len() - 2]
+                .iter()
+                .copied()
+                .chain(["list"])
+                .collect::<Vec<_>>());
             assert!(list.contains("ISD: "), "{profile} {level}: {list}");
         }
     }
     // S16: the 8-byte challenge is refused by length (6700), the 16-byte one goes through.
     let mut h = Harness::named("scp03-s16.toml");
-    h.ok(&["--key", "404142434445464748494A4B4C4D4E4F505152535455565758595A5B5C5D5E5F", "list"]);
+    h.ok(&[
+        "--key",
+        "404142434445464748494A4B4C4D4E4F505152535455565758595A5B5C5D5E5F",
+        "list",
+    ]);
     assert_eq!(h.client.auth_attempts, 2);
     assert!(h.trace.text().contains("# 6700 to an 8-byte challenge"));
 }
@@ -243,7 +266,10 @@ fn wrong_key_kdf_kvn_fail_once_with_clear_errors() {
     assert!(text.contains("ENC KCV"), "{text}");
     assert!(text.contains("likely causes"), "{text}");
     assert_eq!(h.client.auth_attempts, 1);
-    assert!(h.trace_lines("C: 8482").is_empty(), "no EXTERNAL AUTHENTICATE after a mismatch");
+    assert!(
+        h.trace_lines("C: 8482").is_empty(),
+        "no EXTERNAL AUTHENTICATE after a mismatch"
+    );
     // This card counts failed EXTERNAL AUTHENTICATEs; mec never sends one after a card
     // cryptogram mismatch, so the count moves at most once per invocation.
     assert!(h.failures(ISD) <= 1);
@@ -252,12 +278,18 @@ fn wrong_key_kdf_kvn_fail_once_with_clear_errors() {
     let mut h = Harness::named("diversified-kdf3.toml");
     let e = h.err(&["list"]);
     let text = e.to_string();
-    assert!(text.contains("1. the card's keys are diversified"), "{text}");
+    assert!(
+        text.contains("1. the card's keys are diversified"),
+        "{text}"
+    );
     assert!(text.contains("default test keys"), "{text}");
     assert_eq!(h.client.auth_attempts, 1);
     // Wrong KDF.
     let e = h.err(&["--kdf", "emv", "list"]);
-    assert!(e.to_string().contains("key type") || e.to_string().contains("KDF"), "{e}");
+    assert!(
+        e.to_string().contains("key type") || e.to_string().contains("KDF"),
+        "{e}"
+    );
     let mut h = Harness::named("diversified-emv.toml");
     let e = h.err(&["--kdf", "visa2", "list"]);
     let text = e.to_string();
@@ -284,7 +316,8 @@ fn blocked_domain_stops_without_retry() {
     // Two failed EXTERNAL AUTHENTICATEs straight at the card (a broken host).
     for _ in 0..2 {
         let card = &mut h.client_card();
-        let iu = card.transmit(&hex::decode("80500000080102030405060708 00".replace(' ', "")).unwrap());
+        let iu =
+            card.transmit(&hex::decode("80500000080102030405060708 00".replace(' ', "")).unwrap());
         assert_eq!(&iu[iu.len() - 2..], [0x90, 0x00]);
         let ea = card.transmit(&hex::decode("848201001000000000000000000000000000000000").unwrap());
         assert_ne!(&ea[ea.len() - 2..], [0x90, 0x00]);
@@ -324,24 +357,52 @@ fn install_personalize_lock_delete() {
     )
     .unwrap();
     let cap = cap_path.to_str().unwrap();
-    let out = h.ok(&["install", cap, "--create", "F06D6563535402", "--params", "0102", "--privs", "card-reset"]);
+    let out = h.ok(&[
+        "install",
+        cap,
+        "--create",
+        "F06D6563535402",
+        "--params",
+        "0102",
+        "--privs",
+        "card-reset",
+    ]);
     assert!(out.contains("loaded F06D65635354"), "{out}");
     assert!(out.contains("installed F06D6563535402"), "{out}");
     // INSTALL [for load], LOAD blocks (last with P1 80), INSTALL [for install and make selectable].
     let plain = h.trace_lines("# C: 80E");
     assert!(plain[0].starts_with("# C: 80E60200"), "{plain:?}");
-    assert!(plain.iter().any(|l| l.starts_with("# C: 80E880")), "{plain:?}");
-    assert!(plain.iter().any(|l| l.starts_with("# C: 80E60C00")), "{plain:?}");
+    assert!(
+        plain.iter().any(|l| l.starts_with("# C: 80E880")),
+        "{plain:?}"
+    );
+    assert!(
+        plain.iter().any(|l| l.starts_with("# C: 80E60C00")),
+        "{plain:?}"
+    );
     let list = h.ok(&["list"]);
-    assert!(list.contains("APP: F06D6563535402 07 (SELECTABLE)"), "{list}");
+    assert!(
+        list.contains("APP: F06D6563535402 07 (SELECTABLE)"),
+        "{list}"
+    );
     assert!(list.contains("from load file F06D65635354"), "{list}");
     assert!(list.contains("Card Reset"), "{list}");
 
-    let out = h.ok(&["store-data", "F06D6563535402", "--dgi", "0101024142", "--dgi", "0202030A0B0C"]);
+    let out = h.ok(&[
+        "store-data",
+        "F06D6563535402",
+        "--dgi",
+        "0101024142",
+        "--dgi",
+        "0202030A0B0C",
+    ]);
     assert!(out.contains("2 object(s)"), "{out}");
     // The application now answers GET DATA 0101 with what was stored.
     let out = h.ok(&["apdu", "00A4040007F06D6563535402", "00CA010100"]);
-    assert!(out.contains("01010241 42 9000") || out.contains("0101024142 9000"), "{out}");
+    assert!(
+        out.contains("01010241 42 9000") || out.contains("0101024142 9000"),
+        "{out}"
+    );
 
     h.ok(&["lock", "F06D6563535402"]);
     let list = h.ok(&["list"]);
@@ -354,10 +415,17 @@ fn install_personalize_lock_delete() {
     // Deleting the load file alone fails (an application depends on it): actionable error.
     let e = h.err(&["delete", "F06D65635354"]);
     assert_eq!(exit_code(&e), 1);
-    assert!(e.to_string().contains("DELETE F06D65635354: the card answered"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("DELETE F06D65635354: the card answered"),
+        "{e}"
+    );
     h.ok(&["delete", "--all", "F06D65635354"]);
     let list = h.ok(&["list"]);
-    assert!(!list.contains("F06D6563535402") && !list.contains("PKG: F06D65635354"), "{list}");
+    assert!(
+        !list.contains("F06D6563535402") && !list.contains("PKG: F06D65635354"),
+        "{list}"
+    );
 }
 
 #[test]
@@ -368,12 +436,38 @@ fn install_raw_blob_and_existing_load_file() {
     std::fs::write(&blob, [0x01, 0x00, 0x02, 0xAA, 0xBB]).unwrap();
     let e = h.err(&["install", blob.to_str().unwrap()]);
     assert!(e.to_string().contains("--package"), "{e}");
-    h.ok(&["install", blob.to_str().unwrap(), "--package", "F06D65635354", "--load-only"]);
-    h.ok(&["install", "--package", "F06D65635354", "--applet", "F06D6563535401", "--create", "F06D6563535409"]);
+    h.ok(&[
+        "install",
+        blob.to_str().unwrap(),
+        "--package",
+        "F06D65635354",
+        "--load-only",
+    ]);
+    h.ok(&[
+        "install",
+        "--package",
+        "F06D65635354",
+        "--applet",
+        "F06D6563535401",
+        "--create",
+        "F06D6563535409",
+    ]);
     assert!(h.ok(&["list"]).contains("APP: F06D6563535409"));
     // Installing the same instance again: 6985 explained.
-    let e = h.err(&["install", "--package", "F06D65635354", "--applet", "F06D6563535401", "--create", "F06D6563535409"]);
-    assert!(e.to_string().contains("INSTALL [for install and make selectable] F06D6563535409"), "{e}");
+    let e = h.err(&[
+        "install",
+        "--package",
+        "F06D65635354",
+        "--applet",
+        "F06D6563535401",
+        "--create",
+        "F06D6563535409",
+    ]);
+    assert!(
+        e.to_string()
+            .contains("INSTALL [for install and make selectable] F06D6563535409"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -388,15 +482,48 @@ fn put_key_add_replace_and_delete_key() {
     assert_eq!(v["session"]["key_version"], 0x30);
     // Replace version 30 by 31.
     let newer = "101112131415161718191A1B1C1D1E1F";
-    h.ok(&["--kvn", "30", "--key", new, "put-key", "--replace", "30", "--new-kvn", "31", "--new-key", newer]);
+    h.ok(&[
+        "--kvn",
+        "30",
+        "--key",
+        new,
+        "put-key",
+        "--replace",
+        "30",
+        "--new-kvn",
+        "31",
+        "--new-key",
+        newer,
+    ]);
     h.ok(&["--kvn", "31", "--key", newer, "list"]);
     // Add a derived key set (KDF3 from a master and the card's KDD), then use it with --kdf.
-    h.ok(&["--kvn", "31", "--key", newer, "put-key", "--new-kvn", "32", "--from-master", K40, "--kdf", "kdf3"]);
+    h.ok(&[
+        "--kvn",
+        "31",
+        "--key",
+        newer,
+        "put-key",
+        "--new-kvn",
+        "32",
+        "--from-master",
+        K40,
+        "--kdf",
+        "kdf3",
+    ]);
     h.ok(&["--kvn", "32", "--key", K40, "--kdf", "kdf3", "list"]);
     let info = h.ok(&["--kvn", "32", "--key", K40, "--kdf", "kdf3", "info"]);
     assert!(info.contains("31 ") && info.contains("32 "), "{info}");
     // Delete key set 31.
-    h.ok(&["--kvn", "32", "--key", K40, "--kdf", "kdf3", "delete-key", "31"]);
+    h.ok(&[
+        "--kvn",
+        "32",
+        "--key",
+        K40,
+        "--kdf",
+        "kdf3",
+        "delete-key",
+        "31",
+    ]);
     let e = h.err(&["--kvn", "31", "--key", newer, "list"]);
     assert!(e.to_string().contains("6A88"), "{e}");
 }
@@ -404,18 +531,43 @@ fn put_key_add_replace_and_delete_key() {
 #[test]
 fn put_key_des_on_scp02() {
     let mut h = Harness::named("scp02-i55.toml");
-    let out = h.ok(&["put-key", "--new-kvn", "21", "--new-key", "000102030405060708090A0B0C0D0E0F"]);
+    let out = h.ok(&[
+        "put-key",
+        "--new-kvn",
+        "21",
+        "--new-key",
+        "000102030405060708090A0B0C0D0E0F",
+    ]);
     assert!(out.contains("added key set 21 (DES)"), "{out}");
-    h.ok(&["--kvn", "21", "--key", "000102030405060708090A0B0C0D0E0F", "list"]);
+    h.ok(&[
+        "--kvn",
+        "21",
+        "--key",
+        "000102030405060708090A0B0C0D0E0F",
+        "list",
+    ]);
 }
 
 #[test]
 fn create_ssd_with_keys_and_use_it() {
     let mut h = Harness::named("default.toml");
     let keys = "505152535455565758595A5B5C5D5E5F";
-    let out = h.ok(&["create-ssd", "A000000151535032", "--privs", "security-domain,authorized-management", "--keys", keys]);
-    assert!(out.contains("created security domain A000000151535032"), "{out}");
-    assert!(out.contains("replaced its initial key set FF by version 01"), "{out}");
+    let out = h.ok(&[
+        "create-ssd",
+        "A000000151535032",
+        "--privs",
+        "security-domain,authorized-management",
+        "--keys",
+        keys,
+    ]);
+    assert!(
+        out.contains("created security domain A000000151535032"),
+        "{out}"
+    );
+    assert!(
+        out.contains("replaced its initial key set FF by version 01"),
+        "{out}"
+    );
     let list = h.ok(&["list"]);
     assert!(list.contains("SSD: A000000151535032"), "{list}");
     h.ok(&["--sd", "A000000151535032", "--key", keys, "list"]);
@@ -454,8 +606,21 @@ fn apdu_plain_and_secure() {
 fn trace_is_reproducible() {
     for (profile, extra) in [
         ("default.toml", vec!["--host-challenge", "0102030405060708"]),
-        ("scp02-i55.toml", vec!["--host-challenge", "0102030405060708"]),
-        ("scp03-s16.toml", vec!["--key", "404142434445464748494A4B4C4D4E4F505152535455565758595A5B5C5D5E5F", "--host-challenge", "000102030405060708090A0B0C0D0E0F", "--security", "all"]),
+        (
+            "scp02-i55.toml",
+            vec!["--host-challenge", "0102030405060708"],
+        ),
+        (
+            "scp03-s16.toml",
+            vec![
+                "--key",
+                "404142434445464748494A4B4C4D4E4F505152535455565758595A5B5C5D5E5F",
+                "--host-challenge",
+                "000102030405060708090A0B0C0D0E0F",
+                "--security",
+                "all",
+            ],
+        ),
     ] {
         let mut traces = Vec::new();
         for _ in 0..2 {
@@ -466,7 +631,10 @@ fn trace_is_reproducible() {
             traces.push(h.trace.text());
         }
         assert_eq!(traces[0], traces[1], "{profile}");
-        assert!(traces[0].lines().any(|l| l.starts_with("C: 8050")), "{profile}");
+        assert!(
+            traces[0].lines().any(|l| l.starts_with("C: 8050")),
+            "{profile}"
+        );
     }
 }
 
@@ -501,7 +669,19 @@ dek = "{KAOH_DEK}"
 #[test]
 fn trace_matches_kaoh_scp03_mutual_auth() {
     let mut h = Harness::new(&kaoh_profile("00001E"));
-    h.ok(&["--key-enc", KAOH_ENC, "--key-mac", KAOH_MAC, "--key-dek", KAOH_DEK, "--host-challenge", "9BD6BF878FB8E991", "--security", "mac+enc", "list"]);
+    h.ok(&[
+        "--key-enc",
+        KAOH_ENC,
+        "--key-mac",
+        KAOH_MAC,
+        "--key-dek",
+        KAOH_DEK,
+        "--host-challenge",
+        "9BD6BF878FB8E991",
+        "--security",
+        "mac+enc",
+        "list",
+    ]);
     let wire: Vec<String> = h
         .trace
         .text()
@@ -511,14 +691,31 @@ fn trace_matches_kaoh_scp03_mutual_auth() {
         .collect();
     // After the SELECT of the ISD: the published handshake, byte for byte.
     assert_eq!(wire[2], "C: 80500000089BD6BF878FB8E99100");
-    assert_eq!(wire[3], "R: 000000000000000000003003703C80C2CC87EB3A35E4EDBA35E629C33600001E9000");
+    assert_eq!(
+        wire[3],
+        "R: 000000000000000000003003703C80C2CC87EB3A35E4EDBA35E629C33600001E9000"
+    );
     assert_eq!(wire[4], "C: 848203001023EBFEDC579D22CDCDB6A25A5FF7891F");
 }
 
 #[test]
 fn trace_matches_kaoh_scp03_delete() {
     let mut h = Harness::new(&kaoh_profile("000015"));
-    let e = h.err(&["--key-enc", KAOH_ENC, "--key-mac", KAOH_MAC, "--key-dek", KAOH_DEK, "--host-challenge", "B2BDE1A2DC66BD56", "--security", "mac+enc", "delete", "--all", "A00100015141434C"]);
+    let e = h.err(&[
+        "--key-enc",
+        KAOH_ENC,
+        "--key-mac",
+        KAOH_MAC,
+        "--key-dek",
+        KAOH_DEK,
+        "--host-challenge",
+        "B2BDE1A2DC66BD56",
+        "--security",
+        "mac+enc",
+        "delete",
+        "--all",
+        "A00100015141434C",
+    ]);
     // The card has no such application: 6A88, explained.
     assert!(e.to_string().contains("6A88"), "{e}");
     let wire: Vec<String> = h
@@ -529,10 +726,19 @@ fn trace_matches_kaoh_scp03_delete() {
         .map(str::to_owned)
         .collect();
     assert_eq!(wire[2], "C: 8050000008B2BDE1A2DC66BD5600");
-    assert_eq!(wire[3], "R: 00000000000000000000300370C40932A6FEFEAEB2E127185170F45FCA0000159000");
+    assert_eq!(
+        wire[3],
+        "R: 00000000000000000000300370C40932A6FEFEAEB2E127185170F45FCA0000159000"
+    );
     assert_eq!(wire[4], "C: 848203001059D54D932423D29F6313C970875F8C2F");
-    assert_eq!(h.trace_lines("# C: ")[0], "# C: 80E400800A4F08A00100015141434C");
-    assert_eq!(wire[6], "C: 84E400801829F06AEC3180B3EFE91FF662310B945DE0D5FE66AD67A5B6");
+    assert_eq!(
+        h.trace_lines("# C: ")[0],
+        "# C: 80E400800A4F08A00100015141434C"
+    );
+    assert_eq!(
+        wire[6],
+        "C: 84E400801829F06AEC3180B3EFE91FF662310B945DE0D5FE66AD67A5B6"
+    );
 }
 
 #[test]
@@ -542,7 +748,15 @@ fn usage_errors() {
     assert_eq!(exit_code(&e), 2);
     let e = h.err(&["delete", "A0"]);
     assert!(e.to_string().contains("5 to 16 bytes"), "{e}");
-    let e = h.err(&["install", "--package", "F06D65635354", "--create", "F06D6563535402", "--privs", "bogus"]);
+    let e = h.err(&[
+        "install",
+        "--package",
+        "F06D65635354",
+        "--create",
+        "F06D6563535402",
+        "--privs",
+        "bogus",
+    ]);
     assert!(e.to_string().contains("unknown privilege"), "{e}");
     let e = h.err(&["--host-challenge", "0102", "list"]);
     assert!(e.to_string().contains("8 bytes"), "{e}");

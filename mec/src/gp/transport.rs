@@ -58,7 +58,10 @@ impl<S: Store> VirtualTransport<S> {
 
 impl<S: Store> Transport for VirtualTransport<S> {
     fn describe(&self) -> String {
-        format!("in-process virtual SE, ATR {}", hex::encode_upper(self.card.atr()))
+        format!(
+            "in-process virtual SE, ATR {}",
+            hex::encode_upper(self.card.atr())
+        )
     }
 
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
@@ -193,7 +196,11 @@ impl PcscTransport {
 
 impl Transport for PcscTransport {
     fn describe(&self) -> String {
-        format!("reader \"{}\", ATR {}", self.reader, hex::encode_upper(&self.atr))
+        format!(
+            "reader \"{}\", ATR {}",
+            self.reader,
+            hex::encode_upper(&self.atr)
+        )
     }
 
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {

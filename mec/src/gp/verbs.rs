@@ -33,9 +33,7 @@ pub(crate) fn parse_aid(s: &str) -> Result<Aid, GpError> {
 }
 
 fn norm(name: &str) -> String {
-    name.trim()
-        .to_ascii_lowercase()
-        .replace([' ', '_'], "-")
+    name.trim().to_ascii_lowercase().replace([' ', '_'], "-")
 }
 
 /// Parse privileges: comma-separated names (GPC 2.3 §11.1.2 names, any case, `-`/`_`/space)
@@ -124,10 +122,7 @@ pub(crate) fn readers(args: &GpArgs, out: &mut dyn Write) -> Result<(), GpError>
 }
 
 /// Select the security domain and authenticate.
-fn authenticate<T: Transport>(
-    client: &mut GpClient<T>,
-    args: &GpArgs,
-) -> Result<(), GpError> {
+fn authenticate<T: Transport>(client: &mut GpClient<T>, args: &GpArgs) -> Result<(), GpError> {
     let sd = args.sd_aid()?;
     client.select_sd(sd.as_ref())?;
     let auth = args.auth()?;
@@ -290,7 +285,10 @@ pub(crate) fn execute<T: Transport>(
                 SetStatus::unlock(aid)
             };
             client.expect_ok(
-                &format!("SET STATUS ({} {aid})", if lock { "lock" } else { "unlock" }),
+                &format!(
+                    "SET STATUS ({} {aid})",
+                    if lock { "lock" } else { "unlock" }
+                ),
                 &s.to_command(),
             )?;
             w(
@@ -312,7 +310,11 @@ pub(crate) fn execute<T: Transport>(
             )?;
             w(
                 out,
-                &format!("card life cycle: {:02X} ({})", state.to_byte(), state.name()),
+                &format!(
+                    "card life cycle: {:02X} ({})",
+                    state.to_byte(),
+                    state.name()
+                ),
             )
         }
         Verb::SetStatus {
@@ -335,9 +337,7 @@ pub(crate) fn execute<T: Transport>(
                     }
                 }
                 _ => {
-                    return Err(GpError::Usage(
-                        "give --card STATE, or AID and STATE".into(),
-                    ));
+                    return Err(GpError::Usage("give --card STATE, or AID and STATE".into()));
                 }
             };
             authenticate(client, args)?;
@@ -373,10 +373,9 @@ pub(crate) fn execute<T: Transport>(
             let keys: [Vec<u8>; 3] = if let Some(master) = from_master {
                 let master = hex_key(master)?;
                 let method = kdf.unwrap_or(super::Kdf::None).method();
-                let kdd = client
-                    .session()
-                    .and_then(|s| s.kdd)
-                    .ok_or_else(|| GpError::Usage("the session has no KDD to diversify with".into()))?;
+                let kdd = client.session().and_then(|s| s.kdd).ok_or_else(|| {
+                    GpError::Usage("the session has no KDD to diversify with".into())
+                })?;
                 let master_set = KeySet::new(version, key_type, &master, &master, &master)
                     .map_err(|e| GpError::Usage(format!("--from-master: {e}")))?;
                 let derived = diversify(&master_set, method, &kdd)
@@ -426,8 +425,16 @@ pub(crate) fn execute<T: Transport>(
                 out,
                 &format!(
                     "{} key set {version:02X} ({}), KCVs {} checked",
-                    if replace.is_some() { "replaced" } else { "added" },
-                    if key_type == KeyType::Des { "DES" } else { "AES" },
+                    if replace.is_some() {
+                        "replaced"
+                    } else {
+                        "added"
+                    },
+                    if key_type == KeyType::Des {
+                        "DES"
+                    } else {
+                        "AES"
+                    },
                     expected
                         .iter()
                         .map(hex::encode_upper)
@@ -510,7 +517,10 @@ pub(crate) fn execute<T: Transport>(
                 .map_err(GpError::Usage)?;
             authenticate(client, args)?;
             install_instance(client, package, module, aid, privileges, None)?;
-            w(out, &format!("created security domain {aid} ({privileges})"))?;
+            w(
+                out,
+                &format!("created security domain {aid} ({privileges})"),
+            )?;
             if let Some(k) = new_keys {
                 // The new SSD starts with a copy of the installing domain's keys: open a
                 // session to it with them and replace that key set.
@@ -530,13 +540,16 @@ pub(crate) fn execute<T: Transport>(
                 };
                 let data = gp_scp::put_key::encode_put_key_data(
                     new_version,
-                    &[(dek_type, &secret), (dek_type, &secret), (dek_type, &secret)],
+                    &[
+                        (dek_type, &secret),
+                        (dek_type, &secret),
+                        (dek_type, &secret),
+                    ],
                     dek.as_bytes(),
                     dek_type,
                 )
                 .map_err(|e| GpError::Usage(format!("--keys: {e}")))?;
-                let command =
-                    PutKey::from_data(old_version, 0x01, &data)?.to_command()?;
+                let command = PutKey::from_data(old_version, 0x01, &data)?.to_command()?;
                 let answer = client.expect_ok("PUT KEY (new SSD keys)", &command)?;
                 let kcv = secret
                     .kcv(dek_type)

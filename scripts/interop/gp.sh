@@ -1,0 +1,321 @@
+#!/usr/bin/env bash
+# End-to-end tests of `mec gp` (issue 5) over real PC/SC: a private pcscd with vsmartcard's
+# vpcd driver in reverse mode, `mec vse serve` behind it, and `mec gp` as a PC/SC client.
+#
+#   scripts/interop/gp.sh          run every check, exit non-zero on failure
+#   MEC_BIN=path ...               use this mec binary instead of building it
+#   INTEROP_KEEP=1 ...             keep the work directory (logs, traces)
+#
+# Same environment as scripts/interop.sh (which installs pcscd, vsmartcard-vpcd, opensc and
+# libpcsclite-dev): this script only checks they are there. Like interop.sh it runs its OWN
+# pcscd in a private mount namespace (or directly when no system pcscd runs), talks to it
+# through PCSCLITE_CSOCK_NAME, and stops exactly the processes it started, by pid.
+#
+# vpcd only creates reverse-mode readers whose card is listening when pcscd starts, so each
+# pair of card profiles is one "round": start `mec vse serve` (slot 0 and slot 1), start
+# pcscd, run the checks, stop pcscd, stop the card. Rounds:
+#   1. default (SCP03 S8 i=70)       + scp11b (SCP03 + SCP11b)
+#   2. scp03-s16 (S16, AES-256)      + scp02-i55 (SCP02)
+#   3. diversified-emv (SCP02)       + diversified-visa2 (SCP02)
+#   4. diversified-kdf3 (SCP03)      + kaoh-scp03 (the kaoh/globalplatform vector card), twice:
+#      the two runs' traces must be identical, and match the published vector.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$ROOT"
+
+log() { printf '[gp-e2e] %s\n' "$*"; }
+die() { printf '[gp-e2e] ERROR: %s\n' "$*" >&2; exit 1; }
+
+PROFILES="$ROOT/virtual-se/profiles"
+KAOH="$ROOT/mec/tests/data/gp/kaoh-scp03.toml"
+READER="MEC GP Virtual SE"
+K40=404142434445464748494A4B4C4D4E4F
+K40_256=404142434445464748494A4B4C4D4E4F505152535455565758595A5B5C5D5E5F
+
+VPCD_LIB=/usr/lib/pcsc/drivers/serial/libifdvpcd.so
+[ -e "$VPCD_LIB" ] || VPCD_LIB="$(dpkg -L vsmartcard-vpcd 2>/dev/null | grep 'libifdvpcd\.so$' | head -n1 || true)"
+command -v pcscd >/dev/null 2>&1 || die "pcscd missing (apt-get install pcscd vsmartcard-vpcd libpcsclite-dev, or run scripts/interop.sh once)"
+[ -n "$VPCD_LIB" ] && [ -e "$VPCD_LIB" ] || die "vpcd driver missing (apt-get install vsmartcard-vpcd)"
+
+if [ -z "${MEC_BIN:-}" ]; then
+  log "building mec"
+  timeout 1800 cargo build -q -p mec
+  MEC_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/mec"
+fi
+[ -x "$MEC_BIN" ] || die "mec binary $MEC_BIN not found"
+
+WORK="$(mktemp -d /tmp/mec-gp-e2e.XXXXXX)"
+PIDS=()
+stop_pid() {
+  local pid="$1"
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+cleanup() {
+  local status=$?
+  set +e
+  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+  wait 2>/dev/null
+  if [ "$status" != 0 ]; then
+    for f in "$WORK"/*.log; do [ -e "$f" ] && { echo "---- $f (tail)"; tail -n 30 -- "$f"; }; done
+  fi
+  [ -n "${INTEROP_KEEP:-}" ] || rm -rf "$WORK"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+PCSCD_MODE=""
+if unshare --mount --propagation private true 2>/dev/null; then
+  PCSCD_MODE=namespace
+elif [ ! -e /run/pcscd/pcscd.comm ] && [ "$(id -u)" = 0 ]; then
+  PCSCD_MODE=direct
+else
+  log "SKIP: cannot run a private pcscd (no mount namespace rights and a system pcscd is running)"
+  exit 0
+fi
+
+free_port_pair() {
+  python3 - <<'EOF'
+import random, socket
+for _ in range(200):
+    p = random.randrange(20000, 60000, 2)
+    socks = []
+    try:
+        for q in (p, p + 1):
+            s = socket.socket(); s.bind(("127.0.0.1", q)); socks.append(s)
+        print(p); break
+    except OSError:
+        pass
+    finally:
+        for s in socks: s.close()
+EOF
+}
+
+PCSCD_PID=""
+MEC_PID=""
+ROUND=0
+# start_round PROFILE0 PROFILE1: a fresh card (memory state, fixed seed) and a fresh pcscd.
+start_round() {
+  ROUND=$((ROUND + 1))
+  local port
+  port="$(free_port_pair)"
+  [ -n "$port" ] || die "no free port pair"
+  local conf="$WORK/conf.$ROUND" run="$WORK/run.$ROUND"
+  mkdir -p "$conf" "$run" "$WORK/empty"
+  cat > "$conf/vpcd" <<EOF
+FRIENDLYNAME "$READER"
+DEVICENAME   127.0.0.1:$(printf '0x%04X' "$port")
+LIBPATH      $VPCD_LIB
+CHANNELID    $(printf '0x%04X' "$port")
+EOF
+  local mlog="$WORK/mec.$ROUND.log"
+  timeout --signal=TERM 900 "$MEC_BIN" vse serve --profile "$1" --profile2 "$2" \
+    --seed 00000000000000000000000000000000000000000000000000000000000000AB \
+    --listen "127.0.0.1:$port" > "$mlog" 2>&1 &
+  MEC_PID="$!"
+  PIDS+=("$MEC_PID")
+  for _ in $(seq 300); do
+    [ "$(grep -c 'listening on' "$mlog")" -ge 2 ] && break
+    kill -0 "$MEC_PID" 2>/dev/null || die "mec vse serve exited: $(cat "$mlog")"
+    sleep 0.1
+  done
+  if [ "$PCSCD_MODE" = namespace ]; then
+    timeout --signal=TERM 900 unshare --mount --propagation private sh -c '
+      set -e
+      mount -t tmpfs tmpfs /run
+      mkdir -p /run/pcscd
+      mount --bind "$1" /run/pcscd
+      if [ -d "$2" ]; then mount --bind "$3" "$2"; fi
+      exec pcscd -f -a -c "$4"
+    ' sh "$run" /usr/lib/pcsc/drivers/ifd-ccid.bundle "$WORK/empty" "$conf" >> "$WORK/pcscd.$ROUND.log" 2>&1 &
+    PCSCD_PID="$!"
+    export PCSCLITE_CSOCK_NAME="$run/pcscd.comm"
+  else
+    timeout --signal=TERM 900 pcscd -f -a -c "$conf" >> "$WORK/pcscd.$ROUND.log" 2>&1 &
+    PCSCD_PID="$!"
+    export PCSCLITE_CSOCK_NAME=/run/pcscd/pcscd.comm
+  fi
+  PIDS+=("$PCSCD_PID")
+  for _ in $(seq 100); do [ -S "$PCSCLITE_CSOCK_NAME" ] && break; sleep 0.1; done
+  [ -S "$PCSCLITE_CSOCK_NAME" ] || die "pcscd did not create its socket"
+  for _ in $(seq 150); do
+    if [ "$(timeout 5 "$MEC_BIN" gp readers 2>/dev/null | grep -c "card present")" = 2 ]; then
+      log "round $ROUND: $(basename "$1") + $(basename "$2") on port $port"
+      return 0
+    fi
+    sleep 0.2
+  done
+  timeout 5 "$MEC_BIN" gp readers || true
+  die "round $ROUND: the two cards did not appear in pcscd"
+}
+stop_round() {
+  stop_pid "$PCSCD_PID"
+  stop_pid "$MEC_PID"
+  wait "$PCSCD_PID" 2>/dev/null || true
+  wait "$MEC_PID" 2>/dev/null || true
+}
+
+FAILED=0
+PASSED=0
+pass() { PASSED=$((PASSED + 1)); log "PASS $*"; }
+fail() { FAILED=$((FAILED + 1)); log "FAIL $*"; }
+
+# gp SLOT ARGS...: run mec gp on reader slot 0 or 1; stdout in $OUT, stderr in $ERR, exit in $RC.
+gp() {
+  local slot="$1"; shift
+  RC=0
+  OUT="$(timeout 60 "$MEC_BIN" gp --reader "$READER 00 0$slot" "$@" 2>"$WORK/err")" || RC=$?
+  ERR="$(cat "$WORK/err")"
+}
+# ok NAME SLOT ARGS...: expect exit 0.
+ok() {
+  local name="$1"; shift
+  gp "$@"
+  if [ "$RC" = 0 ]; then pass "$name"; else fail "$name (exit $RC): $ERR"; fi
+}
+# expect_rc NAME CODE SLOT ARGS...: expect this exit code.
+expect_rc() {
+  local name="$1" code="$2"; shift 2
+  gp "$@"
+  if [ "$RC" = "$code" ]; then pass "$name"; else fail "$name: exit $RC, expected $code: $ERR"; fi
+}
+has() { # has NAME TEXT NEEDLE
+  if printf '%s' "$2" | grep -qF -- "$3"; then pass "$1"; else fail "$1: '$3' not in: $2"; fi
+}
+wire() { printf '%s\n' "$1" | grep -E '^(C|R): '; }
+
+# A small CAP file (ZIP of components) for a package that is not on the card.
+python3 - "$WORK/hello.cap" <<'EOF'
+import struct, sys, zipfile
+pkg = bytes.fromhex("F06D6567700A")
+applet = bytes.fromhex("F06D6567700A01")
+def comp(tag, body): return bytes([tag]) + struct.pack(">H", len(body)) + body
+header = comp(1, bytes.fromhex("DECAFFED") + bytes([2, 2, 4, 0, 1, len(pkg)]) + pkg)
+app = comp(3, bytes([1, len(applet)]) + applet + b"\x00\x10")
+with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED) as z:
+    z.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\n")
+    for name, data in [("Header", header), ("Directory", comp(2, b"\0\0")), ("Applet", app),
+                       ("Import", comp(4, b"\0")), ("Class", comp(6, b"\0")), ("Method", comp(7, b"\1\2")),
+                       ("StaticField", comp(8, b"\0")), ("ConstantPool", comp(5, b"\0")),
+                       ("RefLocation", comp(9, b"\0"))]:
+        z.writestr("com/example/hello/javacard/%s.cap" % name, data)
+EOF
+
+# ---------------------------------------------------------------------------------------
+start_round "$PROFILES/default.toml" "$PROFILES/scp11b.toml"
+gp 0 readers
+has "readers lists the virtual SE with its ATR" "$OUT" "ATR 3BF81300008131FE456D65637653453031EA"
+ok "info (SCP03 S8)" 0 info
+has "info decodes CPLC" "$OUT" "IC serial number"
+has "info shows the card life cycle" "$OUT" "Card life cycle: 0F (SECURED)"
+ok "info --json" 0 --json info
+has "info --json key table" "$OUT" '"keys"'
+for level in mac mac+enc mac+enc+rmac all; do
+  ok "list SCP03 S8 --security $level" 0 --security "$level" --trace list
+  has "list SCP03 S8 $level shows the ISD" "$OUT" "ISD: A000000151000000"
+done
+ok "list --json" 0 --json list
+ok "install CAP --load-only" 0 install "$WORK/hello.cap" --load-only
+has "install loaded the CAP package" "$OUT" "loaded F06D6567700A"
+ok "install instance of the store package" 0 install --package F06D65635354 --applet F06D6563535401 --create F06D6563535402 --privs card-reset
+ok "store-data (DGI)" 0 store-data F06D6563535402 --dgi 0101024142
+ok "apdu reads back the personalized object" 0 apdu 00A4040007F06D6563535402 00CA010100
+has "apdu answer" "$OUT" "0101024142 9000"
+ok "store-data (TLV)" 0 store-data F06D6563535402 --tlv 5F2003414243
+ok "lock" 0 lock F06D6563535402
+gp 0 list; has "list shows LOCKED" "$OUT" "F06D6563535402 87 (LOCKED)"
+ok "unlock" 0 unlock F06D6563535402
+ok "set-status" 0 set-status F06D6563535402 0F
+expect_rc "delete a load file with dependents: card refuses (exit 1)" 1 0 delete F06D65635354
+ok "delete application" 0 delete F06D6563535402
+ok "delete --all CAP package" 0 delete --all F06D6567700A
+gp 0 list
+if printf '%s' "$OUT" | grep -q "F06D6563535402\|F06D6567700A"; then fail "deleted objects still listed"; else pass "deleted objects gone"; fi
+ok "create-ssd with keys" 0 create-ssd A000000151535032 --privs security-domain,authorized-management --keys 505152535455565758595A5B5C5D5E5F
+ok "authenticate to the new SSD with its keys" 0 --sd A000000151535032 --key 505152535455565758595A5B5C5D5E5F list
+ok "lock-card" 0 lock-card
+gp 0 apdu 00A4040000; has "locked card selects with 6283" "$OUT" "6283"
+ok "unlock-card" 0 unlock-card
+ok "set-status --card CARD_LOCKED" 0 set-status --card CARD_LOCKED
+ok "set-status --card SECURED" 0 set-status --card SECURED
+ok "apdu -s (GET STATUS in the channel)" 0 --trace apdu -s 80F28000024F0000
+has "apdu -s trace shows the plain APDU as a comment" "$ERR" "# C: 80F28000024F0000"
+ok "put-key add AES set 30" 0 put-key --new-kvn 30 --new-key 000102030405060708090A0B0C0D0E0F
+ok "authenticate with the new key set" 0 --kvn 30 --key 000102030405060708090A0B0C0D0E0F list
+ok "put-key --from-master kdf3 as set 31" 0 --kvn 30 --key 000102030405060708090A0B0C0D0E0F put-key --new-kvn 31 --from-master "$K40" --kdf kdf3
+ok "authenticate with the derived set (--kdf kdf3)" 0 --kvn 31 --key "$K40" --kdf kdf3 list
+ok "delete-key 30" 0 --kvn 31 --key "$K40" --kdf kdf3 delete-key 30
+expect_rc "deleted key version: 6A88 (exit 1)" 1 0 --kvn 30 --key 000102030405060708090A0B0C0D0E0F list
+expect_rc "wrong key: exit 3" 3 0 --kvn 31 --key 000102030405060708090A0B0C0D0E0F --trace list
+has "wrong key: KCVs named" "$ERR" "keys tried  : ENC KCV"
+has "wrong key: likely causes" "$ERR" "likely causes"
+if [ "$(printf '%s\n' "$ERR" | grep -c '^C: 8050')" = 1 ] && ! printf '%s\n' "$ERR" | grep -q '^C: 8482'; then
+  pass "wrong key: one INITIALIZE UPDATE, no EXTERNAL AUTHENTICATE, no retry"
+else fail "wrong key: authentication retried or EXTERNAL AUTHENTICATE sent"; fi
+# Slot 1: SCP11b
+ok "SCP11b list" 1 --scp 11b list
+ok "SCP11b info" 1 --scp 11b --json info
+has "SCP11b session" "$OUT" '"scp": "11b"'
+ok "SCP11b apdu -s" 1 --scp 11b apdu -s 80CA006600
+ok "SCP11b card also runs SCP03" 1 --scp 03 list
+stop_round
+
+# ---------------------------------------------------------------------------------------
+start_round "$PROFILES/scp03-s16.toml" "$PROFILES/scp02-i55.toml"
+for level in mac mac+enc mac+enc+rmac all; do
+  ok "list SCP03 S16 --security $level" 0 --key "$K40_256" --security "$level" list
+done
+ok "SCP03 S16 fixed 16-byte host challenge" 0 --key "$K40_256" --host-challenge 000102030405060708090A0B0C0D0E0F info
+ok "SCP03 S16 install + delete" 0 --key "$K40_256" install --package F06D65635354 --applet F06D6563535401 --create F06D6563535403
+ok "SCP03 S16 delete" 0 --key "$K40_256" delete F06D6563535403
+for level in mac mac+enc; do
+  ok "list SCP02 --security $level" 1 --security "$level" list
+done
+ok "SCP02 put-key DES" 1 put-key --new-kvn 21 --new-key 000102030405060708090A0B0C0D0E0F
+ok "SCP02 new DES key set" 1 --kvn 21 --key 000102030405060708090A0B0C0D0E0F info
+ok "SCP02 install + store-data" 1 --kvn 21 --key 000102030405060708090A0B0C0D0E0F install --package F06D65635354 --applet F06D6563535401 --create F06D6563535404
+ok "SCP02 store-data" 1 --kvn 21 --key 000102030405060708090A0B0C0D0E0F store-data F06D6563535404 --dgi 0101024142
+expect_rc "SCP02 --scp 03 on an SCP02 card: usage error" 2 1 --scp 03 list
+stop_round
+
+# ---------------------------------------------------------------------------------------
+start_round "$PROFILES/diversified-emv.toml" "$PROFILES/diversified-visa2.toml"
+ok "EMV-diversified card with --kdf emv" 0 --kdf emv list
+ok "EMV-diversified card: install with --kdf emv" 0 --kdf emv install --package F06D65635354 --applet F06D6563535401 --create F06D6563535405
+expect_rc "EMV card without --kdf: exit 3" 3 0 list
+has "hint names diversification first" "$ERR" "1. the card's keys are diversified"
+expect_rc "EMV card with --kdf visa2: exit 3" 3 0 --kdf visa2 list
+ok "VISA2-diversified card with --kdf visa2" 1 --kdf visa2 list
+expect_rc "VISA2 card with --kdf emv: exit 3" 3 1 --kdf emv list
+stop_round
+
+# ---------------------------------------------------------------------------------------
+TRACE_ARGS=(--key-enc F995D0A069335C7DF42E590317FFEA6D --key-mac 58563362EC5A4541ABCD32B34B1EAE7D
+  --key-dek 0A02A6D687406DCFA09DC70B3EDB7E38 --host-challenge 9BD6BF878FB8E991 --security mac+enc --trace list)
+TRACES=()
+for run in 1 2; do
+  start_round "$PROFILES/diversified-kdf3.toml" "$KAOH"
+  if [ "$run" = 1 ]; then
+    ok "KDF3-diversified card with --kdf kdf3" 0 --kdf kdf3 list
+    expect_rc "KDF3 card without --kdf: exit 3" 3 0 list
+    expect_rc "KDF3 card with --kdf emv (DES method on AES keys): usage error" 2 0 --kdf emv list
+  fi
+  ok "kaoh vector card, run $run" 1 "${TRACE_ARGS[@]}"
+  TRACES+=("$(printf '%s\n' "$ERR" | grep -E '^(#|C:|R:)' | grep -v '^# reader')")
+  stop_round
+done
+if [ "${TRACES[0]}" = "${TRACES[1]}" ]; then pass "trace identical across runs"; else
+  fail "traces differ across runs"; diff <(printf '%s\n' "${TRACES[0]}") <(printf '%s\n' "${TRACES[1]}") || true
+fi
+# kaoh/globalplatform src/scp03Test.c mutual_auth (vectors/scp03.toml), after the SELECT.
+WANT=$'C: 80500000089BD6BF878FB8E99100\nR: 000000000000000000003003703C80C2CC87EB3A35E4EDBA35E629C33600001E9000\nC: 848203001023EBFEDC579D22CDCDB6A25A5FF7891F'
+GOT="$(wire "${TRACES[0]}" | sed -n '3,5p')"
+if [ "$GOT" = "$WANT" ]; then pass "trace matches the kaoh/globalplatform SCP03 vector"; else
+  fail "trace does not match the kaoh vector:"; printf '%s\n' "$GOT" >&2; fi
+
+log "$PASSED passed, $FAILED failed"
+[ "$FAILED" = 0 ]
