@@ -68,7 +68,7 @@ pub enum Error {
     #[error("BER-TLV: {0}")]
     Tlv(#[from] TlvError),
     /// The exchange helper was fed a response when it expected none, or after it finished.
-    #[error("exchange: unexpected response in state {0}")]
+    #[error("exchange: unexpected response ({0})")]
     UnexpectedResponse(&'static str),
     /// The card kept answering 61xx/6Cxx beyond the exchange helper's round limit.
     #[error("exchange: more than {0} GET RESPONSE / resend rounds")]
