@@ -92,3 +92,51 @@ scp11_certificates = ["cert.der"]
     // An SCP11b-only domain has no INITIALIZE UPDATE.
     assert_eq!(sw(&mut card, "8050000008 0102030405060708"), 0x6D00);
 }
+
+#[test]
+fn put_key_ec_private_key_under_scp11b() {
+    let p = Profile::from_file(&profile_path("scp11b.toml")).unwrap();
+    let mut card = card_with(p, MemoryStore::new());
+    let certs = send(&mut card, &h("80CABF21 000000")).0;
+    let mut host = scp11b_session(&mut card, &certs);
+    // New SCP11b key (version 02, id 13): B1 len AES-CBC(S-DEK, d) F0 01 00, KCV length 00.
+    let d = [0x17u8; 32];
+    let dek = host.session.dek().unwrap().as_bytes().to_vec();
+    let mut enc = d.to_vec();
+    gp_scp::crypto::AesCipher::new(&dek)
+        .unwrap()
+        .cbc_encrypt(&[0; 16], &mut enc);
+    let mut data = vec![0x02, 0xB1, 0x20];
+    data.extend(&enc);
+    data.extend([0xF0, 0x01, 0x00, 0x00]);
+    let (resp, s) = host.hex(
+        &mut card,
+        &format!("80D80013{:02X}{}", data.len(), hex::encode(&data)),
+    );
+    ok(s);
+    assert_eq!(resp, vec![0x02]);
+    let isd = h("A000000151000000");
+    let k = card
+        .keys(&isd)
+        .into_iter()
+        .find(|k| k.kvn == 2 && k.id == 0x13)
+        .unwrap();
+    assert_eq!(k.key_type, 0xB1);
+    assert_eq!(k.value, d.to_vec());
+    // An invalid scalar (zero) is refused and changes nothing.
+    let mut enc = vec![0u8; 32];
+    gp_scp::crypto::AesCipher::new(&dek)
+        .unwrap()
+        .cbc_encrypt(&[0; 16], &mut enc);
+    let mut bad = vec![0x03, 0xB1, 0x20];
+    bad.extend(&enc);
+    let before = card.persistent_snapshot().unwrap();
+    assert_eq!(
+        host.sw(
+            &mut card,
+            &format!("80D80013{:02X}{}", bad.len(), hex::encode(&bad))
+        ),
+        0x6A80
+    );
+    assert_eq!(card.persistent_snapshot().unwrap(), before);
+}

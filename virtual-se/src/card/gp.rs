@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 use apdu_codec::tlv::{Tag, TlvIter, write_tlv};
 use apdu_codec::{CommandView, StatusWord};
 use gp_scp::SecurityLevel;
-use gp_scp::crypto::{AesCipher, Des3Cipher};
-use gp_scp::keys::{kcv_aes, kcv_des};
+use gp_scp::crypto::AesCipher;
+use gp_scp::keys::KeyType;
+use gp_scp::put_key::parse_put_key_data;
 
 use super::model::{
     CardState, DomainRecord, ELF_PREFIX, EntryKind, KeyRecord, RegistryEntry, app_lifecycle,
@@ -63,8 +64,9 @@ pub(crate) struct Env<'a> {
     pub(crate) sd: Vec<u8>,
     /// Level of the authenticated secure channel on this logical channel, if any.
     pub(crate) level: Option<SecurityLevel>,
-    /// Key that decrypts PUT KEY key components (static DEK for SCP02/SCP03, S-DEK for SCP11).
-    pub(crate) dek: Option<Vec<u8>>,
+    /// Key (and its type) that decrypts PUT KEY key components: session DEK for SCP02, static
+    /// DEK for SCP03, S-DEK for SCP11.
+    pub(crate) dek: Option<(Vec<u8>, KeyType)>,
     /// Per-channel management state.
     pub(crate) mgmt: &'a mut ManagementState,
     /// Card options from the profile.
@@ -980,39 +982,66 @@ fn delete_object<S: Store>(
 // ---------------------------------------------------------------------------------------------
 // PUT KEY
 
-fn decrypt_key_component(dek: &[u8], key_type: u8, data: &[u8]) -> Result<Vec<u8>, StatusWord> {
-    match key_type {
-        // GPC 2.3 §11.8.2.3 / Annex E: DES keys under the DEK in 3DES-ECB.
-        0x80 => {
-            if !data.len().is_multiple_of(8) || data.is_empty() {
-                return Err(StatusWord::INCORRECT_DATA);
-            }
-            let c = Des3Cipher::new(dek).map_err(|_| StatusWord::CONDITIONS_NOT_SATISFIED)?;
-            let mut out = data.to_vec();
-            for block in out.chunks_exact_mut(8) {
-                c.cbc_decrypt(&[0; 8], block);
-            }
-            Ok(out)
-        }
-        // Amd D §7.2 (SCP03) and Amd F: AES keys under the DEK in AES-CBC with a zero ICV.
-        0x88 => {
-            if !data.len().is_multiple_of(16) || data.is_empty() {
-                return Err(StatusWord::INCORRECT_DATA);
-            }
-            let c = AesCipher::new(dek).map_err(|_| StatusWord::CONDITIONS_NOT_SATISFIED)?;
-            let mut out = data.to_vec();
-            c.cbc_decrypt(&[0; 16], &mut out);
-            Ok(out)
-        }
-        _ => Err(StatusWord::INCORRECT_DATA),
+/// Decrypt an EC private key component: AES-CBC under the DEK with a zero ICV (Amd F).
+fn decrypt_aes(dek: &[u8], data: &[u8]) -> Result<Vec<u8>, StatusWord> {
+    if !data.len().is_multiple_of(16) || data.is_empty() {
+        return Err(StatusWord::INCORRECT_DATA);
     }
+    let c = AesCipher::new(dek).map_err(|_| StatusWord::CONDITIONS_NOT_SATISFIED)?;
+    let mut out = data.to_vec();
+    c.cbc_decrypt(&[0; 16], &mut out);
+    Ok(out)
+}
+
+/// EC key components (Amd F §6.4 / GPC 2.3 Table 11-72 with key types B0/B1): `B0 len Q`
+/// (in clear) or `B1 len AES-CBC(DEK, d)`, each optionally followed by the key parameter
+/// reference `F0 01 00` and a KCV length byte `00` (or a `03` KCV, ignored for EC keys).
+fn parse_ec_components(mut f: Fields<'_>, dek: &[u8]) -> Result<Vec<(u8, Vec<u8>)>, StatusWord> {
+    let mut out = Vec::new();
+    while !f.0.is_empty() {
+        let key_type = f.byte()?;
+        let block = f.lv()?;
+        let value = match key_type {
+            // SEC1 uncompressed P-256 point.
+            0xB0 if block.len() == 65 && block.first() == Some(&0x04) => block.to_vec(),
+            0xB1 => {
+                let d = decrypt_aes(dek, block)?;
+                let d = d.get(..32).ok_or(StatusWord::INCORRECT_DATA)?.to_vec();
+                if p256::SecretKey::from_slice(&d).is_err() {
+                    return Err(StatusWord::INCORRECT_DATA);
+                }
+                d
+            }
+            _ => return Err(StatusWord::INCORRECT_DATA),
+        };
+        if f.0.first() == Some(&0xF0) {
+            f.byte()?;
+            if f.lv()? != [0x00] {
+                // Only the P-256 parameter reference (00) is supported.
+                return Err(StatusWord::INCORRECT_DATA);
+            }
+        }
+        match f.0.first() {
+            Some(0x00) => {
+                f.byte()?;
+            }
+            Some(0x03) => {
+                f.lv()?;
+            }
+            _ => {}
+        }
+        out.push((key_type, value));
+    }
+    Ok(out)
 }
 
 /// PUT KEY (GPC 2.3 §11.8): `80 D8 P1 P2`, P1 = version to replace (00 = new), P2 = key id
-/// (bit 80 = several keys).
+/// (bit 80 = several keys). DES/AES key data is decoded by gp-scp (both AES layouts: with the
+/// key length byte as GlobalPlatformPro sends it, without as yubikit does; KCVs checked); EC
+/// keys (SCP11) are decoded here.
 pub(crate) fn put_key(cmd: &CommandView<'_>, env: &mut Env<'_>) -> Outcome {
     env.require_auth()?;
-    let dek = env
+    let (dek, dek_type) = env
         .dek
         .clone()
         .ok_or(StatusWord::SECURITY_STATUS_NOT_SATISFIED)?;
@@ -1028,78 +1057,40 @@ pub(crate) fn put_key(cmd: &CommandView<'_>, env: &mut Env<'_>) -> Outcome {
         // Key version numbers 01-7F (GPC 2.3 §11.1.8); FF is the initial key set only.
         return Err(StatusWord::INCORRECT_DATA);
     }
+    let first_type = f.0.first().copied().ok_or(StatusWord::WRONG_LENGTH)?;
+    let mut id = if first_id == 0 { 1 } else { first_id };
     let mut new_keys: Vec<KeyRecord> = Vec::new();
     let mut response = vec![new_kvn];
-    let mut id = if first_id == 0 { 1 } else { first_id };
-    while !f.0.is_empty() {
-        let key_type = f.byte()?;
-        let block = f.lv()?;
-        let kcv = f.lv()?;
-        let (value, check) = match key_type {
-            0x80 => {
-                let v = decrypt_key_component(&dek, 0x80, block)?;
-                if v.len() != 16 {
-                    return Err(StatusWord::INCORRECT_DATA);
-                }
-                let kcv_calc = kcv_des(&v).map_err(|_| StatusWord::INCORRECT_DATA)?;
-                (v, kcv_calc.0)
-            }
-            0x88 => {
-                // Amd D §7.2: key data = key length (1 byte) || encrypted key (padded).
-                let (&klen, enc) = block.split_first().ok_or(StatusWord::INCORRECT_DATA)?;
-                let klen = usize::from(klen);
-                if !matches!(klen, 16 | 24 | 32) {
-                    return Err(StatusWord::INCORRECT_DATA);
-                }
-                let mut v = decrypt_key_component(&dek, 0x88, enc)?;
-                if v.len() < klen {
-                    return Err(StatusWord::INCORRECT_DATA);
-                }
-                v.truncate(klen);
-                let kcv_calc = kcv_aes(&v).map_err(|_| StatusWord::INCORRECT_DATA)?;
-                (v, kcv_calc.0)
-            }
-            // Amd F: an ECC public key (B0) in clear, with key parameter reference (F0)
-            // following in the same command.
-            0xB0 => {
-                if !kcv.is_empty() && kcv.len() != 3 {
-                    return Err(StatusWord::INCORRECT_DATA);
-                }
-                (block.to_vec(), [0; 3])
-            }
-            0xF0 => {
-                // Key parameter reference of the previous EC key; no own key id.
-                if new_keys.last().is_none_or(|k| k.key_type != 0xB0) || block != [0x00] {
-                    return Err(StatusWord::INCORRECT_DATA);
-                }
-                continue;
-            }
-            _ => return Err(StatusWord::INCORRECT_DATA),
-        };
-        if matches!(key_type, 0x80 | 0x88) {
-            if kcv.len() != 3 {
-                return Err(StatusWord::INCORRECT_DATA);
-            }
-            let ok_kcv: bool = subtle::ConstantTimeEq::ct_eq(&check[..], kcv).into();
-            if !ok_kcv {
-                // GPC 2.3 §11.8.3: the KCV does not match.
-                return Err(StatusWord::INCORRECT_DATA);
-            }
-            response.extend_from_slice(&check);
+    if matches!(first_type, 0xB0 | 0xB1) {
+        for (key_type, value) in parse_ec_components(f, &dek)? {
+            new_keys.push(KeyRecord {
+                kvn: new_kvn,
+                id,
+                key_type,
+                value,
+            });
+            id = id.checked_add(1).ok_or(StatusWord::INCORRECT_DATA)?;
         }
-        new_keys.push(KeyRecord {
-            kvn: new_kvn,
-            id,
-            key_type,
-            value,
-        });
-        if !several && new_keys.len() > 1 {
-            return Err(StatusWord::INCORRECT_DATA);
+    } else {
+        // GPC 2.3 §11.8.3: a wrong KCV or malformed key data answers 6A80.
+        let parsed = parse_put_key_data(cmd.data(), &dek, dek_type)
+            .map_err(|_| StatusWord::INCORRECT_DATA)?;
+        for k in parsed.keys {
+            response.extend_from_slice(&k.kcv.0);
+            new_keys.push(KeyRecord {
+                kvn: new_kvn,
+                id,
+                key_type: k.key_type.to_byte(),
+                value: k.key.as_bytes().to_vec(),
+            });
+            id = id.checked_add(1).ok_or(StatusWord::INCORRECT_DATA)?;
         }
-        id = id.checked_add(1).ok_or(StatusWord::INCORRECT_DATA)?;
     }
     if new_keys.is_empty() {
         return Err(StatusWord::WRONG_LENGTH);
+    }
+    if !several && new_keys.len() > 1 {
+        return Err(StatusWord::INCORRECT_DATA);
     }
     let domain = env.domain_mut()?;
     if old_kvn == 0 {
@@ -1112,7 +1103,9 @@ pub(crate) fn put_key(cmd: &CommandView<'_>, env: &mut Env<'_>) -> Outcome {
         {
             return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
         }
-        domain.keys.retain(|k| k.kvn != 0xFF);
+        if new_keys.iter().any(|k| matches!(k.key_type, 0x80 | 0x88)) {
+            domain.keys.retain(|k| k.kvn != 0xFF);
+        }
     } else {
         if !domain.keys.iter().any(|k| k.kvn == old_kvn) {
             return Err(StatusWord::REFERENCED_DATA_NOT_FOUND);

@@ -240,12 +240,12 @@ impl Session {
         }
     }
 
-    /// The key that decrypts PUT KEY key components.
-    pub(crate) fn dek(&self) -> Vec<u8> {
+    /// The key that decrypts PUT KEY key components, and its type.
+    pub(crate) fn dek(&self) -> (Vec<u8>, KeyType) {
         match self {
-            Self::Scp02(s) => s.dek().as_bytes().to_vec(),
-            Self::Scp03 { dek, .. } => dek.to_vec(),
-            Self::Scp11(s) => s.dek().as_bytes().to_vec(),
+            Self::Scp02(s) => (s.dek().as_bytes().to_vec(), KeyType::Des),
+            Self::Scp03 { dek, .. } => (dek.to_vec(), KeyType::Aes),
+            Self::Scp11(s) => (s.dek().as_bytes().to_vec(), KeyType::Aes),
         }
     }
 
