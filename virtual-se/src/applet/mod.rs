@@ -236,6 +236,16 @@ pub trait Applet: Send {
     /// A status word that refuses selection.
     fn select(&mut self, ctx: &mut AppletContext<'_>) -> Result<Vec<u8>, StatusWord>;
 
+    /// Like [`Applet::select`], but the selection may succeed with a warning status word
+    /// (for example `6283` for a temporarily blocked application, ISO 7816-4). The runtime
+    /// calls this one; the default answers [`Applet::select`]'s FCI with `9000`.
+    ///
+    /// # Errors
+    /// A status word that refuses selection.
+    fn select_with_status(&mut self, ctx: &mut AppletContext<'_>) -> Result<(Vec<u8>, StatusWord), StatusWord> {
+        self.select(ctx).map(|fci| (fci, StatusWord::SUCCESS))
+    }
+
     /// Called when another applet is selected on the channel (or the channel closes).
     fn deselect(&mut self, ctx: &mut AppletContext<'_>) {
         let _ = ctx;

@@ -632,12 +632,12 @@ impl<S: Store> Card<S> {
             return StatusWord::NOT_FOUND.into();
         };
         let fci = if entry.kind.is_security_domain() {
-            Ok(self.sd_fci(&entry))
+            Ok((self.sd_fci(&entry), StatusWord::SUCCESS))
         } else {
             self.select_applet(ch, &entry)
         };
         match fci {
-            Ok(fci) => {
+            Ok((fci, applet_sw)) => {
                 if let Some(c) = self.channel_mut(ch) {
                     c.selected = Some(target);
                 }
@@ -645,7 +645,7 @@ impl<S: Store> Card<S> {
                     // GPC 2.3 §11.9.3: the card is locked.
                     StatusWord::SELECTED_FILE_INVALIDATED
                 } else {
-                    StatusWord::SUCCESS
+                    applet_sw
                 };
                 if cmd.p2() & 0x0C == 0x0C {
                     Response::status_only(sw)
@@ -690,7 +690,7 @@ impl<S: Store> Card<S> {
         Ok(())
     }
 
-    fn select_applet(&mut self, ch: usize, entry: &RegistryEntry) -> Result<Vec<u8>, StatusWord> {
+    fn select_applet(&mut self, ch: usize, entry: &RegistryEntry) -> Result<(Vec<u8>, StatusWord), StatusWord> {
         self.instance_for(entry)?;
         let instance = self
             .instances
@@ -707,7 +707,7 @@ impl<S: Store> Card<S> {
             &mut storage,
             &mut random,
         );
-        let fci = instance.select(&mut ctx)?;
+        let fci = instance.select_with_status(&mut ctx)?;
         if !tx.is_empty() {
             tx.commit().map_err(|_| StatusWord::MEMORY_FAILURE)?;
             self.last_committed = true;
