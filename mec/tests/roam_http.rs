@@ -668,9 +668,16 @@ fn payment_card_and_wallet_flows_move_money_once_and_replays_are_refused() {
         "{v}"
     );
     // A tampered signature is refused: 303.
+    // (The first character of the signature part carries six full bits, so any other
+    // base64url character there is still canonical base64url: the signature check refuses it.)
+    let sig_at = auth.rfind('.').unwrap() + 1;
     let mut bad = auth.clone();
-    let last = bad.pop().unwrap();
-    bad.push(if last == 'A' { 'B' } else { 'A' });
+    let first = if auth[sig_at..].starts_with('A') {
+        "B"
+    } else {
+        "A"
+    };
+    bad.replace_range(sig_at..=sig_at, first);
     let (s, v) = w.post_jws(&w.v_url, &bad);
     assert_eq!(
         (s, v["code"].as_u64()),
@@ -860,4 +867,33 @@ fn unknown_subscriber_bad_requests_and_restart_keeps_transactions() {
     assert_eq!(v["registrySerial"], 2, "{v}");
     let (_, v) = w.post(&updates, &add(3));
     assert_eq!(v["serial"], 3, "{v}");
+}
+
+#[test]
+fn a_home_server_that_never_answers_times_out() {
+    let mut w = World::new(5);
+    w.home.kill();
+    let tid = w.start(ALICE, "authentication", None, &[]);
+    // Deliveries fail (connection refused), the machine's home-response deadline (5 s here)
+    // passes on a tokio timer, and there is no other candidate: 402.
+    let out = w.outcome(&tid);
+    assert_eq!(
+        (out["event"].as_str(), out["code"].as_u64()),
+        (Some("failed"), Some(402)),
+        "{out}"
+    );
+    let c = rusqlite::Connection::open_with_flags(
+        w.dir.path().join("visited.sqlite3"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let (attempts, status): (u32, String) = c
+        .query_row(
+            "SELECT attempts, last_status FROM outbox WHERE tid = ?1 ORDER BY id LIMIT 1",
+            [&tid],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(attempts, 3, "bounded retries: {status}");
+    assert!(status.starts_with("error"), "{status}");
 }
