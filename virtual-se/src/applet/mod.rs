@@ -242,7 +242,10 @@ pub trait Applet: Send {
     ///
     /// # Errors
     /// A status word that refuses selection.
-    fn select_with_status(&mut self, ctx: &mut AppletContext<'_>) -> Result<(Vec<u8>, StatusWord), StatusWord> {
+    fn select_with_status(
+        &mut self,
+        ctx: &mut AppletContext<'_>,
+    ) -> Result<(Vec<u8>, StatusWord), StatusWord> {
         self.select(ctx).map(|fci| (fci, StatusWord::SUCCESS))
     }
 
