@@ -93,7 +93,16 @@ impl FsMedium {
     /// another medium holds the lock.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
         let dir = dir.as_ref().to_path_buf();
-        fs::create_dir_all(&dir).map_err(io_err("."))?;
+        if !dir.is_dir() {
+            fs::create_dir_all(&dir).map_err(io_err("."))?;
+            // Make the new directory's own name durable, so a crash right after the first
+            // commit cannot lose the whole store.
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                File::open(parent)
+                    .and_then(|d| d.sync_all())
+                    .map_err(io_err(".."))?;
+            }
+        }
         let lock = OpenOptions::new()
             .create(true)
             .truncate(false)
