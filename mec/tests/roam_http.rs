@@ -897,3 +897,126 @@ fn a_home_server_that_never_answers_times_out() {
     assert_eq!(attempts, 3, "bounded retries: {status}");
     assert!(status.starts_with("error"), "{status}");
 }
+
+/// Percent-encodes every byte (a valid path segment whatever the bytes).
+fn pct(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("%{b:02X}")).collect()
+}
+
+fn mutate(rng: &mut SeededRng, sample: &[u8]) -> Vec<u8> {
+    use rand_core::Rng;
+    let mut m = sample.to_vec();
+    match rng.next_u32() % 4 {
+        0 => m.truncate(usize::try_from(rng.next_u32()).unwrap() % (m.len() + 1)),
+        1 => {
+            let mut extra = vec![0u8; usize::try_from(rng.next_u32() % 64).unwrap()];
+            rng.fill_bytes(&mut extra);
+            m.extend_from_slice(&extra);
+        }
+        _ => {
+            for _ in 0..=(rng.next_u32() % 4) {
+                if m.is_empty() {
+                    break;
+                }
+                let i = usize::try_from(rng.next_u32()).unwrap() % m.len();
+                m[i] = u8::try_from(rng.next_u32() % 256).unwrap();
+            }
+        }
+    }
+    m
+}
+
+/// Garbage and mutated messages at every endpoint: always an HTTP answer (no handler panic
+/// drops the connection), never a 500, both servers stay up and still complete a flow.
+#[test]
+fn garbage_at_every_endpoint_never_crashes_a_server() {
+    use rand_core::Rng;
+    let w = World::new(6);
+    let tid = w.start(ALICE, "digitalSignature", None, &[]);
+    let url = w.user_url(&tid);
+    let _ = w.contract(&url);
+    assert_eq!(w.pin(&url, "1234", None)["status"], "submitted");
+    let _ = w.outcome(&tid);
+    let session = url.rsplit('/').next().unwrap().to_owned();
+    let mut jws: Vec<(String, Vec<u8>)> = Vec::new();
+    for (db, to) in [("visited.sqlite3", &w.h_url), ("home.sqlite3", &w.v_url)] {
+        for (_, m) in w.sent(db, &tid) {
+            jws.push((to.clone(), m.into_bytes()));
+        }
+    }
+    let start = serde_json::to_vec(&w.order(ALICE, "payment", Some(100), &["card"])).unwrap();
+    let pin = br#"{"pin":"1234","method":"card"}"#.to_vec();
+    let mut rng = SeededRng::from_u64(0x6761_7262);
+    for i in 0..400u32 {
+        let (method, target, ct, body): (&str, String, &str, Vec<u8>) = match i % 6 {
+            0 | 1 => {
+                let (to, sample) = &jws[usize::try_from(rng.next_u32()).unwrap() % jws.len()];
+                (
+                    "POST",
+                    format!("{to}/roam/v1/s2s/messages"),
+                    "application/jose",
+                    mutate(&mut rng, sample),
+                )
+            }
+            2 => (
+                "POST",
+                format!("{}/roam/v1/cp/transactions", w.v_url),
+                "application/json",
+                mutate(&mut rng, &start),
+            ),
+            3 => (
+                "POST",
+                format!("{url}/pin"),
+                "application/json",
+                mutate(&mut rng, &pin),
+            ),
+            4 => {
+                let mut seg = vec![0u8; 1 + usize::try_from(rng.next_u32() % 80).unwrap()];
+                rng.fill_bytes(&mut seg);
+                let paths = [
+                    format!("{}/roam/v1/cp/transactions/{}", w.v_url, pct(&seg)),
+                    format!("{}/roam/v1/cp/accounts/{}", w.v_url, pct(&seg)),
+                    format!("{}/roam/v1/user/sessions/{}", w.h_url, pct(&seg)),
+                    format!("{}/roam/v1/user/sessions/{}/status", w.h_url, pct(&seg)),
+                    format!("{}/roam/v1/admin/subscribers/{}", w.h_url, pct(&seg)),
+                ];
+                (
+                    "GET",
+                    paths[usize::try_from(rng.next_u32()).unwrap() % paths.len()].clone(),
+                    "",
+                    Vec::new(),
+                )
+            }
+            _ => (
+                "POST",
+                format!("{}/roam/v1/user/sessions/{session}/signature", w.h_url),
+                "application/json",
+                mutate(&mut rng, br#"{"signature":"AAAA"}"#),
+            ),
+        };
+        let req = if method == "GET" {
+            w.http.get(&target)
+        } else {
+            w.http.post(&target).header("content-type", ct).body(body)
+        };
+        let r = req.send().unwrap_or_else(|e| {
+            panic!(
+                "request {i} to {target} got no answer: {e}\n{}\n{}",
+                w.visited.log(),
+                w.home.log()
+            )
+        });
+        assert!(
+            !r.status().is_server_error() || r.status() == StatusCode::SERVICE_UNAVAILABLE,
+            "request {i} {target}: {}",
+            r.status()
+        );
+    }
+    w.wait_healthy(&w.v_url, "visited");
+    w.wait_healthy(&w.h_url, "home");
+    let tid = w.start(BOB, "authentication", None, &[]);
+    let url = w.user_url(&tid);
+    let _ = w.contract(&url);
+    assert_eq!(w.pin(&url, "4321", None)["status"], "submitted");
+    assert_eq!(w.outcome(&tid)["event"], "securityCompleted");
+}
