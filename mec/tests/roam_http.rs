@@ -463,6 +463,31 @@ card = "5500000000000004"
     }
 }
 
+/// Verifies `jws` with joserfc (scripts/jose_check.py) when the project venv has it; `None`
+/// when it does not (tests/roam_jose.rs insists on the venv in CI).
+fn joserfc_verifies(dir: &Path, jws: &str, key: &PrivateKey) -> Option<bool> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let py = root.join(".venv/bin/python");
+    if !py.exists() {
+        return None;
+    }
+    fs::write(dir.join("check.jws"), jws).unwrap();
+    fs::write(dir.join("check.pub.pem"), key.public_key_pem().unwrap()).unwrap();
+    let out = Command::new(py)
+        .arg(root.join("scripts/jose_check.py"))
+        .args(["verify", "--key"])
+        .arg(dir.join("check.pub.pem"))
+        .arg("--token")
+        .arg(dir.join("check.jws"))
+        .output()
+        .unwrap();
+    match out.status.code() {
+        Some(0) => Some(true),
+        Some(1) => Some(false),
+        _ => None, // joserfc missing
+    }
+}
+
 fn envelope_of(jws: &str) -> Envelope {
     let parsed = mec_roaming::jose::jws::parse_compact(jws).unwrap();
     parse_envelope(parsed.unverified_payload()).unwrap()
@@ -621,6 +646,11 @@ fn payment_card_and_wallet_flows_move_money_once_and_replays_are_refused() {
     assert_eq!(w.receipt(&url)["amount"]["value"], 2500);
     assert_eq!(w.merchant_balance(), 3750);
     assert_eq!(w.subscriber(ALICE)["wallet"]["value"], 7500);
+
+    // What the running home server signed verifies with a standard JOSE library.
+    if let Some(ok) = joserfc_verifies(w.dir.path(), &auth, &w.home_key) {
+        assert!(ok, "joserfc refused the home server's JWS");
+    }
 
     // The network repeats home's payment authorization: answered as before, acted on once.
     let auth = w
