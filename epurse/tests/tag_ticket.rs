@@ -363,3 +363,107 @@ fn ticket_store_and_gate_read() {
         StatusWord::NOT_ENOUGH_MEMORY
     );
 }
+
+mod conservation {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone, Copy)]
+    enum TagOp {
+        /// Move value from the purse; `lose` drops the purse's answer after its commit.
+        Move { amount: u32, lose: bool },
+        /// Spend from the tag (decrement + transfer); `tear` drops the transfer's new state.
+        Spend { amount: i32, tear: bool },
+        /// Present the last voucher again.
+        Replay,
+    }
+
+    fn tag_op() -> impl Strategy<Value = TagOp> {
+        prop_oneof![
+            (1u32..3_000, any::<bool>()).prop_map(|(amount, lose)| TagOp::Move { amount, lose }),
+            (1i32..3_000, any::<bool>()).prop_map(|(amount, tear)| TagOp::Spend { amount, tear }),
+            Just(TagOp::Replay),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+        /// Purse balance + tag value + value spent from the tag = value loaded, whatever
+        /// answers are lost and transfers torn; no voucher credits twice.
+        #[test]
+        fn value_is_conserved_between_purse_and_tag(ops in proptest::collection::vec(tag_op(), 1..40)) {
+            let mut card = Card::personalized();
+            let mut t = Tag::new();
+            load(&mut card, PurseKind::Ep, 20_000).unwrap();
+            let mut spent: i64 = 0;
+            let mut last_credit: Option<Command> = None;
+            const BLOCK: u8 = 5;
+            for op in ops {
+                match op {
+                    TagOp::Move { amount, lose } => {
+                        card.verify_pin(&danger::TEST_PIN);
+                        let counter = t.send(&Command::new(0x90, tag::INS_READ_COUNTER, 0, BLOCK).with_le(4));
+                        let mut data = amount.to_be_bytes().to_vec();
+                        data.extend_from_slice(&UID);
+                        data.push(BLOCK);
+                        data.extend_from_slice(counter.data());
+                        data.extend_from_slice(&WHEN.date);
+                        data.extend_from_slice(&WHEN.time);
+                        let atc = card.state.account(PurseKind::Ep).offline_atc;
+                        let mv = Command::new(0x80, INS_MOVE_TO_TAG, 0, 0).with_data(data);
+                        let fate = if lose { Fate::LoseResponse } else { Fate::Normal };
+                        let voucher = match card.send_with(&mv, fate) {
+                            Some(r) if r.status() == StatusWord::SUCCESS => Some(r.data()[2..].to_vec()),
+                            Some(_) => None,
+                            None => {
+                                card.select();
+                                let r = card.send(&pboc::get_transaction_prove(pboc::TYPE_EP_TO_TAG, atc));
+                                (r.status() == StatusWord::SUCCESS).then(|| r.data().to_vec())
+                            }
+                        };
+                        if let Some(v) = voucher {
+                            let mut data = amount.to_be_bytes().to_vec();
+                            data.extend_from_slice(&v);
+                            let credit = Command::new(0x90, tag::INS_CREDIT_VOUCHER, 0, BLOCK).with_data(data);
+                            prop_assert_eq!(t.send(&credit).status(), StatusWord::SUCCESS);
+                            last_credit = Some(credit);
+                        }
+                    }
+                    TagOp::Spend { amount, tear } => {
+                        let mut reader = reader_for(BLOCK);
+                        prop_assert_eq!(authenticate(&mut t, &mut reader), StatusWord::SUCCESS);
+                        let (cmd, _) = reader.command(tag::INS_DECREMENT, Some(amount)).unwrap();
+                        if t.send(&cmd).status() != StatusWord::SUCCESS {
+                            continue;
+                        }
+                        let (cmd, _) = reader.command(tag::INS_TRANSFER, None).unwrap();
+                        let bytes = cmd.to_vec().unwrap();
+                        let view = parse_command(&bytes).unwrap();
+                        let out = tag::process(&t.state, &mut t.session, &view, &Entropy([0; 16]));
+                        prop_assert_eq!(out.reply.status(), StatusWord::SUCCESS);
+                        if tear {
+                            // Power cut before the commit: the runtime drops the new state,
+                            // and after power-on the tag is selected again.
+                            t.session.reset();
+                            let sel = Command::new(0x00, 0xA4, 0x04, 0x00).with_data(TAG_AID.to_vec());
+                            prop_assert_eq!(t.send(&sel).status(), StatusWord::SUCCESS);
+                        } else {
+                            t.state = out.new_state.unwrap();
+                            spent += i64::from(amount);
+                        }
+                    }
+                    TagOp::Replay => {
+                        if let Some(c) = &last_credit {
+                            prop_assert_eq!(t.send(c).status(), StatusWord::MAC_INVALID);
+                        }
+                    }
+                }
+                let total = i64::from(card.balance(PurseKind::Ep))
+                    + i64::from(t.state.value(BLOCK).unwrap())
+                    + spent;
+                prop_assert_eq!(total, 20_000);
+            }
+        }
+    }
+}
