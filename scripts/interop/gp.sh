@@ -280,6 +280,11 @@ ok "SCP02 new DES key set" 1 --kvn 21 --key 000102030405060708090A0B0C0D0E0F inf
 ok "SCP02 install + store-data" 1 --kvn 21 --key 000102030405060708090A0B0C0D0E0F install --package F06D65635354 --applet F06D6563535401 --create F06D6563535404
 ok "SCP02 store-data" 1 --kvn 21 --key 000102030405060708090A0B0C0D0E0F store-data F06D6563535404 --dgi 0101024142
 expect_rc "SCP02 --scp 03 on an SCP02 card: usage error" 2 1 --scp 03 list
+expect_rc "SCP02 wrong MAC key: the card refuses the host cryptogram (exit 3)" 3 1 --kvn 21 \
+  --key-enc 000102030405060708090A0B0C0D0E0F --key-mac "$K40" --key-dek 000102030405060708090A0B0C0D0E0F --trace list
+has "SCP02 wrong MAC key: explained" "$ERR" "wrong MAC key"
+if [ "$(printf '%s\n' "$ERR" | grep -c '^C: 8482')" = 1 ]; then pass "SCP02 wrong MAC key: one EXTERNAL AUTHENTICATE, no retry"; else fail "SCP02 wrong MAC key: EXTERNAL AUTHENTICATE count"; fi
+ok "SCP02 right keys after one failure" 1 --kvn 21 --key 000102030405060708090A0B0C0D0E0F list
 stop_round
 
 # ---------------------------------------------------------------------------------------

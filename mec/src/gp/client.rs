@@ -128,8 +128,12 @@ impl std::fmt::Display for GpError {
             } => write_auth_failure(f, failure, *default_keys),
             GpError::HostCryptogram(sw) => write!(
                 f,
-                "EXTERNAL AUTHENTICATE: the card refused the host cryptogram ({sw}); the card \
-                 counted a failed authentication. Not retrying: check the keys before trying again"
+                "EXTERNAL AUTHENTICATE: the card refused the host cryptogram ({sw}) although its \
+                 own cryptogram verified; the card counted a failed authentication and nothing \
+                 was retried. Likely causes: 1. a wrong MAC key (SCP02 checks the card \
+                 cryptogram with the ENC key only; give the right --key-mac); 2. a security \
+                 level the domain does not accept (try --security mac). Check before trying \
+                 again: each failure brings the domain closer to blocking (6983)"
             ),
             GpError::Blocked { sd } => write!(
                 f,
@@ -320,6 +324,8 @@ pub(crate) struct GpClient<T: Transport> {
     rng: ChaCha20Rng,
     channel: Option<Channel>,
     sd: Option<Aid>,
+    /// The secure channels the selected domain announces in its FCI (GPC 2.3 §H.3).
+    sd_channels: Vec<get_data::ScpInfo>,
     session: Option<SessionInfo>,
     /// Number of INITIALIZE UPDATE / INTERNAL AUTHENTICATE commands sent (tests check that
     /// nothing is retried).
@@ -336,6 +342,7 @@ impl<T: Transport> GpClient<T> {
             rng: ChaCha20Rng::from_seed(seed),
             channel: None,
             sd: None,
+            sd_channels: Vec::new(),
             session: None,
             auth_attempts: 0,
         }
@@ -368,6 +375,7 @@ impl<T: Transport> GpClient<T> {
         self.channel = None;
         self.session = None;
         self.sd = None;
+        self.sd_channels.clear();
     }
 
     /// Write a comment line to the trace.
@@ -468,6 +476,11 @@ impl<T: Transport> GpClient<T> {
             ));
         }
         let fci = select::parse_fci(&r.data).ok();
+        self.sd_channels = fci
+            .as_ref()
+            .and_then(|f| f.management().ok())
+            .map(|m| m.secure_channels)
+            .unwrap_or_default();
         self.sd = match (&fci, aid) {
             (Some(f), _) => Some(f.aid),
             (None, Some(a)) => Some(*a),
@@ -573,7 +586,14 @@ impl<T: Transport> GpClient<T> {
                 "--host-challenge must be 8 bytes (16 for SCP03 S16)".into(),
             ));
         }
-        let mut challenge = self.challenge(keys, 8);
+        // The FCI's security domain management data names the protocol and its `i`: an SCP03
+        // domain in S16 mode (i bit 01, Amd D §5.1) gets a 16-byte challenge right away.
+        let announced = |scp: u8| self.sd_channels.iter().find(|c| c.scp == scp).map(|c| c.i);
+        let s16 = choice != Some(ScpChoice::Scp02)
+            && announced(SCP03).is_some_and(|i| i & 0x01 != 0)
+            && announced(SCP02).is_none();
+        let scp02_i = announced(SCP02);
+        let mut challenge = self.challenge(keys, if s16 { 16 } else { 8 });
         let mut r = self.initialize_update(keys.kvn, &challenge)?;
         // An SCP03 card in S16 mode refuses an 8-byte challenge by its length (6700) before
         // looking at keys or counters: send the 16-byte challenge S16 expects. Not a retry of
@@ -669,7 +689,9 @@ impl<T: Transport> GpClient<T> {
                 let config = Scp02HostConfig {
                     key_version: keys.kvn,
                     level,
-                    option: Scp02Option::I55,
+                    option: scp02_i
+                        .and_then(|i| Scp02Option::new(i).ok())
+                        .unwrap_or(Scp02Option::I55),
                     diversification: keys.kdf,
                 };
                 let host = Scp02Host::new(self.key_set(keys, KeyType::Des)?, config, hc)?;
@@ -677,7 +699,11 @@ impl<T: Transport> GpClient<T> {
                 let info = pending.card_info();
                 let session_info = SessionInfo {
                     scp: "02".into(),
-                    i: Some(0x55),
+                    i: Some(
+                        scp02_i
+                            .filter(|i| Scp02Option::new(*i).is_ok())
+                            .unwrap_or(0x55),
+                    ),
                     key_version: info.key_version,
                     level: level.to_byte(),
                     kdd: Some(kdd),

@@ -244,15 +244,17 @@ fn every_protocol_and_level() {
             assert!(list.contains("ISD: "), "{profile} {level}: {list}");
         }
     }
-    // S16: the 8-byte challenge is refused by length (6700), the 16-byte one goes through.
+    // S16: the FCI announces SCP03 i=71, so the first challenge has 16 bytes.
     let mut h = Harness::named("scp03-s16.toml");
-    h.ok(&[
-        "--key",
-        "404142434445464748494A4B4C4D4E4F505152535455565758595A5B5C5D5E5F",
-        "list",
-    ]);
-    assert_eq!(h.client.auth_attempts, 2);
-    assert!(h.trace.text().contains("# 6700 to an 8-byte challenge"));
+    let k = "404142434445464748494A4B4C4D4E4F505152535455565758595A5B5C5D5E5F";
+    h.ok(&["--key", k, "list"]);
+    assert_eq!(h.client.auth_attempts, 1);
+    assert!(h.trace_lines("C: 8050000010").len() == 1);
+    // An 8-byte challenge is refused by its length (6700) before anything is counted, which
+    // is what the fallback in `open` relies on for cards without the FCI hint.
+    let card = &mut h.client.transport_mut().card;
+    let r = card.transmit(&hex::decode("80500000080102030405060708").unwrap());
+    assert_eq!(r, [0x67, 0x00]);
 }
 
 #[test]
@@ -297,6 +299,29 @@ fn wrong_key_kdf_kvn_fail_once_with_clear_errors() {
     assert_eq!(exit_code(&e), 3);
     assert_eq!(h.client.auth_attempts, 1);
     assert!(h.failures(ISD) <= 1);
+
+    // Wrong MAC key on SCP02: the card cryptogram (S-ENC) verifies, the card refuses the
+    // host cryptogram and counts exactly one failed authentication; mec stops (exit 3).
+    let mut h = Harness::named("scp02-i55.toml");
+    let e = h.err(&[
+        "--key-enc",
+        K40,
+        "--key-mac",
+        "000102030405060708090A0B0C0D0E0F",
+        "--key-dek",
+        K40,
+        "list",
+    ]);
+    let text = e.to_string();
+    assert_eq!(exit_code(&e), 3, "{text}");
+    assert!(text.contains("wrong MAC key"), "{text}");
+    assert_eq!(h.client.auth_attempts, 1);
+    assert_eq!(h.trace_lines("C: 8482").len(), 1);
+    let sd = [0xA0, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00];
+    assert_eq!(h.failures(&sd), 1);
+    // The right keys reset the count.
+    h.ok(&["list"]);
+    assert_eq!(h.failures(&sd), 0);
 
     // Wrong key version: 6A88 with a hint, once.
     let mut h = Harness::named("default.toml");
@@ -453,6 +478,7 @@ fn install_raw_blob_and_existing_load_file() {
         "F06D6563535409",
     ]);
     assert!(h.ok(&["list"]).contains("APP: F06D6563535409"));
+
     // Installing the same instance again: 6985 explained.
     let e = h.err(&[
         "install",
@@ -761,4 +787,40 @@ fn usage_errors() {
     let e = h.err(&["--host-challenge", "0102", "list"]);
     assert!(e.to_string().contains("8 bytes"), "{e}");
     assert!(TestCli::try_parse_from(["gp", "put-key", "--kdf", "emv"]).is_err());
+}
+
+#[test]
+fn load_to_another_security_domain() {
+    // INSTALL [for load] with --to: the load file is associated with the SSD.
+    let mut h = Harness::named("two-domains.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let blob = dir.path().join("blob.bin");
+    std::fs::write(&blob, [0x01, 0x00, 0x01, 0x00]).unwrap();
+    h.ok(&[
+        "install",
+        blob.to_str().unwrap(),
+        "--package",
+        "F06D6573740A",
+        "--to",
+        "A000000151535031",
+        "--load-only",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&h.ok(&["--json", "list"])).unwrap();
+    let pkg = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["aid"] == "F06D6573740A")
+        .unwrap();
+    assert_eq!(pkg["kind"], "PKG");
+    assert_eq!(pkg["security_domain"], "A000000151535031");
+    // The SSD (authorized management, its own keys) sees and deletes its own load file.
+    let ssd = [
+        "--sd",
+        "A000000151535031",
+        "--key",
+        "505152535455565758595A5B5C5D5E5F",
+    ];
+    h.ok(&[&ssd[..], &["delete", "F06D6573740A"]].concat());
+    assert!(!h.ok(&["list"]).contains("F06D6573740A"));
 }
