@@ -20,6 +20,7 @@
 //!   draws their randomness from [`AppletContext::fill_random`]; a command whose outcome
 //!   carries a new state writes it, one without writes nothing. That is all this trait needs.
 
+mod epurse;
 mod store_applet;
 
 use std::collections::BTreeMap;
@@ -30,6 +31,9 @@ use apdu_codec::{CommandView, Response, StatusWord};
 
 use crate::store::StoreError;
 
+pub use self::epurse::{
+    EPURSE_LOAD_FILE, EPURSE_MODULE, EpurseApplet, STATE_KEY as EPURSE_STATE_KEY,
+};
 pub use store_applet::{STORE_APPLET_LOAD_FILE, STORE_APPLET_MODULE, StoreApplet};
 
 /// Key-value records, sorted by key.
@@ -320,11 +324,12 @@ impl Packages {
         Self::default()
     }
 
-    /// The packages every virtual SE has: the generic store applet.
+    /// The packages every virtual SE has: the generic store applet and the e-purse.
     #[must_use]
     pub fn builtin() -> Self {
         let mut p = Self::new();
         p.add(StoreApplet::package());
+        p.add(EpurseApplet::package());
         p
     }
 

@@ -1,0 +1,239 @@
+//! The built-in e-purse applet: the `epurse` crate's PBOC-style purse state machine hosted by
+//! the applet runtime (the contract is `docs/epurse.md`, "What a host runtime calls").
+//!
+//! - INSTALL [for install]: a fresh [`PurseState`] for the instance AID, stored as one record
+//!   (key [`STATE_KEY`]) of the applet's namespace, in the stable checksummed encoding
+//!   (`PurseState::to_bytes`).
+//! - STORE DATA routed by the security domain after INSTALL [for personalization]:
+//!   [`epurse::card::personalize`]; DGIs in the clear (the SD removed secure messaging).
+//! - SELECT (performed by the registry): [`epurse::card::select`] answers the FCI, or `9303`
+//!   for a permanently locked purse.
+//! - Every other APDU: [`epurse::card::process`] with 16 random bytes from the card's random
+//!   source; a new state is written in the command's transaction, so balance, ATC, log record
+//!   and prove record commit together or not at all (the runtime commits after the applet
+//!   returns, before the response leaves the card).
+//! - The persistent state is read from the store at every command (never cached across
+//!   commands), so a command whose commit failed (a tear) can never leave the instance with a
+//!   state the store does not have. The transient [`Session`] lives in the instance: it is
+//!   lost at deselection, reset and power off, as the contract requires.
+//!
+//! One deviation: a temporarily blocked purse answers SELECT with `6283` and its FCI; the
+//! runtime's `Applet::select` cannot carry a warning status, so the card answers `9000` with
+//! the FCI (the purse itself still refuses transactions with `6985`).
+
+use std::sync::Arc;
+
+use apdu_codec::{CommandView, Response, StatusWord};
+use epurse::card::{self, Entropy, PurseState, Session};
+
+use super::{Applet, AppletContext, Package, StoreDataBlock};
+
+/// Load file AID of the built-in e-purse package (project-proprietary, ISO 7816-5 category
+/// `F`: "mecPU").
+pub const EPURSE_LOAD_FILE: &[u8] = &[0xF0, 0x6D, 0x65, 0x63, 0x50, 0x55];
+/// Module AID of the e-purse applet. Instances usually take a PBOC-style ADF AID such as
+/// `A000000333010101` (`epurse::danger::TEST_AID`).
+pub const EPURSE_MODULE: &[u8] = &[0xF0, 0x6D, 0x65, 0x63, 0x50, 0x55, 0x01];
+
+/// The key of the one record holding the encoded [`PurseState`] in the applet's namespace.
+pub const STATE_KEY: &[u8] = b"purse";
+
+/// The e-purse applet instance: only the transient session (the persistent state is in the
+/// store).
+#[derive(Debug, Default)]
+pub struct EpurseApplet {
+    session: Session,
+}
+
+impl EpurseApplet {
+    /// Its package (load file and one module).
+    #[must_use]
+    pub fn package() -> Package {
+        Package {
+            load_file: EPURSE_LOAD_FILE.to_vec(),
+            modules: vec![(
+                EPURSE_MODULE.to_vec(),
+                Arc::new(|| Box::new(EpurseApplet::default()) as Box<dyn Applet>),
+            )],
+        }
+    }
+}
+
+/// Read and decode the committed purse state. A missing or corrupt record is a memory
+/// failure (`6581`): the store checksums every value, so only a bug gets here.
+fn load_state(ctx: &AppletContext<'_>) -> Result<PurseState, StatusWord> {
+    let bytes = ctx.read(STATE_KEY)?.ok_or(StatusWord::MEMORY_FAILURE)?;
+    PurseState::from_bytes(&bytes).map_err(|_| StatusWord::MEMORY_FAILURE)
+}
+
+fn entropy(ctx: &mut AppletContext<'_>) -> Entropy {
+    let mut e = [0u8; 16];
+    ctx.fill_random(&mut e);
+    Entropy(e)
+}
+
+impl Applet for EpurseApplet {
+    fn install(&mut self, ctx: &mut AppletContext<'_>, params: &[u8]) -> Result<(), StatusWord> {
+        // The purse takes no install parameters: everything comes with STORE DATA.
+        if !params.is_empty() {
+            return Err(StatusWord::INCORRECT_DATA);
+        }
+        let state = PurseState::new(ctx.aid()).map_err(|e| StatusWord::from(&e))?;
+        ctx.write(STATE_KEY, &state.to_bytes());
+        self.session.reset();
+        Ok(())
+    }
+
+    fn select(&mut self, ctx: &mut AppletContext<'_>) -> Result<Vec<u8>, StatusWord> {
+        let state = load_state(ctx)?;
+        let reply = card::select(&state, &mut self.session);
+        let sw = reply.status();
+        // 9000, or 6283 (blocked: selectable, transactions refused); see the module docs.
+        if sw == StatusWord::SUCCESS || sw.to_u16() == 0x6283 {
+            Ok(reply.data().to_vec())
+        } else {
+            Err(sw)
+        }
+    }
+
+    fn deselect(&mut self, _ctx: &mut AppletContext<'_>) {
+        self.session.reset();
+    }
+
+    fn process(
+        &mut self,
+        command: &CommandView<'_>,
+        ctx: &mut AppletContext<'_>,
+    ) -> Result<Response, StatusWord> {
+        let state = load_state(ctx)?;
+        let entropy = entropy(ctx);
+        let outcome = card::process(&state, &mut self.session, command, &entropy);
+        if let Some(next) = outcome.new_state {
+            // One record: balance, ATC, log and prove record are one write of one transaction.
+            ctx.write(STATE_KEY, &next.to_bytes());
+        }
+        Ok(outcome.reply.to_response())
+    }
+
+    fn personalize(
+        &mut self,
+        block: StoreDataBlock<'_>,
+        ctx: &mut AppletContext<'_>,
+    ) -> Result<Vec<u8>, StatusWord> {
+        if block.p1 & 0x60 != 0 {
+            // GPC 2.3 Table 11-77: application-level encryption of the data; the purse takes
+            // its DGIs in the clear (protected by the secure channel's C-DECRYPTION).
+            return Err(StatusWord::INCORRECT_DATA);
+        }
+        let state = load_state(ctx)?;
+        let outcome = card::personalize(&state, block.p1, block.data);
+        match outcome.new_state {
+            Some(next) => {
+                ctx.write(STATE_KEY, &next.to_bytes());
+                Ok(outcome.reply.data().to_vec())
+            }
+            None => Err(outcome.reply.status()),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::applet::{AppletStorage, Records};
+    use crate::store::StoreError;
+    use std::collections::BTreeMap;
+
+    #[derive(Default)]
+    struct Mem(BTreeMap<Vec<u8>, Vec<u8>>);
+
+    impl AppletStorage for Mem {
+        fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+            Ok(self.0.get(key).cloned())
+        }
+        fn scan(&self) -> Result<Records, StoreError> {
+            Ok(self.0.clone().into_iter().collect())
+        }
+        fn write(&mut self, key: &[u8], value: &[u8]) {
+            self.0.insert(key.to_vec(), value.to_vec());
+        }
+        fn remove(&mut self, key: &[u8]) {
+            self.0.remove(key);
+        }
+        fn begin_nested(&mut self) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn commit_nested(&mut self) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn abort_nested(&mut self) -> Result<(), StoreError> {
+            Ok(())
+        }
+    }
+
+    fn run<T>(mem: &mut Mem, f: impl FnOnce(&mut AppletContext<'_>) -> T) -> T {
+        let aid = epurse::danger::TEST_AID;
+        let mut random = |b: &mut [u8]| b.fill(0x5A);
+        let mut ctx = AppletContext::new(&aid, 0, 0, mem, &mut random);
+        f(&mut ctx)
+    }
+
+    #[test]
+    fn install_personalize_select_balance() {
+        let mut mem = Mem::default();
+        let mut applet = EpurseApplet::default();
+        run(&mut mem, |ctx| applet.install(ctx, &[])).unwrap();
+        assert_eq!(
+            run(&mut mem, |ctx| applet.install(ctx, &[1])),
+            Err(StatusWord::INCORRECT_DATA)
+        );
+        let perso = epurse::danger::test_personalization().unwrap();
+        for cmd in perso.store_data_commands().unwrap() {
+            let block = StoreDataBlock {
+                p1: cmd.p1 | 0x08,
+                block: cmd.p2,
+                data: &cmd.data,
+            };
+            run(&mut mem, |ctx| applet.personalize(block, ctx)).unwrap();
+        }
+        // Personalizing an active purse is refused and changes nothing.
+        let before = mem.0.clone();
+        let block = StoreDataBlock {
+            p1: 0x88,
+            block: 0,
+            data: &[0x01, 0x02, 0x00],
+        };
+        assert_eq!(
+            run(&mut mem, |ctx| applet.personalize(block, ctx)),
+            Err(StatusWord::CONDITIONS_NOT_SATISFIED)
+        );
+        assert_eq!(mem.0, before);
+        let fci = run(&mut mem, |ctx| applet.select(ctx)).unwrap();
+        assert_eq!(fci.first(), Some(&0x6F));
+        let bytes = [0x80, 0x5C, 0x00, 0x02, 0x04];
+        let cmd = apdu_codec::parse_command(&bytes).unwrap();
+        let r = run(&mut mem, |ctx| applet.process(&cmd, ctx)).unwrap();
+        assert_eq!(r.view().status(), StatusWord::SUCCESS);
+        assert_eq!(r.view().data(), &[0, 0, 0, 0]);
+        // Deselection forgets the selection: the purse then answers 6985.
+        run(&mut mem, |ctx| applet.deselect(ctx));
+        let r = run(&mut mem, |ctx| applet.process(&cmd, ctx)).unwrap();
+        assert_eq!(r.view().status(), StatusWord::CONDITIONS_NOT_SATISFIED);
+    }
+
+    #[test]
+    fn missing_or_corrupt_state_is_a_memory_failure() {
+        let mut mem = Mem::default();
+        let mut applet = EpurseApplet::default();
+        assert_eq!(
+            run(&mut mem, |ctx| applet.select(ctx)),
+            Err(StatusWord::MEMORY_FAILURE)
+        );
+        mem.0.insert(STATE_KEY.to_vec(), b"EPS1 garbage".to_vec());
+        assert_eq!(
+            run(&mut mem, |ctx| applet.select(ctx)),
+            Err(StatusWord::MEMORY_FAILURE)
+        );
+    }
+}
