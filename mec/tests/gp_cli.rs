@@ -258,3 +258,27 @@ fn trace_on_stderr_is_reproducible() {
         "{t}"
     );
 }
+
+#[test]
+fn trace_decodes_with_mec_trace_decode() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = gp(
+        "default.toml",
+        &dir.path().join("card"),
+        &["--trace", "list"],
+    );
+    assert!(out.status.success());
+    let trace = dir.path().join("gp.trace");
+    std::fs::write(&trace, &out.stderr).unwrap();
+    let decoded = mec()
+        .args(["trace", "decode"])
+        .arg(&trace)
+        .output()
+        .unwrap();
+    assert!(decoded.status.success(), "{}", text(&decoded.stderr));
+    let listing = text(&decoded.stdout);
+    assert!(
+        listing.contains("INITIALIZE UPDATE") && listing.contains("GET STATUS"),
+        "{listing}"
+    );
+}

@@ -824,3 +824,64 @@ fn load_to_another_security_domain() {
     h.ok(&[&ssd[..], &["delete", "F06D6573740A"]].concat());
     assert!(!h.ok(&["list"]).contains("F06D6573740A"));
 }
+
+#[test]
+fn list_follows_get_status_paging() {
+    let mut h = Harness::named("default.toml");
+    for n in 0..24u8 {
+        let aid = format!("F06D656353540200{n:02X}");
+        h.ok(&[
+            "install",
+            "--package",
+            "F06D65635354",
+            "--applet",
+            "F06D6563535401",
+            "--create",
+            &aid,
+        ]);
+    }
+    let out = h.ok(&["list"]);
+    for n in 0..24u8 {
+        assert!(
+            out.contains(&format!("APP: F06D656353540200{n:02X} 07 (SELECTABLE)")),
+            "{n}: {out}"
+        );
+    }
+    // More than one page: the card answered 6310 and mec asked for the next occurrences.
+    let next = h.trace_lines("# C: 80F24003");
+    assert!(!next.is_empty(), "{}", h.trace.text());
+    assert!(h.trace_lines("# R: ").iter().any(|l| l.ends_with("6310")));
+}
+
+/// A card that refuses the tagged GET STATUS format (as pre-GP 2.2 cards do) and pages its
+/// legacy answer: mec falls back to P2 00 and follows 6310 with P2 01.
+struct LegacyCard {
+    sent: Vec<Vec<u8>>,
+}
+
+impl super::transport::Transport for LegacyCard {
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, super::transport::TransportError> {
+        self.sent.push(apdu.to_vec());
+        Ok(match apdu.get(..4) {
+            Some([0x80, 0xF2, 0x40, 0x02]) => vec![0x6A, 0x86],
+            // len AID, life cycle, privileges (GPC 2.3 §11.4.3.2), then 6310: more.
+            Some([0x80, 0xF2, 0x40, 0x00]) => hex::decode("05F00000000107006310").unwrap(),
+            Some([0x80, 0xF2, 0x40, 0x01]) => hex::decode("07A000000151535007809000").unwrap(),
+            _ => vec![0x6D, 0x00],
+        })
+    }
+}
+
+#[test]
+fn get_status_falls_back_to_legacy_and_pages() {
+    use gp_scp::cmd::get_status::StatusSubset;
+    let mut client = GpClient::new(LegacyCard { sent: Vec::new() }, Tracer::off(), [1; 32]);
+    let entries = client.get_status(StatusSubset::Applications).unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0].aid.to_string(), "F000000001");
+    assert_eq!(entries[0].life_cycle, 0x07);
+    assert_eq!(entries[1].aid.to_string(), "A0000001515350");
+    assert!(entries[1].privileges.unwrap().is_security_domain());
+    let p2: Vec<u8> = client.transport().sent.iter().map(|a| a[3]).collect();
+    assert_eq!(p2, [0x02, 0x00, 0x01]);
+}
