@@ -502,26 +502,54 @@ async fn shutdown_signal() {
 
 /// Feeds `Timeout` whenever the machine's next deadline passes.
 async fn timer_loop(app: Arc<App>) {
-    const IDLE: Duration = Duration::from_secs(3600);
-    const FLOOR: Duration = Duration::from_millis(5);
+    let mut last_fed: Option<Timestamp> = None;
+    let mut stale = TIMER_FLOOR;
     loop {
         let deadline = app.lock().machine.poll_timeout();
-        let wait = match deadline {
-            Some(d) => {
-                Duration::from_millis(d.as_millis().saturating_sub(now().as_millis())).max(FLOOR)
-            }
-            None => IDLE,
-        };
+        let wait = timer_wait(deadline, now(), last_fed, &mut stale);
         tokio::select! {
             () = tokio::time::sleep(wait) => {
                 if deadline.is_some() {
+                    let t = now();
+                    last_fed = Some(t);
                     let _ = app.input(|c| match &mut c.machine {
-                        Machine::Visited(v) => v.handle_input(now(), mec_roaming::server::VisitedInput::Timeout),
-                        Machine::Home(h) => h.handle_input(now(), mec_roaming::server::HomeInput::Timeout),
+                        Machine::Visited(v) => v.handle_input(t, mec_roaming::server::VisitedInput::Timeout),
+                        Machine::Home(h) => h.handle_input(t, mec_roaming::server::HomeInput::Timeout),
                     });
                 }
             }
             () = app.wake.notified() => {}
+        }
+    }
+}
+
+/// Shortest sleep of the timer task.
+const TIMER_FLOOR: Duration = Duration::from_millis(5);
+/// Longest back-off for a deadline the machine keeps reporting after it was fed.
+const TIMER_STALE_MAX: Duration = Duration::from_secs(1);
+
+/// How long the timer task sleeps before feeding `Timeout`: until the deadline (at least
+/// [`TIMER_FLOOR`]); an hour when there is none. A deadline that is already past although
+/// `Timeout` was fed after it (the machine did not move it) is retried with a doubling back-off
+/// up to [`TIMER_STALE_MAX`], so such a deadline cannot spin the task (and the snapshot writes).
+fn timer_wait(
+    deadline: Option<Timestamp>,
+    now: Timestamp,
+    last_fed: Option<Timestamp>,
+    stale: &mut Duration,
+) -> Duration {
+    match deadline {
+        None => {
+            *stale = TIMER_FLOOR;
+            Duration::from_secs(3600)
+        }
+        Some(d) if d <= now && last_fed.is_some_and(|f| d <= f) => {
+            *stale = stale.saturating_mul(2).min(TIMER_STALE_MAX);
+            *stale
+        }
+        Some(d) => {
+            *stale = TIMER_FLOOR;
+            Duration::from_millis(d.as_millis().saturating_sub(now.as_millis())).max(TIMER_FLOOR)
         }
     }
 }
@@ -581,6 +609,43 @@ async fn deliver(app: Arc<App>, id: i64, t: Transmit) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timer_waits_for_the_deadline_and_backs_off_on_a_stale_one() {
+        let mut stale = TIMER_FLOOR;
+        let t = |ms| Timestamp(ms);
+        assert_eq!(
+            timer_wait(None, t(1000), None, &mut stale),
+            Duration::from_secs(3600)
+        );
+        assert_eq!(
+            timer_wait(Some(t(1500)), t(1000), None, &mut stale),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            timer_wait(Some(t(900)), t(1000), None, &mut stale),
+            TIMER_FLOOR,
+            "past, never fed: now"
+        );
+        assert_eq!(
+            timer_wait(Some(t(900)), t(1000), Some(t(800)), &mut stale),
+            TIMER_FLOOR,
+            "fed before it"
+        );
+        // Fed at or after the deadline and still reported: back off, doubling, capped.
+        let waits: Vec<Duration> = (0..12)
+            .map(|_| timer_wait(Some(t(900)), t(1000), Some(t(950)), &mut stale))
+            .collect();
+        assert_eq!(waits[0], Duration::from_millis(10));
+        assert_eq!(waits[1], Duration::from_millis(20));
+        assert_eq!(*waits.last().unwrap_or(&Duration::ZERO), TIMER_STALE_MAX);
+        // A fresh deadline resets the back-off.
+        assert_eq!(
+            timer_wait(Some(t(1200)), t(1000), Some(t(950)), &mut stale),
+            Duration::from_millis(200)
+        );
+        assert_eq!(stale, TIMER_FLOOR);
+    }
 
     #[test]
     fn only_loopback_http_is_sent_to() {
