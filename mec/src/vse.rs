@@ -52,7 +52,7 @@ pub(crate) struct ServeArgs {
         required_unless_present = "connect"
     )]
     listen: Option<SocketAddr>,
-    /// Connect to vpcd listening at HOST[:PORT] (default port 35963).
+    /// Connect to vpcd listening at HOST or HOST:PORT (default port 35963).
     #[arg(long, value_name = "HOST[:PORT]")]
     connect: Option<String>,
     /// Seed of the cards' random numbers (64 hex digits) for reproducible transcripts;
