@@ -42,17 +42,17 @@ pub(crate) struct GpArgs {
     reader: Option<String>,
     /// Same static key for ENC, MAC and DEK (hex: 16 bytes DES for SCP02; 16/24/32 bytes AES
     /// for SCP03). Default: the test keys 404142..4F.
-    #[arg(long, value_name = "HEX")]
-    key: Option<String>,
+    #[arg(long, value_name = "HEX", value_parser = parse_key)]
+    key: Option<HexKey>,
     /// Static ENC key (overrides --key).
-    #[arg(long, value_name = "HEX")]
-    key_enc: Option<String>,
+    #[arg(long, value_name = "HEX", value_parser = parse_key)]
+    key_enc: Option<HexKey>,
     /// Static MAC key (overrides --key).
-    #[arg(long, value_name = "HEX")]
-    key_mac: Option<String>,
+    #[arg(long, value_name = "HEX", value_parser = parse_key)]
+    key_mac: Option<HexKey>,
     /// Static DEK key (overrides --key).
-    #[arg(long, value_name = "HEX")]
-    key_dek: Option<String>,
+    #[arg(long, value_name = "HEX", value_parser = parse_key)]
+    key_dek: Option<HexKey>,
     /// Key version number to authenticate with (hex, INITIALIZE UPDATE P1; 00 = the card's
     /// default; SCP11b: the SD key version, default 01).
     #[arg(long, value_name = "HEX", default_value = "00", value_parser = parse_byte)]
@@ -246,23 +246,23 @@ pub(crate) enum Verb {
         #[arg(long, value_name = "KVN", value_parser = parse_byte)]
         replace: Option<u8>,
         /// Same new key for ENC, MAC and DEK (hex).
-        #[arg(long, value_name = "HEX")]
-        new_key: Option<String>,
+        #[arg(long, value_name = "HEX", value_parser = parse_key)]
+        new_key: Option<HexKey>,
         /// New ENC key.
-        #[arg(long, value_name = "HEX")]
-        new_key_enc: Option<String>,
+        #[arg(long, value_name = "HEX", value_parser = parse_key)]
+        new_key_enc: Option<HexKey>,
         /// New MAC key.
-        #[arg(long, value_name = "HEX")]
-        new_key_mac: Option<String>,
+        #[arg(long, value_name = "HEX", value_parser = parse_key)]
+        new_key_mac: Option<HexKey>,
         /// New DEK key.
-        #[arg(long, value_name = "HEX")]
-        new_key_dek: Option<String>,
+        #[arg(long, value_name = "HEX", value_parser = parse_key)]
+        new_key_dek: Option<HexKey>,
         /// Key type (default: DES on an SCP02 session, AES otherwise).
         #[arg(long = "type", value_enum)]
         key_type: Option<KeyTypeArg>,
         /// Derive the new keys from this master key (hex) and the card's KDD with --kdf.
-        #[arg(long, value_name = "HEX", conflicts_with_all = ["new_key", "new_key_enc", "new_key_mac", "new_key_dek"])]
-        from_master: Option<String>,
+        #[arg(long, value_name = "HEX", value_parser = parse_key, conflicts_with_all = ["new_key", "new_key_enc", "new_key_mac", "new_key_dek"])]
+        from_master: Option<HexKey>,
         /// Derivation for --from-master.
         #[arg(long, value_enum, requires = "from_master")]
         kdf: Option<Kdf>,
@@ -301,8 +301,8 @@ pub(crate) enum Verb {
         /// Replace the SSD's initial keys (a copy of the installing domain's) with this key
         /// (hex, same for ENC/MAC/DEK), keeping its key version (01 when the initial set
         /// is FF).
-        #[arg(long, value_name = "HEX")]
-        keys: Option<String>,
+        #[arg(long, value_name = "HEX", value_parser = parse_key)]
+        keys: Option<HexKey>,
         /// Load file of the security domain package (default A0000001515350).
         #[arg(long, value_name = "AID", default_value = "A0000001515350")]
         package: String,
@@ -339,6 +339,27 @@ pub(crate) fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
     hex::decode(&clean).map_err(|e| format!("\"{s}\" is not hex: {e}"))
 }
 
+/// A key given on the command line: zeroized on drop, never shown by `Debug`.
+#[derive(Clone)]
+pub(crate) struct HexKey(pub(crate) SecretKey);
+
+impl std::fmt::Debug for HexKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HexKey(<redacted>)")
+    }
+}
+
+fn parse_key(s: &str) -> Result<HexKey, String> {
+    let mut bytes =
+        zeroize::Zeroizing::new(parse_hex(s).map_err(|_| "a key must be hex".to_owned())?);
+    if bytes.is_empty() {
+        return Err("empty key".into());
+    }
+    let key = SecretKey::new(&bytes);
+    zeroize::Zeroize::zeroize(&mut *bytes);
+    Ok(HexKey(key))
+}
+
 fn parse_byte(s: &str) -> Result<u8, String> {
     match parse_hex(s)?.as_slice() {
         [b] => Ok(*b),
@@ -356,12 +377,8 @@ fn parse_scp(s: &str) -> Result<ScpChoice, String> {
 }
 
 impl GpArgs {
-    fn key(&self, specific: Option<&String>) -> Result<Option<SecretKey>, GpError> {
-        specific
-            .or(self.key.as_ref())
-            .map(|h| parse_hex(h).map(|b| SecretKey::new(&b)))
-            .transpose()
-            .map_err(GpError::Usage)
+    fn key(&self, specific: Option<&HexKey>) -> Result<Option<SecretKey>, GpError> {
+        Ok(specific.or(self.key.as_ref()).map(|k| k.0.clone()))
     }
 
     /// The authentication options.

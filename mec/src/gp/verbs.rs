@@ -369,35 +369,33 @@ pub(crate) fn execute<T: Transport>(
                 Some(KeyTypeArg::Aes) => KeyType::Aes,
                 None => dek_type,
             };
-            let hex_key = |h: &String| parse_hex(h).map_err(GpError::Usage);
-            let keys: [Vec<u8>; 3] = if let Some(master) = from_master {
-                let master = hex_key(master)?;
+            let secrets: Vec<SecretKey> = if let Some(master) = from_master {
+                let master = master.0.as_bytes();
                 let method = kdf.unwrap_or(super::Kdf::None).method();
                 let kdd = client.session().and_then(|s| s.kdd).ok_or_else(|| {
                     GpError::Usage("the session has no KDD to diversify with".into())
                 })?;
-                let master_set = KeySet::new(version, key_type, &master, &master, &master)
+                let master_set = KeySet::new(version, key_type, master, master, master)
                     .map_err(|e| GpError::Usage(format!("--from-master: {e}")))?;
                 let derived = diversify(&master_set, method, &kdd)
                     .map_err(|e| GpError::Usage(format!("--kdf: {e}")))?;
-                [
-                    derived.enc().as_bytes().to_vec(),
-                    derived.mac().as_bytes().to_vec(),
-                    derived.dek().as_bytes().to_vec(),
+                vec![
+                    derived.enc().clone(),
+                    derived.mac().clone(),
+                    derived.dek().clone(),
                 ]
             } else {
-                let pick = |k: &Option<String>| -> Result<Vec<u8>, GpError> {
+                let pick = |k: &Option<super::HexKey>| -> Result<SecretKey, GpError> {
                     match k.as_ref().or(new_key.as_ref()) {
-                        Some(h) => hex_key(h),
+                        Some(h) => Ok(h.0.clone()),
                         None => Err(GpError::Usage(
                             "give --new-key (or --new-key-enc, --new-key-mac, --new-key-dek), or --from-master"
                                 .into(),
                         )),
                     }
                 };
-                [pick(new_key_enc)?, pick(new_key_mac)?, pick(new_key_dek)?]
+                vec![pick(new_key_enc)?, pick(new_key_mac)?, pick(new_key_dek)?]
             };
-            let secrets: Vec<SecretKey> = keys.iter().map(|k| SecretKey::new(k)).collect();
             let components: Vec<(KeyType, &SecretKey)> =
                 secrets.iter().map(|k| (key_type, k)).collect();
             let data = gp_scp::put_key::encode_put_key_data(
@@ -510,11 +508,7 @@ pub(crate) fn execute<T: Transport>(
             if !privileges.is_security_domain() {
                 privileges.0[0] |= 0x80;
             }
-            let new_keys = keys
-                .as_deref()
-                .map(parse_hex)
-                .transpose()
-                .map_err(GpError::Usage)?;
+            let new_keys = keys.as_ref().map(|k| k.0.clone());
             authenticate(client, args)?;
             install_instance(client, package, module, aid, privileges, None)?;
             w(
@@ -530,7 +524,7 @@ pub(crate) fn execute<T: Transport>(
                 let Some((dek, dek_type)) = client.dek() else {
                     return Err(GpError::Usage("no session DEK".into()));
                 };
-                let secret = SecretKey::new(&k);
+                let secret = k;
                 // An initial key set (FF) cannot be given version FF again: the first PUT KEY
                 // adds version 01, which removes it (GPC 2.3 §11.8).
                 let (old_version, new_version) = if info.key_version == 0xFF {
