@@ -6,10 +6,14 @@
 #   MEC_BIN=path ...               use this mec binary instead of building it
 #   INTEROP_KEEP=1 ...             keep the work directory (logs, traces)
 #
-# Same environment as scripts/interop.sh (which installs pcscd, vsmartcard-vpcd, opensc and
-# libpcsclite-dev): this script only checks they are there. Like interop.sh it runs its OWN
-# pcscd in a private mount namespace (or directly when no system pcscd runs), talks to it
-# through PCSCLITE_CSOCK_NAME, and stops exactly the processes it started, by pid.
+#   INTEROP_NO_INSTALL=1 ...       never install (fail if something is missing)
+#
+# Installs pcscd, vsmartcard-vpcd and libpcsclite-dev with apt-get when missing (root), like
+# scripts/interop.sh, and needs python3 (for a free port pair and the test CAP file). Like
+# interop.sh it runs its OWN pcscd in a private mount namespace (or directly when no system
+# pcscd runs), talks to it through PCSCLITE_CSOCK_NAME, and stops exactly the processes it
+# started, by pid. The last line is "N passed, M failed"; the exit status is 0 only when
+# every check passed.
 #
 # vpcd only creates reverse-mode readers whose card is listening when pcscd starts, so each
 # pair of card profiles is one "round": start `mec vse serve` (slot 0 and slot 1), start
@@ -34,8 +38,20 @@ K40=404142434445464748494A4B4C4D4E4F
 K40_256=404142434445464748494A4B4C4D4E4F505152535455565758595A5B5C5D5E5F
 
 VPCD_LIB=/usr/lib/pcsc/drivers/serial/libifdvpcd.so
+need_apt=()
+command -v pcscd >/dev/null 2>&1 || need_apt+=(pcscd)
+[ -e "$VPCD_LIB" ] || need_apt+=(vsmartcard-vpcd)
+[ -e /usr/include/PCSC/winscard.h ] || need_apt+=(libpcsclite-dev)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  [ -z "${INTEROP_NO_INSTALL:-}" ] || die "missing packages: ${need_apt[*]}"
+  [ "$(id -u)" = 0 ] || die "missing packages ${need_apt[*]} and not root: apt-get install them first"
+  log "installing ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  timeout 600 apt-get update -q >/dev/null
+  timeout 900 apt-get install -y -q --no-install-recommends pcscd vsmartcard-vpcd libpcsclite-dev >/dev/null
+fi
 [ -e "$VPCD_LIB" ] || VPCD_LIB="$(dpkg -L vsmartcard-vpcd 2>/dev/null | grep 'libifdvpcd\.so$' | head -n1 || true)"
-command -v pcscd >/dev/null 2>&1 || die "pcscd missing (apt-get install pcscd vsmartcard-vpcd libpcsclite-dev, or run scripts/interop.sh once)"
+command -v pcscd >/dev/null 2>&1 || die "pcscd missing"
 [ -n "$VPCD_LIB" ] && [ -e "$VPCD_LIB" ] || die "vpcd driver missing (apt-get install vsmartcard-vpcd)"
 
 if [ -z "${MEC_BIN:-}" ]; then
