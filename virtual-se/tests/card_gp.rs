@@ -1211,3 +1211,69 @@ fn put_key_accepts_the_yubikit_aes_layout() {
             .all(|k| k.kvn == 1 && k.value == vec![0x66; 16])
     );
 }
+
+#[test]
+fn command_chaining_and_several_get_responses() {
+    let mut card = default_card();
+    let mut host = open_scp03(&mut card, SecurityLevel::ALL);
+    ok(install_store_applet(&mut card, &mut host, APP1));
+    ok(sw(&mut card, &format!("00A4040008{}", hex::encode(APP1))));
+    // PUT DATA of 600 bytes in three chained short commands (CLA 10).
+    let big: Vec<u8> = (0..600u32).map(|i| (i % 253) as u8).collect();
+    let pieces: Vec<&[u8]> = big.chunks(250).collect();
+    for (n, piece) in pieces.iter().enumerate() {
+        let cla = if n + 1 < pieces.len() { 0x10 } else { 0x00 };
+        let cmd = apdu_codec::Command::new(cla, 0xDA, 0x00, 0x5A).with_data(piece.to_vec());
+        ok(send(&mut card, &cmd.to_vec().unwrap()).1);
+    }
+    // Read it back with a short GET DATA: 61xx, then two GET RESPONSEs.
+    let (mut all, mut s) = send(&mut card, &h("00CA005A00"));
+    while s >> 8 == 0x61 {
+        let (more, s2) = send(&mut card, &h(&format!("00C00000{:02X}", s & 0xFF)));
+        all.extend(more);
+        s = s2;
+    }
+    ok(s);
+    assert_eq!(&all[..4], &[0x5A, 0x82, 0x02, 0x58]);
+    assert_eq!(&all[4..], &big[..]);
+    // A chain interrupted by another command: 6883, and nothing was written.
+    let before = card.persistent_snapshot().unwrap();
+    ok(send(&mut card, &h("10DA005B0101")).1);
+    assert_eq!(sw(&mut card, "00CA005A00"), 0x6883);
+    assert_eq!(card.persistent_snapshot().unwrap(), before);
+}
+
+#[test]
+fn chained_secure_messaging_command() {
+    // A host limited to short APDUs wraps the whole command, then chains the wrapped bytes.
+    let mut card = default_card();
+    let mut host = open_scp03(&mut card, SecurityLevel::ALL);
+    let value = vec![0x77; 300];
+    let mut data = vec![0x5F, 0x20, 0x82, 0x01, 0x2C];
+    data.extend(&value);
+    let wrapped = host
+        .session
+        .wrap(&apdu(0x80, 0xE2, 0x80, 0x00, &data))
+        .unwrap();
+    let pieces: Vec<&[u8]> = wrapped.data.chunks(255).collect();
+    let mut last = Vec::new();
+    for (n, piece) in pieces.iter().enumerate() {
+        let cla = if n + 1 < pieces.len() {
+            wrapped.cla | 0x10
+        } else {
+            wrapped.cla
+        };
+        let cmd = apdu_codec::Command::new(cla, wrapped.ins, wrapped.p1, wrapped.p2)
+            .with_data(piece.to_vec());
+        last = card.transmit(&cmd.to_vec().unwrap());
+    }
+    let r = host
+        .session
+        .unwrap(&apdu_codec::parse_response(&last).unwrap())
+        .unwrap();
+    ok(r.view().status().to_u16());
+    // Read back with an extended Le (the response is longer than 256 bytes).
+    let r = host.send(&mut card, &apdu(0x80, 0xCA, 0x5F, 0x20, &[]).with_le(65536));
+    ok(r.view().status().to_u16());
+    assert_eq!(&r.view().data()[5..], &value[..]);
+}

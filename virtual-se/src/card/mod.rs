@@ -65,6 +65,9 @@ use gp::{Env, ManagementState};
 use model::{CardState, EntryKind as Kind, app_prefix};
 use session::{Pending, Session};
 
+/// Largest command reassembled from a chain (the extended-length maximum).
+const MAX_CHAINED: usize = apdu_codec::MAX_EXTENDED_DATA;
+
 /// Logical channels the card supports (ISO 7816-4 §5.1.1.2: basic channel 0 and 1-3).
 pub const LOGICAL_CHANNELS: usize = 4;
 
@@ -171,6 +174,9 @@ struct Channel {
     mgmt: ManagementState,
     /// Rest of a response for GET RESPONSE (61xx).
     pending_response: Vec<u8>,
+    /// Command chaining in progress (ISO 7816-4 §5.1.1.1): header (CLA without the chaining
+    /// bit, INS, P1, P2) and the data so far.
+    chain: Option<([u8; 4], Vec<u8>)>,
 }
 
 impl Channel {
@@ -389,21 +395,68 @@ impl<S: Store> Card<S> {
         if ch >= LOGICAL_CHANNELS || self.channels.get(ch).is_none_or(Option::is_none) {
             return StatusWord::LOGICAL_CHANNEL_NOT_SUPPORTED.into();
         }
+        // ISO 7816-4 §5.1.1.1 command chaining: collect the pieces, then process the whole
+        // command (secure messaging is removed from the reassembled command).
+        let header = [cla.0 & !0x10, cmd.ins(), cmd.p1(), cmd.p2()];
+        let Some(channel) = self.channel_mut(ch) else {
+            return StatusWord::LOGICAL_CHANNEL_NOT_SUPPORTED.into();
+        };
         if cla.is_chained() {
-            return StatusWord::CHAINING_NOT_SUPPORTED.into();
+            let chain = channel.chain.get_or_insert_with(|| (header, Vec::new()));
+            if chain.0 != header {
+                channel.chain = None;
+                return StatusWord::LAST_COMMAND_EXPECTED.into();
+            }
+            if chain.1.len().saturating_add(cmd.data().len()) > MAX_CHAINED {
+                channel.chain = None;
+                return StatusWord::WRONG_LENGTH.into();
+            }
+            chain.1.extend_from_slice(cmd.data());
+            return StatusWord::SUCCESS.into();
         }
+        let short_host = !cmd.is_extended();
+        let whole;
+        let cmd = match channel.chain.take() {
+            None => cmd,
+            Some((h, _)) if h != header => return StatusWord::LAST_COMMAND_EXPECTED.into(),
+            Some((_, mut data)) => {
+                data.extend_from_slice(cmd.data());
+                if data.len() > MAX_CHAINED {
+                    return StatusWord::WRONG_LENGTH.into();
+                }
+                let mut full = apdu_codec::Command::new(header[0], header[1], header[2], header[3]);
+                if !data.is_empty() {
+                    full = full.with_data(data);
+                }
+                if let Some(le) = cmd.le() {
+                    full = full.with_le(le);
+                }
+                whole = match full.to_vec() {
+                    Ok(b) => b,
+                    Err(_) => return StatusWord::WRONG_LENGTH.into(),
+                };
+                match parse_command(&whole) {
+                    Ok(v) => v,
+                    Err(e) => return Response::status_only(StatusWord::from(&e)),
+                }
+            }
+        };
         let response = self.dispatch(ch, &cmd);
-        self.chunk(ch, &cmd, response)
+        self.chunk(ch, short_host, cmd.ins(), response)
     }
 
     /// Split a response longer than a short Le allows into 61xx + GET RESPONSE.
-    fn chunk(&mut self, ch: usize, cmd: &CommandView<'_>, response: Response) -> Response {
+    fn chunk(&mut self, ch: usize, short_host: bool, ins: u8, response: Response) -> Response {
+        if ins == apdu_codec::ins::GET_RESPONSE {
+            // GET RESPONSE manages the pending rest itself.
+            return response;
+        }
         let Some(Some(channel)) = self.channels.get_mut(ch) else {
             return response;
         };
         channel.pending_response.clear();
         let data = response.view().data();
-        if cmd.is_extended() || data.len() <= 256 || cmd.ins() == apdu_codec::ins::GET_RESPONSE {
+        if !short_host || data.len() <= 256 || ins == apdu_codec::ins::GET_RESPONSE {
             return response;
         }
         let mut full = data.to_vec();
@@ -690,7 +743,11 @@ impl<S: Store> Card<S> {
         Ok(())
     }
 
-    fn select_applet(&mut self, ch: usize, entry: &RegistryEntry) -> Result<(Vec<u8>, StatusWord), StatusWord> {
+    fn select_applet(
+        &mut self,
+        ch: usize,
+        entry: &RegistryEntry,
+    ) -> Result<(Vec<u8>, StatusWord), StatusWord> {
         self.instance_for(entry)?;
         let instance = self
             .instances
