@@ -998,4 +998,69 @@ mod tests {
         j.save_snapshot("{\"a\":2}").unwrap();
         assert_eq!(j.load_snapshot().unwrap().as_deref(), Some("{\"a\":2}"));
     }
+
+    mod model {
+        //! The SQLite store against the library's in-memory reference store: any sequence of
+        //! wallet debits (retried or not), reversals and PIN-counter updates gives the same
+        //! answers and balances.
+        use super::*;
+        use mec_roaming::store::{MemorySubscriber, MemorySubscriberStore};
+        use proptest::prelude::*;
+
+        #[derive(Clone, Debug)]
+        enum Op {
+            Debit { key: u8, value: u64, usd: bool },
+            Reverse { key: u8 },
+            Tries(u8),
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                (0u8..4, 1u64..600, proptest::bool::weighted(0.1))
+                    .prop_map(|(key, value, usd)| Op::Debit { key, value, usd }),
+                (0u8..4).prop_map(|key| Op::Reverse { key }),
+                (0u8..4).prop_map(Op::Tries),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(48))]
+            #[test]
+            fn sqlite_store_behaves_like_the_memory_store(ops in proptest::collection::vec(op(), 1..40)) {
+                let dir = tempfile::tempdir().unwrap();
+                let mut sql = store(&dir);
+                let mut mem = MemorySubscriberStore::new();
+                mem.insert(MemorySubscriber {
+                    record: sql.subscriber(&alice()).unwrap().unwrap(),
+                    signing_key_der: None,
+                    card: None,
+                    wallet: Some(Amount { value: 1000, currency: "EUR".into() }),
+                });
+                for op in ops {
+                    match op {
+                        Op::Debit { key, value, usd } => {
+                            let a = Amount { value, currency: if usd { "USD" } else { "EUR" }.into() };
+                            let k = format!("visited-fi/t{key}");
+                            let (x, y) = (sql.wallet_debit(&alice(), &k, &a), mem.wallet_debit(&alice(), &k, &a));
+                            prop_assert_eq!(x.is_ok(), y.is_ok(), "debit {} {:?}: {:?} vs {:?}", k, a, x, y);
+                            if let (Ok(x), Ok(y)) = (x, y) {
+                                prop_assert_eq!(x, y);
+                            }
+                        }
+                        Op::Reverse { key } => {
+                            let k = format!("visited-fi/t{key}");
+                            prop_assert!(sql.wallet_reverse(&alice(), &k).is_ok());
+                            prop_assert!(mem.wallet_reverse(&alice(), &k).is_ok());
+                        }
+                        Op::Tries(n) => {
+                            sql.set_pin_tries_left(&alice(), n).unwrap();
+                            mem.set_pin_tries_left(&alice(), n).unwrap();
+                        }
+                    }
+                    prop_assert_eq!(sql.wallet_balance(&alice()).unwrap(), mem.wallet_balance(&alice()).unwrap());
+                    prop_assert_eq!(sql.subscriber(&alice()).unwrap(), mem.subscriber(&alice()).unwrap());
+                }
+            }
+        }
+    }
 }
