@@ -338,5 +338,5 @@ GOT="$(wire "${TRACES[0]}" | sed -n '3,5p')"
 if [ "$GOT" = "$WANT" ]; then pass "trace matches the kaoh/globalplatform SCP03 vector"; else
   fail "trace does not match the kaoh vector:"; printf '%s\n' "$GOT" >&2; fi
 
-log "$PASSED passed, $FAILED failed"
+printf 'gp-e2e: %d passed, %d failed\n' "$PASSED" "$FAILED"
 [ "$FAILED" = 0 ]

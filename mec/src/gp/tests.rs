@@ -885,3 +885,66 @@ fn get_status_falls_back_to_legacy_and_pages() {
     let p2: Vec<u8> = client.transport().sent.iter().map(|a| a[3]).collect();
     assert_eq!(p2, [0x02, 0x00, 0x01]);
 }
+
+/// A reader that corrupts the last byte of the card's answer to PUT KEY (INS D8), as a card
+/// that stored other keys than sent would answer.
+struct TamperPutKey(VCard);
+
+impl super::transport::Transport for TamperPutKey {
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, super::transport::TransportError> {
+        let mut r = self.0.transmit(apdu)?;
+        if apdu.get(1) == Some(&0xD8) && r.len() > 2 {
+            let i = r.len() - 3;
+            r[i] ^= 0x01;
+        }
+        Ok(r)
+    }
+}
+
+#[test]
+fn put_key_kcv_mismatch_is_reported() {
+    let card = Card::open(
+        MemoryStore::new(),
+        &Profile::default_profile().unwrap(),
+        Packages::builtin(),
+        [3; 32],
+    )
+    .unwrap();
+    let mut client = GpClient::new(
+        TamperPutKey(VirtualTransport::new(card)),
+        Tracer::off(),
+        [4; 32],
+    );
+    // Level mac+enc: no R-MAC, so the corruption reaches the KCV check.
+    let cli = TestCli::try_parse_from([
+        "gp",
+        "put-key",
+        "--new-kvn",
+        "30",
+        "--new-key",
+        "000102030405060708090A0B0C0D0E0F",
+    ])
+    .unwrap();
+    let e = verbs::execute(&mut client, &cli.gp, &mut Vec::new()).unwrap_err();
+    assert!(matches!(e, GpError::KcvMismatch { .. }), "{e}");
+    assert!(e.to_string().contains("key check values"), "{e}");
+    assert_eq!(exit_code(&e), 1);
+    // With R-MAC the corruption is caught by the secure channel instead.
+    let cli = TestCli::try_parse_from([
+        "gp",
+        "--kvn",
+        "30",
+        "--key",
+        "000102030405060708090A0B0C0D0E0F",
+        "--security",
+        "mac+enc+rmac",
+        "put-key",
+        "--new-kvn",
+        "31",
+        "--new-key",
+        "101112131415161718191A1B1C1D1E1F",
+    ])
+    .unwrap();
+    let e = verbs::execute(&mut client, &cli.gp, &mut Vec::new()).unwrap_err();
+    assert!(e.to_string().contains("response MAC"), "{e}");
+}
