@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod gp;
+mod purse;
 mod roam;
 mod trace;
 mod vse;
@@ -31,6 +32,8 @@ enum Group {
     Vse(vse::VseCommand),
     /// GlobalPlatform card management over PC/SC (list, install, personalize, lock, delete, keys).
     Gp(Box<gp::GpArgs>),
+    /// E-purse terminal: balance, load, purchase, log, prove (PBOC-style purse applet).
+    Purse(Box<purse::PurseArgs>),
     /// Roaming for mobile e-commerce: the visited and home reference servers.
     #[command(subcommand)]
     Roam(roam::RoamCommand),
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
         Group::Vse(command) => vse::run(command),
         Group::Roam(command) => roam::run(command),
         Group::Gp(args) => gp::run(*args),
+        Group::Purse(args) => purse::run(*args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,670 @@
+//! `mec purse`: a terminal for the PBOC-style e-purse applet (`epurse` crate) on a card in a
+//! PC/SC reader, or on an in-process virtual SE.
+//!
+//! - `balance`, `log`, `prove`: read the purse.
+//! - `load`: acts as load terminal and issuer load authority (master keys given on the
+//!   command line: test and simulation only; a real deployment asks the issuer's HSM).
+//! - `purchase`: acts as POS terminal with a software SAM (purchase master key on the command
+//!   line); a lost DEBIT answer is settled with GET BALANCE and GET TRANSACTION PROVE, never
+//!   by a second DEBIT.
+//! - `perso-data`: the personalization DGIs for `mec gp store-data`.
+
+mod terminal;
+mod transport;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::{Args, Subcommand, ValueEnum};
+use epurse::card::{IssuerData, LogRecord, key_function};
+use epurse::crypto::Key16;
+use epurse::host::TacKeyRef;
+use epurse::pboc::{self, DateTime};
+use epurse::perso::{KeyRecord, Personalization};
+
+use terminal::{IssuerKeys, PurseError, PurseInfo, Receipt, SoftSam, Terminal};
+use transport::{Link, PcscLink, VirtualLink};
+
+/// `mec purse [OPTIONS] <VERB>`
+#[derive(Args, Debug)]
+#[command(
+    about = "E-purse terminal over PC/SC: balance, load, purchase, log, prove (PBOC-style purse applet)",
+    after_help = "Options go before the verb: `mec purse --reader \"Virtual SE\" balance`.\n\
+Master keys default to the well-known TEST keys of epurse::danger (never on a real card).\n\
+Exit codes: 0 ok, 1 card refused (status word), 2 usage, 3 MAC/TAC verification failed, \
+4 answer lost and the transaction did not complete (or could not be settled), 5 reader/PC/SC."
+)]
+pub(crate) struct PurseArgs {
+    /// Use the first PC/SC reader whose name contains this text (case-insensitive).
+    #[arg(long, value_name = "NAME")]
+    reader: Option<String>,
+    /// Talk to an in-process virtual SE with this card profile instead of a PC/SC reader.
+    #[arg(long = "virtual", value_name = "PROFILE", conflicts_with = "reader")]
+    virtual_profile: Option<PathBuf>,
+    /// With --virtual: keep the card state in this directory (share it with `mec gp
+    /// --virtual-state` to install and personalize the purse first).
+    #[arg(long, value_name = "DIR", requires = "virtual_profile")]
+    virtual_state: Option<PathBuf>,
+    /// With --virtual: fault injection like `mec vse serve --lose-response N`: the answer to
+    /// the N-th (0-based) APDU that commits is lost and the card removed (it comes back when
+    /// the terminal reconnects).
+    #[arg(long, value_name = "N", requires = "virtual_profile")]
+    virtual_lose_response: Option<u64>,
+    /// The purse application AID.
+    #[arg(long, value_name = "AID", default_value = "A000000333010101")]
+    aid: String,
+    /// The operation.
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+/// The verbs.
+#[derive(Subcommand, Debug)]
+pub(crate) enum Verb {
+    /// SELECT the purse, show its issuer data and the EP balance.
+    Balance,
+    /// Load (credit) the EP as load terminal + issuer load authority.
+    #[command(
+        after_help = "Example:\n  mec purse load --amount 50.00 --terminal-id 000000000042\n\
+A real load terminal sends INITIALIZE FOR LOAD's answer to the issuer's host, whose HSM checks MAC1, \
+returns MAC2 and later checks the TAC; here the master keys are in this process (test/simulation)."
+    )]
+    Load {
+        /// Amount in currency units with up to 2 decimals (12.34).
+        #[arg(long, value_parser = parse_amount)]
+        amount: u32,
+        /// Load terminal id (6 bytes hex).
+        #[arg(long, value_name = "HEX", default_value = "000000000042", value_parser = parse_terminal)]
+        terminal_id: [u8; 6],
+        /// DLK master key (16 bytes hex) of the issuer. Default: the test key.
+        #[arg(long, value_name = "HEX", value_parser = parse_key)]
+        issuer_master_key: Option<Key16>,
+        /// DTK (TAC) master key. Default: the test key.
+        #[arg(long, value_name = "HEX", value_parser = parse_key)]
+        tac_master_key: Option<Key16>,
+        /// DLK key index on the card.
+        #[arg(long, default_value_t = 1)]
+        key_index: u8,
+        /// DLK key version on the card.
+        #[arg(long, default_value_t = 1)]
+        key_version: u8,
+        /// Date and time of the transaction, YYYYMMDDhhmmss (default: now, UTC).
+        #[arg(long, value_name = "YYYYMMDDhhmmss", value_parser = parse_when)]
+        when: Option<DateTime>,
+    },
+    /// Pay from the EP as POS terminal with a software SAM.
+    #[command(
+        after_help = "Example:\n  mec purse purchase --amount 12.50 --terminal-id 000000000777"
+    )]
+    Purchase {
+        /// Amount in currency units with up to 2 decimals.
+        #[arg(long, value_parser = parse_amount)]
+        amount: u32,
+        /// POS terminal id (6 bytes hex).
+        #[arg(long, value_name = "HEX", default_value = "000000000777", value_parser = parse_terminal)]
+        terminal_id: [u8; 6],
+        /// DPK master key (16 bytes hex) held by the SAM. Default: the test key.
+        #[arg(long, value_name = "HEX", value_parser = parse_key)]
+        purchase_master_key: Option<Key16>,
+        /// DPK key index on the card.
+        #[arg(long, default_value_t = 1)]
+        key_index: u8,
+        /// Previous terminal transaction serial (the SAM uses the next one). Default: the
+        /// Unix time, so serials grow from run to run.
+        #[arg(long)]
+        serial: Option<u32>,
+        /// Date and time of the transaction, YYYYMMDDhhmmss (default: now, UTC).
+        #[arg(long, value_name = "YYYYMMDDhhmmss", value_parser = parse_when)]
+        when: Option<DateTime>,
+    },
+    /// The transaction log (READ RECORD, most recent first).
+    Log,
+    /// GET TRANSACTION PROVE: the MAC and TAC of a completed transaction.
+    Prove {
+        /// The ATC of the transaction (decimal; offline ATC for purchases, online for loads).
+        #[arg(long)]
+        atc: u16,
+        /// Transaction type.
+        #[arg(long = "type", value_enum, default_value_t = TxType::Purchase)]
+        tx_type: TxType,
+    },
+    /// Print the personalization DGIs (hex, one per line) for `mec gp store-data AID --dgi ...`.
+    #[command(
+        after_help = "Example (in-process card; drop --virtual/--virtual-state for a reader):\n  \
+mec gp --virtual P --virtual-state S install --package F06D65635055 --applet F06D6563505501 --create A000000333010101\n  \
+mec gp --virtual P --virtual-state S store-data A000000333010101 --dgi $(mec purse perso-data)"
+    )]
+    PersoData {
+        /// Application serial number (8 bytes hex).
+        #[arg(long, value_name = "HEX", default_value = "0000000012345678")]
+        asn: String,
+        /// Issuer id (8 bytes hex).
+        #[arg(long, value_name = "HEX", default_value = "1000000000000001")]
+        issuer_id: String,
+        /// PIN (4 to 12 digits).
+        #[arg(long, default_value = "123456")]
+        pin: String,
+        /// Maximum balance (currency units).
+        #[arg(long, value_parser = parse_amount, default_value = "10000.00")]
+        max_balance: u32,
+        /// First valid day, YYYYMMDD.
+        #[arg(long, default_value = "20200101")]
+        start: String,
+        /// Last valid day, YYYYMMDD.
+        #[arg(long, default_value = "20351231")]
+        end: String,
+        /// DPK master key. Default: the test key.
+        #[arg(long, value_name = "HEX", value_parser = parse_key)]
+        purchase_master_key: Option<Key16>,
+        /// DLK master key. Default: the test key.
+        #[arg(long, value_name = "HEX", value_parser = parse_key)]
+        issuer_master_key: Option<Key16>,
+        /// DTK master key. Default: the test key.
+        #[arg(long, value_name = "HEX", value_parser = parse_key)]
+        tac_master_key: Option<Key16>,
+    },
+}
+
+/// `prove --type`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TxType {
+    /// EP purchase (type 06).
+    Purchase,
+    /// EP load (type 02).
+    Load,
+}
+
+/// Parse `12`, `12.3` or `12.34` into cents.
+pub(crate) fn parse_amount(s: &str) -> Result<u32, String> {
+    let (units, cents) = match s.split_once('.') {
+        Some((u, c)) => (u, c),
+        None => (s, ""),
+    };
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if !digits(units) || (!cents.is_empty() && !digits(cents)) || cents.len() > 2 {
+        return Err(format!(
+            "amount \"{s}\": expected currency units with up to 2 decimals, e.g. 12.50"
+        ));
+    }
+    let units: u64 = units
+        .parse()
+        .map_err(|_| format!("amount \"{s}\" too large"))?;
+    let cents: u64 = match cents.len() {
+        0 => 0,
+        1 => cents.parse::<u64>().map_err(|e| e.to_string())? * 10,
+        _ => cents.parse::<u64>().map_err(|e| e.to_string())?,
+    };
+    let total = units
+        .checked_mul(100)
+        .and_then(|u| u.checked_add(cents))
+        .and_then(|t| u32::try_from(t).ok())
+        .filter(|t| i32::try_from(*t).is_ok())
+        .ok_or_else(|| format!("amount \"{s}\" too large"))?;
+    if total == 0 {
+        return Err("amount must be more than 0.00".into());
+    }
+    Ok(total)
+}
+
+/// Format cents with 2 decimals.
+pub(crate) fn format_amount(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let a = cents.unsigned_abs();
+    format!("{sign}{}.{:02}", a / 100, a % 100)
+}
+
+fn parse_hex_exact<const N: usize>(s: &str, what: &str) -> Result<[u8; N], String> {
+    let bytes = hex::decode(s.replace([' ', ':'], "")).map_err(|e| format!("{what}: {e}"))?;
+    <[u8; N]>::try_from(bytes.as_slice())
+        .map_err(|_| format!("{what}: expected {N} bytes, got {}", bytes.len()))
+}
+
+fn parse_terminal(s: &str) -> Result<[u8; 6], String> {
+    parse_hex_exact::<6>(s, "terminal id")
+}
+
+fn parse_key(s: &str) -> Result<Key16, String> {
+    parse_hex_exact::<16>(s, "master key").map(Key16::new)
+}
+
+fn bcd(digits: &str) -> Result<Vec<u8>, String> {
+    if digits.len() % 2 != 0 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("\"{digits}\": expected an even number of digits"));
+    }
+    hex::decode(digits).map_err(|e| e.to_string())
+}
+
+fn parse_when(s: &str) -> Result<DateTime, String> {
+    if s.len() != 14 {
+        return Err(format!("\"{s}\": expected YYYYMMDDhhmmss"));
+    }
+    let b = bcd(s)?;
+    let mut raw = [0u8; 7];
+    raw.copy_from_slice(&b);
+    let when = DateTime::from_bytes(&raw);
+    if when.is_valid() {
+        Ok(when)
+    } else {
+        Err(format!("\"{s}\": not a valid date and time"))
+    }
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar (the
+/// "civil from days" algorithm of H. Hinnant, "chrono-Compatible Low-Level Date Algorithms").
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
+    let m = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+fn now() -> DateTime {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let secs = i64::try_from(secs).unwrap_or(0);
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let t = secs.rem_euclid(86_400);
+    let text = format!(
+        "{y:04}{m:02}{d:02}{:02}{:02}{:02}",
+        t / 3600,
+        (t / 60) % 60,
+        t % 60
+    );
+    parse_when(&text).unwrap_or(DateTime {
+        date: [0x20, 0x00, 0x01, 0x01],
+        time: [0, 0, 0],
+    })
+}
+
+fn format_when(w: &DateTime) -> String {
+    let d = hex::encode(w.date);
+    let t = hex::encode(w.time);
+    format!(
+        "{}-{}-{} {}:{}:{}",
+        d.get(0..4).unwrap_or_default(),
+        d.get(4..6).unwrap_or_default(),
+        d.get(6..8).unwrap_or_default(),
+        t.get(0..2).unwrap_or_default(),
+        t.get(2..4).unwrap_or_default(),
+        t.get(4..6).unwrap_or_default()
+    )
+}
+
+fn format_day(d: &[u8; 4]) -> String {
+    let s = hex::encode(d);
+    format!(
+        "{}-{}-{}",
+        s.get(0..4).unwrap_or_default(),
+        s.get(4..6).unwrap_or_default(),
+        s.get(6..8).unwrap_or_default()
+    )
+}
+
+/// The receipt text.
+pub(crate) fn format_receipt(r: &Receipt) -> String {
+    let up = |b: &[u8]| hex::encode_upper(b);
+    let mut lines = vec![
+        "================ MEC E-PURSE ================".to_string(),
+        format!("{:<28}{:>17}", r.kind, "APPROVED"),
+        format!("{:<20}{:>25}", "Date/time", format_when(&r.when)),
+        format!("{:<20}{:>25}", "Terminal", up(&r.terminal_id)),
+    ];
+    if let Some(s) = r.terminal_serial {
+        lines.push(format!(
+            "{:<20}{:>25}",
+            "Terminal serial",
+            u32::from_be_bytes(s)
+        ));
+    }
+    lines.extend([
+        format!("{:<20}{:>25}", "Purse", up(&r.aid)),
+        format!("{:<20}{:>25}", "Card ASN", up(&r.asn)),
+        format!("{:<20}{:>25}", "Amount", format_amount(i64::from(r.amount))),
+        format!(
+            "{:<20}{:>25}",
+            "Balance before",
+            format_amount(i64::from(r.before))
+        ),
+        format!(
+            "{:<20}{:>25}",
+            "Balance after",
+            format_amount(i64::from(r.after))
+        ),
+        format!(
+            "{:<20}{:>25}",
+            if r.kind == "LOAD" {
+                "Online ATC"
+            } else {
+                "Offline ATC"
+            },
+            r.atc
+        ),
+        format!("{:<20}{:>25}", "TAC", up(&r.tac)),
+        r.verified.to_string(),
+    ]);
+    if r.recovered {
+        lines.push(
+            "Answer lost after the card committed: recovered with GET TRANSACTION PROVE \
+             (applied once)"
+                .to_string(),
+        );
+    }
+    lines.push("=============================================".to_string());
+    lines.join("\n")
+}
+
+fn type_name(t: u8) -> &'static str {
+    match t {
+        pboc::TYPE_ED_LOAD => "ED load",
+        pboc::TYPE_EP_LOAD => "EP load",
+        pboc::TYPE_ED_UNLOAD => "ED unload",
+        pboc::TYPE_ED_PURCHASE => "ED purchase",
+        pboc::TYPE_EP_PURCHASE => "EP purchase",
+        pboc::TYPE_EP_TO_TAG => "EP to tag",
+        _ => "unknown",
+    }
+}
+
+fn format_log(records: &[LogRecord]) -> String {
+    let mut out = vec![format!(
+        "{:>3}  {:>5}  {:<12} {:>12}  {:<12}  {}",
+        "#", "ATC", "type", "amount", "terminal", "date/time"
+    )];
+    for (n, r) in records.iter().enumerate() {
+        out.push(format!(
+            "{:>3}  {:>5}  {:<12} {:>12}  {:<12}  {}",
+            n + 1,
+            r.atc,
+            type_name(r.tx_type),
+            format_amount(i64::from(r.amount)),
+            hex::encode_upper(r.terminal_id),
+            format_when(&DateTime {
+                date: r.date,
+                time: r.time
+            })
+        ));
+    }
+    if records.is_empty() {
+        out.push("(no transactions)".into());
+    }
+    out.join("\n")
+}
+
+fn info_lines(aid: &[u8], info: &PurseInfo, balance: i32) -> String {
+    [
+        format!("{:<20}{}", "Purse", hex::encode_upper(aid)),
+        format!("{:<20}{}", "Card ASN", hex::encode_upper(info.asn)),
+        format!("{:<20}{}", "Issuer", hex::encode_upper(info.issuer_id)),
+        format!(
+            "{:<20}{} to {}",
+            "Valid",
+            format_day(&info.start),
+            format_day(&info.end)
+        ),
+        format!("{:<20}{}", "EP balance", format_amount(i64::from(balance))),
+    ]
+    .join("\n")
+}
+
+fn test_key(function: u8) -> Key16 {
+    epurse::danger::test_master_key(function, 1)
+}
+
+fn perso_dgis(verb: &Verb) -> Result<Vec<String>, PurseError> {
+    let Verb::PersoData {
+        asn,
+        issuer_id,
+        pin,
+        max_balance,
+        start,
+        end,
+        purchase_master_key,
+        issuer_master_key,
+        tac_master_key,
+    } = verb
+    else {
+        return Err(PurseError::Usage("not perso-data".into()));
+    };
+    let asn = parse_hex_exact::<8>(asn, "ASN").map_err(PurseError::Usage)?;
+    let issuer_id = parse_hex_exact::<8>(issuer_id, "issuer id").map_err(PurseError::Usage)?;
+    let day = |s: &str| -> Result<[u8; 4], PurseError> {
+        let w = parse_when(&format!("{s}000000")).map_err(PurseError::Usage)?;
+        Ok(w.date)
+    };
+    if !(4..=12).contains(&pin.len()) || !pin.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(PurseError::Usage("PIN: 4 to 12 digits".into()));
+    }
+    let mut pin_hex = pin.clone();
+    if pin_hex.len() % 2 == 1 {
+        pin_hex.push('F');
+    }
+    let pin = hex::decode(&pin_hex).map_err(|e| PurseError::Usage(e.to_string()))?;
+    let diversify = |function: u8, master: &Option<Key16>| KeyRecord {
+        function,
+        index: 1,
+        version: 1,
+        key: pboc::diversify(
+            &epurse::crypto::TdesKey::new(master.as_ref().unwrap_or(&test_key(function))),
+            &asn,
+        ),
+    };
+    let perso = Personalization {
+        issuer: IssuerData {
+            asn,
+            issuer_id,
+            app_type: 0x03,
+            app_version: 0x01,
+            start_date: day(start)?,
+            end_date: day(end)?,
+        },
+        max_balance: *max_balance,
+        overdraft_limit: 0,
+        keys: vec![
+            diversify(key_function::PURCHASE, purchase_master_key),
+            diversify(key_function::LOAD, issuer_master_key),
+            diversify(key_function::TAC, tac_master_key),
+        ],
+        pin,
+        pin_try_limit: 3,
+        tag: None,
+    };
+    let dgis = perso
+        .dgis()
+        .map_err(|e| PurseError::Usage(format!("personalization: {e}")))?;
+    Ok(dgis.iter().map(hex::encode_upper).collect())
+}
+
+fn open_link(args: &PurseArgs) -> Result<Box<dyn Link>, PurseError> {
+    if let Some(profile_path) = &args.virtual_profile {
+        let profile = virtual_se::profile::Profile::from_file(profile_path)
+            .map_err(|e| PurseError::Usage(format!("profile {}: {e}", profile_path.display())))?;
+        let packages = virtual_se::applet::Packages::builtin();
+        let seed = [0x5E; 32];
+        let link: Box<dyn Link> = match &args.virtual_state {
+            Some(dir) => {
+                let store = virtual_se::store::DiskStore::open(dir).map_err(|e| {
+                    PurseError::Usage(format!("virtual card state {}: {e}", dir.display()))
+                })?;
+                let card = virtual_se::card::Card::open(store, &profile, packages, seed)
+                    .map_err(|e| PurseError::Usage(format!("opening the virtual card: {e}")))?;
+                Box::new(VirtualLink::new(card, args.virtual_lose_response))
+            }
+            None => {
+                let card = virtual_se::card::Card::open(
+                    virtual_se::store::MemoryStore::new(),
+                    &profile,
+                    packages,
+                    seed,
+                )
+                .map_err(|e| PurseError::Usage(format!("opening the virtual card: {e}")))?;
+                Box::new(VirtualLink::new(card, args.virtual_lose_response))
+            }
+        };
+        return Ok(link);
+    }
+    Ok(Box::new(PcscLink::connect(args.reader.as_deref())?))
+}
+
+fn exit_code(e: &PurseError) -> u8 {
+    match e {
+        PurseError::Status { .. } => 1,
+        PurseError::Usage(_) => 2,
+        PurseError::Verification(_) => 3,
+        PurseError::Unknown(_) => 4,
+        PurseError::Link(_) => 5,
+    }
+}
+
+fn warn_test_keys(keys: &[&Option<Key16>]) {
+    if keys.iter().any(|k| k.is_none()) {
+        eprintln!("mec purse: using the well-known TEST master keys (epurse::danger)");
+    }
+}
+
+fn execute(args: &PurseArgs) -> Result<String, PurseError> {
+    if let Verb::PersoData { .. } = &args.verb {
+        return Ok(perso_dgis(&args.verb)?.join("\n"));
+    }
+    let aid = hex::decode(&args.aid).map_err(|e| PurseError::Usage(format!("--aid: {e}")))?;
+    if !(5..=16).contains(&aid.len()) {
+        return Err(PurseError::Usage("--aid: 5 to 16 bytes".into()));
+    }
+    let mut link = open_link(args)?;
+    let mut term = Terminal::new(link.as_mut(), aid.clone());
+    match &args.verb {
+        Verb::Balance => {
+            let info = term.select()?;
+            let balance = term.balance()?;
+            Ok(info_lines(&aid, &info, balance))
+        }
+        Verb::Log => {
+            term.select()?;
+            Ok(format_log(&term.log()?))
+        }
+        Verb::Prove { atc, tx_type } => {
+            term.select()?;
+            let t = match tx_type {
+                TxType::Purchase => pboc::TYPE_EP_PURCHASE,
+                TxType::Load => pboc::TYPE_EP_LOAD,
+            };
+            let (mac, tac) = term.prove(t, *atc)?;
+            Ok(format!(
+                "{} ATC {atc}: {} {}, TAC {}",
+                type_name(t),
+                if t == pboc::TYPE_EP_PURCHASE {
+                    "card MAC2"
+                } else {
+                    "issuer MAC2"
+                },
+                hex::encode_upper(mac),
+                hex::encode_upper(tac)
+            ))
+        }
+        Verb::Load {
+            amount,
+            terminal_id,
+            issuer_master_key,
+            tac_master_key,
+            key_index,
+            key_version,
+            when,
+        } => {
+            warn_test_keys(&[issuer_master_key, tac_master_key]);
+            let keys = IssuerKeys {
+                load_master: issuer_master_key
+                    .clone()
+                    .unwrap_or_else(|| test_key(key_function::LOAD)),
+                tac_master: tac_master_key
+                    .clone()
+                    .unwrap_or_else(|| test_key(key_function::TAC)),
+                load_key: (*key_index, *key_version),
+                tac_key: TacKeyRef {
+                    index: 1,
+                    version: 1,
+                },
+            };
+            let r = term.load(&keys, *amount, *terminal_id, when.unwrap_or_else(now))?;
+            Ok(format_receipt(&r))
+        }
+        Verb::Purchase {
+            amount,
+            terminal_id,
+            purchase_master_key,
+            key_index,
+            serial,
+            when,
+        } => {
+            warn_test_keys(&[purchase_master_key]);
+            let master = purchase_master_key
+                .clone()
+                .unwrap_or_else(|| test_key(key_function::PURCHASE));
+            let serial = serial.unwrap_or_else(|| {
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| u32::try_from(d.as_secs() & 0xFFFF_FFFF).unwrap_or(0))
+            });
+            let mut sam = SoftSam::new(&master, *key_index, serial);
+            let r = term.purchase(&mut sam, *amount, *terminal_id, when.unwrap_or_else(now))?;
+            Ok(format_receipt(&r))
+        }
+        Verb::PersoData { .. } => Err(PurseError::Usage("perso-data".into())),
+    }
+}
+
+/// Run `mec purse ...`.
+pub(crate) fn run(args: PurseArgs) -> anyhow::Result<ExitCode> {
+    match execute(&args) {
+        Ok(text) => {
+            println!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("mec purse: {e}");
+            Ok(ExitCode::from(exit_code(&e)))
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts() {
+        assert_eq!(parse_amount("12"), Ok(1200));
+        assert_eq!(parse_amount("12.5"), Ok(1250));
+        assert_eq!(parse_amount("0.07"), Ok(7));
+        assert!(parse_amount("0").is_err());
+        assert!(parse_amount("1.234").is_err());
+        assert!(parse_amount("-1").is_err());
+        assert!(parse_amount("1e3").is_err());
+        assert!(parse_amount(".5").is_err());
+        assert!(parse_amount("21474836.48").is_err());
+        assert_eq!(parse_amount("21474836.47"), Ok(i32::MAX as u32));
+        assert_eq!(format_amount(1250), "12.50");
+        assert_eq!(format_amount(-7), "-0.07");
+        assert_eq!(format_amount(0), "0.00");
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        // 2000-02-29 is day 11 016; 2026-11-21 is day 20 778.
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(20_778), (2026, 11, 21));
+        let w = parse_when("20261121071500").unwrap();
+        assert_eq!(format_when(&w), "2026-11-21 07:15:00");
+        assert!(parse_when("20261341071500").is_err());
+        assert!(parse_when("2026112107150").is_err());
+        assert!(now().is_valid());
+    }
+}
