@@ -31,7 +31,7 @@ if [ "${#apt_need[@]}" -gt 0 ]; then
 fi
 
 step "Python venv (.venv) for the interop peers"
-if ! .venv/bin/python -c 'import yubikit.securitydomain, ykman.pcsc' >/dev/null 2>&1; then
+if ! .venv/bin/python -c 'import yubikit.securitydomain, ykman.pcsc, joserfc' >/dev/null 2>&1; then
   timeout 300 python3 -m venv .venv
   timeout 900 .venv/bin/pip install -q -r scripts/requirements.txt
 fi
