@@ -2,7 +2,11 @@
 //! object (no pcscd), so every verb, protocol and failure mode is checked quickly. The same
 //! code runs over PC/SC in `scripts/interop/gp.sh`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::cast_possible_truncation
+)]
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -947,4 +951,91 @@ fn put_key_kcv_mismatch_is_reported() {
     .unwrap();
     let e = verbs::execute(&mut client, &cli.gp, &mut Vec::new()).unwrap_err();
     assert!(e.to_string().contains("response MAC"), "{e}");
+}
+
+/// A card that answers anything with random bytes (random length, random status word).
+struct RandomCard(chacha20::ChaCha20Rng);
+
+impl super::transport::Transport for RandomCard {
+    fn transmit(&mut self, _apdu: &[u8]) -> Result<Vec<u8>, super::transport::TransportError> {
+        use rand_core::Rng;
+        let len = usize::from(self.0.next_u32() as u16 % 300);
+        let mut r = vec![0u8; len];
+        self.0.fill_bytes(&mut r);
+        // Bias towards plausible status words so that parsing goes deeper.
+        if len >= 2 && self.0.next_u32().is_multiple_of(2) {
+            let n = r.len();
+            r[n - 2] = 0x90;
+            r[n - 1] = 0x00;
+        }
+        Ok(r)
+    }
+}
+
+#[test]
+fn never_panics_on_random_card_answers() {
+    use rand_core::SeedableRng;
+    let verbs_to_try: &[&[&str]] = &[
+        &["info"],
+        &["info", "--no-auth"],
+        &["list"],
+        &["--scp", "11b", "list"],
+        &["--scp", "02", "list"],
+        &[
+            "--host-challenge",
+            "000102030405060708090A0B0C0D0E0F",
+            "list",
+        ],
+        &["delete", "F000000001"],
+        &["put-key", "--new-kvn", "30", "--new-key", K40],
+        &["apdu", "00A4040000", "80CA006600"],
+    ];
+    for seed in 0..150u64 {
+        for args in verbs_to_try {
+            let mut client = GpClient::new(
+                RandomCard(chacha20::ChaCha20Rng::seed_from_u64(seed)),
+                Tracer::off(),
+                [5; 32],
+            );
+            let mut argv = vec!["gp"];
+            argv.extend_from_slice(args);
+            let cli = TestCli::try_parse_from(argv).unwrap();
+            // Any result is fine; a panic fails the test.
+            let _ = verbs::execute(&mut client, &cli.gp, &mut Vec::new());
+        }
+    }
+}
+
+#[test]
+fn load_file_reader_never_panics() {
+    use rand_core::{Rng, SeedableRng};
+    let mut rng = chacha20::ChaCha20Rng::seed_from_u64(11);
+    let good = super::cap::tests::build_cap(&[0xF0, 1, 2, 3, 4], &[0xF0, 1, 2, 3, 4, 5]);
+    for _ in 0..2000 {
+        let mut bytes = good.clone();
+        // Flip a few bytes of a valid CAP, or use random bytes after the ZIP magic.
+        if rng.next_u32().is_multiple_of(2) {
+            for _ in 0..4 {
+                let i = rng.next_u32() as usize % bytes.len();
+                bytes[i] ^= (rng.next_u32() & 0xFF) as u8 | 1;
+            }
+        } else {
+            let n = rng.next_u32() as usize % 200;
+            bytes.truncate(4 + n);
+            rng.fill_bytes(&mut bytes[4..]);
+        }
+        let _ = super::cap::read_load_file(&bytes, rng.next_u32().is_multiple_of(2));
+    }
+    for s in [
+        "",
+        ",",
+        "80",
+        "80C0",
+        "80C000",
+        "zz",
+        "security domain, card_lock",
+        "C0FFEE",
+    ] {
+        let _ = verbs::parse_privileges(s);
+    }
 }
