@@ -61,7 +61,8 @@ pub(crate) struct GpArgs {
     #[arg(long, value_enum, default_value_t = Kdf::None)]
     kdf: Kdf,
     /// Secure channel protocol: 02, 03 or 11b (default: from the card's INITIALIZE UPDATE
-    /// answer; SCP03 S16 is detected by the card's answer to an 8-byte challenge).
+    /// answer; SCP03 S16 from the domain's FCI, i bit 01, or from a card refusing an 8-byte
+    /// challenge with 6700).
     #[arg(long, value_name = "02|03|11b", value_parser = parse_scp)]
     scp: Option<ScpChoice>,
     /// Security level: mac (01), mac+enc (03), mac+enc+rmac (13), all (33, SCP03 only).
