@@ -250,10 +250,25 @@ impl<'a> Terminal<'a> {
     }
 
     /// After a lost answer: reconnect, select, read the balance.
+    /// Transport failures are retried until [`RECONNECT_TIMEOUT`] (the reader may come and go
+    /// while the card returns); a status word ends the attempt at once.
     fn resume(&mut self) -> Result<i32, PurseError> {
-        self.link.reconnect(RECONNECT_TIMEOUT)?;
-        self.select()?;
-        self.balance()
+        let start = std::time::Instant::now();
+        loop {
+            let attempt = self
+                .link
+                .reconnect(RECONNECT_TIMEOUT)
+                .map_err(PurseError::from)
+                .and_then(|()| self.select())
+                .and_then(|_| self.balance());
+            match attempt {
+                Err(PurseError::Link(e)) if start.elapsed() < RECONNECT_TIMEOUT => {
+                    let _ = e;
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+                other => return other,
+            }
+        }
     }
 
     /// A load: INITIALIZE FOR LOAD, MAC1 checked and MAC2 made by the load authority, CREDIT

@@ -109,10 +109,20 @@ impl PcscLink {
 
 impl Link for PcscLink {
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, LinkError> {
-        self.card
+        let answer = self
+            .card
             .transmit(apdu, &mut self.buffer)
             .map(<[u8]>::to_vec)
-            .map_err(|e| LinkError(format!("{}: transmit: {e}", self.reader)))
+            .map_err(|e| LinkError(format!("{}: transmit: {e}", self.reader)))?;
+        if answer.len() < 2 {
+            // vpcd delivers an empty answer when the card drops the connection mid-command:
+            // the answer was lost, not malformed.
+            return Err(LinkError(format!(
+                "{}: no answer from the card (connection lost)",
+                self.reader
+            )));
+        }
+        Ok(answer)
     }
 
     fn reconnect(&mut self, timeout: Duration) -> Result<(), LinkError> {

@@ -1,0 +1,309 @@
+#!/usr/bin/env bash
+# End-to-end tests of the e-purse (issue 6) over real PC/SC: a private pcscd with vsmartcard's
+# vpcd driver in reverse mode, `mec vse serve` behind it, `mec gp` installing and
+# personalizing the purse through the card manager (SCP03), and `mec purse` as the terminal.
+#
+#   scripts/interop/purse.sh       run every check, exit non-zero on failure
+#   MEC_BIN=path ...               use this mec binary instead of building it
+#   INTEROP_KEEP=1 ...             keep the work directory (logs)
+#
+# Same environment as scripts/interop.sh (which installs pcscd, vsmartcard-vpcd, opensc and
+# libpcsclite-dev): this script only checks they are there. Like interop.sh and gp.sh it runs
+# its OWN pcscd in a private mount namespace (or directly when no system pcscd runs), talks to
+# it through PCSCLITE_CSOCK_NAME, and stops exactly the processes it started, by pid.
+#
+# Rounds (one card state directory across all of them; vpcd only creates reverse-mode readers
+# whose card listens when pcscd starts, so each round starts the card, then pcscd):
+#   1. install + personalize, balance, load, purchase, log, prove, refusals (status words and
+#      exit codes).
+#   2. `mec vse serve --lose-response 0`: the answer to DEBIT FOR PURCHASE (the first APDU of
+#      the round that commits) is dropped after the commit and the card leaves; `mec purse`
+#      reconnects, re-reads the balance, proves the purchase with GET TRANSACTION PROVE and
+#      never debits twice.
+#   3. The same for CREDIT FOR LOAD.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$ROOT"
+
+log() { printf '[purse-e2e] %s\n' "$*"; }
+die() { printf '[purse-e2e] ERROR: %s\n' "$*" >&2; exit 1; }
+
+PROFILE="$ROOT/virtual-se/profiles/default.toml"
+READER="MEC Purse Virtual SE"
+AID=A000000333010101
+
+VPCD_LIB=/usr/lib/pcsc/drivers/serial/libifdvpcd.so
+[ -e "$VPCD_LIB" ] || VPCD_LIB="$(dpkg -L vsmartcard-vpcd 2>/dev/null | grep 'libifdvpcd\.so$' | head -n1 || true)"
+command -v pcscd >/dev/null 2>&1 || die "pcscd missing (apt-get install pcscd vsmartcard-vpcd libpcsclite-dev, or run scripts/interop.sh once)"
+[ -n "$VPCD_LIB" ] && [ -e "$VPCD_LIB" ] || die "vpcd driver missing (apt-get install vsmartcard-vpcd)"
+
+if [ -z "${MEC_BIN:-}" ]; then
+  log "building mec"
+  timeout 1800 cargo build -q -p mec
+  MEC_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/mec"
+fi
+[ -x "$MEC_BIN" ] || die "mec binary $MEC_BIN not found"
+
+WORK="$(mktemp -d /tmp/mec-purse-e2e.XXXXXX)"
+PIDS=()
+stop_pid() {
+  local pid="$1"
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+cleanup() {
+  local status=$?
+  set +e
+  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+  wait 2>/dev/null
+  if [ "$status" != 0 ]; then
+    for f in "$WORK"/*.log; do [ -e "$f" ] && { echo "---- $f (tail)"; tail -n 30 -- "$f"; }; done
+  fi
+  [ -n "${INTEROP_KEEP:-}" ] || rm -rf "$WORK"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+PCSCD_MODE=""
+if unshare --mount --propagation private true 2>/dev/null; then
+  PCSCD_MODE=namespace
+elif [ ! -e /run/pcscd/pcscd.comm ] && [ "$(id -u)" = 0 ]; then
+  PCSCD_MODE=direct
+else
+  log "SKIP: cannot run a private pcscd (no mount namespace rights and a system pcscd is running)"
+  exit 0
+fi
+
+free_port_pair() {
+  python3 - <<'EOF'
+import random, socket
+for _ in range(200):
+    p = random.randrange(20000, 60000, 2)
+    socks = []
+    try:
+        for q in (p, p + 1):
+            s = socket.socket(); s.bind(("127.0.0.1", q)); socks.append(s)
+        print(p); break
+    except OSError:
+        pass
+    finally:
+        for s in socks: s.close()
+EOF
+}
+
+PCSCD_PID=""
+MEC_PID=""
+ROUND=0
+CONF=""
+RUN=""
+# start_pcscd: pcscd with the round's reader configuration $CONF, socket in $RUN.
+start_pcscd() {
+  if [ "$PCSCD_MODE" = namespace ]; then
+    timeout --signal=TERM 900 unshare --mount --propagation private sh -c '
+      set -e
+      mount -t tmpfs tmpfs /run
+      mkdir -p /run/pcscd
+      mount --bind "$1" /run/pcscd
+      if [ -d "$2" ]; then mount --bind "$3" "$2"; fi
+      exec pcscd -f -a -c "$4"
+    ' sh "$RUN" /usr/lib/pcsc/drivers/ifd-ccid.bundle "$WORK/empty" "$CONF" >> "$WORK/pcscd.$ROUND.log" 2>&1 &
+    PCSCD_PID="$!"
+    export PCSCLITE_CSOCK_NAME="$RUN/pcscd.comm"
+  else
+    timeout --signal=TERM 900 pcscd -f -a -c "$CONF" >> "$WORK/pcscd.$ROUND.log" 2>&1 &
+    PCSCD_PID="$!"
+    export PCSCLITE_CSOCK_NAME=/run/pcscd/pcscd.comm
+  fi
+  PIDS+=("$PCSCD_PID")
+  for _ in $(seq 100); do [ -S "$PCSCLITE_CSOCK_NAME" ] && break; sleep 0.1; done
+  [ -S "$PCSCLITE_CSOCK_NAME" ] || die "pcscd did not create its socket"
+}
+# start_round [EXTRA SERVE ARGS...]: the card (state in $WORK/state), then a fresh pcscd.
+start_round() {
+  ROUND=$((ROUND + 1))
+  local port
+  port="$(free_port_pair)"
+  [ -n "$port" ] || die "no free port pair"
+  CONF="$WORK/conf.$ROUND"
+  RUN="$WORK/run.$ROUND"
+  mkdir -p "$CONF" "$RUN" "$WORK/empty"
+  {
+    echo "FRIENDLYNAME \"$READER\""
+    echo "DEVICENAME   127.0.0.1:$(printf '0x%04X' "$port")"
+    echo "LIBPATH      $VPCD_LIB"
+    echo "CHANNELID    $(printf '0x%04X' "$port")"
+  } > "$CONF/vpcd"
+  local mlog="$WORK/mec.$ROUND.log"
+  timeout --signal=TERM 900 "$MEC_BIN" vse serve --profile "$PROFILE" --profile2 "$PROFILE" \
+    --state "$WORK/state" --listen "127.0.0.1:$port" --verbose "$@" > "$mlog" 2>&1 &
+  MEC_PID="$!"
+  PIDS+=("$MEC_PID")
+  for _ in $(seq 300); do
+    [ "$(grep -c 'listening on' "$mlog")" -ge 2 ] && break
+    kill -0 "$MEC_PID" 2>/dev/null || die "mec vse serve exited: $(cat "$mlog")"
+    sleep 0.1
+  done
+  start_pcscd
+  for _ in $(seq 150); do
+    if [ "$(timeout 5 "$MEC_BIN" gp readers 2>/dev/null | grep -c "card present")" = 2 ]; then
+      log "round $ROUND on port $port${*:+ ($*)}"
+      return 0
+    fi
+    sleep 0.2
+  done
+  timeout 5 "$MEC_BIN" gp readers || true
+  die "round $ROUND: the cards did not appear in pcscd"
+}
+stop_round() {
+  stop_pid "$PCSCD_PID"
+  stop_pid "$MEC_PID"
+  wait "$PCSCD_PID" 2>/dev/null || true
+  wait "$MEC_PID" 2>/dev/null || true
+}
+
+FAILED=0
+PASSED=0
+pass() { PASSED=$((PASSED + 1)); log "PASS $*"; }
+fail() { FAILED=$((FAILED + 1)); log "FAIL $*"; }
+
+# run TOOL ARGS...: mec gp|purse on slot 0; stdout in $OUT, stderr in $ERR, exit in $RC.
+run() {
+  local tool="$1"; shift
+  RC=0
+  OUT="$(timeout 90 "$MEC_BIN" "$tool" --reader "$READER 00 00" "$@" 2>"$WORK/err")" || RC=$?
+  ERR="$(cat "$WORK/err")"
+}
+# run_lossy TOOL ARGS...: like run, for a command whose answer the card drops. vpcd (0.8)
+# makes pcscd abort when a card drops its connection under it (see gp.sh / interop.sh), so
+# while the command waits for the card to come back, a dead pcscd is restarted with the same
+# configuration and socket path; `mec purse` then reconnects through it to the card, which
+# kept listening.
+run_lossy() {
+  local tool="$1"; shift
+  RC=0
+  timeout 90 "$MEC_BIN" "$tool" --reader "$READER 00 00" "$@" >"$WORK/out" 2>"$WORK/err" &
+  local pid="$!" restarts=0
+  while kill -0 "$pid" 2>/dev/null; do
+    if ! kill -0 "$PCSCD_PID" 2>/dev/null; then
+      wait "$PCSCD_PID" 2>/dev/null || true
+      restarts=$((restarts + 1))
+      [ "$restarts" -le 3 ] || die "pcscd keeps stopping"
+      log "pcscd stopped after the card left; restarting it ($restarts)"
+      rm -f "$PCSCLITE_CSOCK_NAME"
+      start_pcscd
+    fi
+    sleep 0.2
+  done
+  wait "$pid" || RC=$?
+  # pcscd may still go down a moment later: give it 2 s and restart it if it did.
+  sleep 2
+  if ! kill -0 "$PCSCD_PID" 2>/dev/null; then
+    wait "$PCSCD_PID" 2>/dev/null || true
+    log "pcscd stopped after the card left; restarting it"
+    rm -f "$PCSCLITE_CSOCK_NAME"
+    start_pcscd
+  fi
+  OUT="$(cat "$WORK/out")"
+  ERR="$(cat "$WORK/err")"
+}
+expect_lossy() {
+  local name="$1" code="$2"; shift 2
+  run_lossy "$@"
+  if [ "$RC" = "$code" ]; then pass "$name"; else fail "$name: exit $RC, expected $code: $ERR"; fi
+}
+# field NAME: the value of a receipt / balance line in $OUT.
+field() { printf '%s\n' "$OUT" | sed -n "s|^$1  *||p" | head -n1 | sed 's| *$||'; }
+# expect NAME CODE TOOL ARGS...: the exit code must be CODE.
+expect() {
+  local name="$1" code="$2"; shift 2
+  run "$@"
+  if [ "$RC" = "$code" ]; then pass "$name"; else fail "$name: exit $RC, expected $code: $ERR"; fi
+}
+# expect_field NAME FIELD VALUE: after a run, the receipt line FIELD reads VALUE.
+expect_field() {
+  local got
+  got="$(field "$2")"
+  if [ "$got" = "$3" ]; then pass "$1: $2 $3"; else fail "$1: $2 is '$got', expected '$3'"; printf '%s\n' "$OUT" >&2; fi
+}
+# expect_err NAME TEXT: stderr of the last run contains TEXT.
+expect_err() {
+  if printf '%s' "$ERR" | grep -qF -- "$2"; then pass "$1"; else fail "$1: stderr lacks '$2': $ERR"; fi
+}
+
+# ---------------------------------------------------------------------------------------
+# Round 1: install, personalize, use.
+start_round
+expect "gp install purse" 0 gp install --package F06D65635055 --applet F06D6563505501 --create "$AID"
+DGIS="$("$MEC_BIN" purse perso-data)"
+# shellcheck disable=SC2086
+expect "gp store-data (personalization DGIs)" 0 gp store-data "$AID" --dgi $DGIS
+expect "gp list shows the purse" 0 gp list
+printf '%s\n' "$OUT" | grep -q "$AID" && pass "registry lists $AID" || fail "registry lacks $AID: $OUT"
+
+expect "purse balance" 0 purse balance
+expect_field "fresh purse" "EP balance" "0.00"
+expect_field "issuer data" "Card ASN" "0000000012345678"
+
+expect "purse load 100.00" 0 purse load --amount 100.00 --terminal-id 000000000042 --when 20261121071500
+expect_field "load receipt" "Amount" "100.00"
+expect_field "load receipt" "Balance before" "0.00"
+expect_field "load receipt" "Balance after" "100.00"
+expect_field "load receipt" "Online ATC" "0"
+expect_field "load receipt" "Date/time" "2026-11-21 07:15:00"
+LOAD_TAC="$(field TAC)"
+
+expect "purse purchase 12.50" 0 purse purchase --amount 12.50 --terminal-id 000000000777 --serial 100 --when 20261121071600
+expect_field "purchase receipt" "Balance before" "100.00"
+expect_field "purchase receipt" "Balance after" "87.50"
+expect_field "purchase receipt" "Offline ATC" "0"
+expect_field "purchase receipt" "Terminal serial" "101"
+PURCHASE_TAC="$(field TAC)"
+printf '%s\n' "$OUT" | grep -q "MAC2 verified by the SAM" && pass "SAM verified MAC2" || fail "no MAC2 check: $OUT"
+
+expect "purse log" 0 purse log
+[ "$(printf '%s\n' "$OUT" | grep -c 'EP ')" = 2 ] && pass "log has 2 records" || fail "log: $OUT"
+expect "purse prove purchase ATC 0" 0 purse prove --atc 0
+printf '%s\n' "$OUT" | grep -q "TAC $PURCHASE_TAC" && pass "prove gives the purchase TAC" || fail "prove: $OUT"
+expect "purse prove load ATC 0" 0 purse prove --atc 0 --type load
+printf '%s\n' "$OUT" | grep -q "TAC $LOAD_TAC" && pass "prove gives the load TAC" || fail "prove: $OUT"
+
+expect "purchase above the balance" 1 purse purchase --amount 87.51
+expect_err "9401 message" "INITIALIZE FOR PURCHASE: card answered 9401 (insufficient balance)"
+expect "load above the maximum" 1 purse load --amount 9912.51
+expect_err "9501 message" "9501 (maximum balance exceeded)"
+expect "prove unknown ATC" 1 purse prove --atc 7
+expect_err "9406 message" "9406"
+expect "wrong SAM key" 1 purse purchase --amount 1 --purchase-master-key 00112233445566778899AABBCCDDEEFF
+expect_err "9302 message" "DEBIT FOR PURCHASE: card answered 9302 (MAC invalid)"
+expect "wrong issuer key" 3 purse load --amount 1 --issuer-master-key 00112233445566778899AABBCCDDEEFF
+expect "bad amount" 2 purse purchase --amount 1.234
+expect "balance unchanged by refusals" 0 purse balance
+expect_field "after refusals" "EP balance" "87.50"
+stop_round
+
+# Round 2: the answer to DEBIT FOR PURCHASE is lost after the commit.
+start_round --lose-response 0
+expect_lossy "purchase with a lost answer" 0 purse purchase --amount 7.25 --serial 200
+expect_field "recovered purchase" "Balance after" "80.25"
+printf '%s\n' "$OUT" | grep -q "recovered with GET TRANSACTION PROVE" && pass "purchase recovered via GET TRANSACTION PROVE" || fail "no recovery note: $OUT $ERR"
+grep -q "response lost" "$WORK/mec.$ROUND.log" && pass "the server dropped the answer" || fail "the fault did not fire"
+expect "balance after the lost answer" 0 purse balance
+expect_field "debited exactly once" "EP balance" "80.25"
+stop_round
+
+# Round 3: the answer to CREDIT FOR LOAD is lost after the commit.
+start_round --lose-response 0
+expect_lossy "load with a lost answer" 0 purse load --amount 20.00
+printf '%s\n' "$OUT" | grep -q "MAC2 and TAC proved" && pass "load recovered via GET TRANSACTION PROVE" || fail "no recovery note: $OUT $ERR"
+expect "balance after the lost load answer" 0 purse balance
+expect_field "credited exactly once" "EP balance" "100.25"
+expect "log after recovery" 0 purse log
+[ "$(printf '%s\n' "$OUT" | grep -c 'EP ')" = 4 ] && pass "log has each transaction once" || fail "log: $OUT"
+stop_round
+
+log "$PASSED passed, $FAILED failed"
+[ "$FAILED" = 0 ]
