@@ -229,7 +229,7 @@ fn parse_key(s: &str) -> Result<Key16, String> {
 }
 
 fn bcd(digits: &str) -> Result<Vec<u8>, String> {
-    if digits.len() % 2 != 0 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    if !digits.len().is_multiple_of(2) || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!("\"{digits}\": expected an even number of digits"));
     }
     hex::decode(digits).map_err(|e| e.to_string())
@@ -443,7 +443,7 @@ fn perso_dgis(verb: &Verb) -> Result<Vec<String>, PurseError> {
         return Err(PurseError::Usage("PIN: 4 to 12 digits".into()));
     }
     let mut pin_hex = pin.clone();
-    if pin_hex.len() % 2 == 1 {
+    if !pin_hex.len().is_multiple_of(2) {
         pin_hex.push('F');
     }
     let pin = hex::decode(&pin_hex).map_err(|e| PurseError::Usage(e.to_string()))?;
