@@ -68,7 +68,13 @@ fn all_variants() -> Vec<Install> {
         },
         Install::MakeSelectable {
             application: aid("A00000006200010101"),
-            privileges: Privileges::NONE,
+            privileges: Some(Privileges::NONE),
+            parameters: vec![],
+            token: vec![],
+        },
+        Install::MakeSelectable {
+            application: aid("A00000006200010101"),
+            privileges: None,
             parameters: vec![],
             token: vec![],
         },
@@ -209,6 +215,15 @@ fn install_parser_errors() {
                 command: "INSTALL",
                 p1: 0x04,
                 p2: 0x02,
+            },
+        ),
+        (
+            // An undefined P1 is reported before the missing data field.
+            Command::new(0x80, 0xE6, 0xFF, 0).to_vec().unwrap(),
+            CommandError::P1P2 {
+                command: "INSTALL",
+                p1: 0xFF,
+                p2: 0,
             },
         ),
         (

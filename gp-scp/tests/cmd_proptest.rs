@@ -132,14 +132,20 @@ fn install() -> impl Strategy<Value = Install> {
                 token: t,
                 make_selectable: ms,
             }),
-        (aid(), privileges(), params(), bytes(80)).prop_map(|(a, pr, p, t)| {
-            Install::MakeSelectable {
-                application: a,
-                privileges: pr,
-                parameters: p,
-                token: t,
-            }
-        }),
+        (
+            aid(),
+            proptest::option::of(privileges()),
+            params(),
+            bytes(80)
+        )
+            .prop_map(|(a, pr, p, t)| {
+                Install::MakeSelectable {
+                    application: a,
+                    privileges: pr,
+                    parameters: p,
+                    token: t,
+                }
+            }),
         (aid(), aid(), params(), bytes(80)).prop_map(|(s, a, p, t)| Install::Extradition {
             security_domain: s,
             application: a,

@@ -68,6 +68,32 @@ fn select_parser() {
 }
 
 #[test]
+fn card_recognition_template_value_is_the_73_value() {
+    // GPC 2.3 §H.2 / §H.3: the FCI's security domain management data is the value of the
+    // card recognition data template `73`.
+    let crd = get_data::CardRecognitionData {
+        gp_version: Some(vec![2, 3]),
+        card_id_scheme: Some(vec![]),
+        secure_channels: vec![get_data::ScpInfo { scp: 2, i: 0x55 }],
+        ..Default::default()
+    };
+    let value = crd.to_template_value();
+    let template = crd.to_template();
+    assert_eq!(template[0], 0x73);
+    assert_eq!(usize::from(template[1]), value.len());
+    assert_eq!(&template[2..], &value[..]);
+    let mut fci = Fci::new(Aid::GP_ISD);
+    fci.management_data = Some(value);
+    assert_eq!(
+        select::parse_fci(&fci.to_vec())
+            .unwrap()
+            .management()
+            .unwrap(),
+        crd
+    );
+}
+
+#[test]
 fn fci_round_trip_and_errors() {
     let fci = Fci {
         aid: Aid::GP_ISD,

@@ -469,36 +469,43 @@ impl CardRecognitionData {
     /// The `73` template alone.
     #[must_use]
     pub fn to_template(&self) -> Vec<u8> {
-        let mut b = TlvBuilder::new();
-        b.constructed(TAG_CARD_RECOGNITION, |t| {
-            t.primitive(TAG_OID, &gp_oid(OID_ARC_RECOGNITION, &[]));
-            if let Some(v) = &self.gp_version {
-                t.constructed(Tag::new(0x60), |x| {
-                    x.primitive(TAG_OID, &gp_oid(OID_ARC_VERSION, v));
-                });
+        let mut out = Vec::new();
+        tlv::write_tlv(&mut out, TAG_CARD_RECOGNITION, &self.to_template_value());
+        out
+    }
+
+    /// The value of the `73` template (without tag and length): the security domain
+    /// management data of an FCI ([`Fci::management_data`](super::select::Fci)).
+    #[must_use]
+    pub fn to_template_value(&self) -> Vec<u8> {
+        let mut t = TlvBuilder::new();
+        t.primitive(TAG_OID, &gp_oid(OID_ARC_RECOGNITION, &[]));
+        if let Some(v) = &self.gp_version {
+            t.constructed(Tag::new(0x60), |x| {
+                x.primitive(TAG_OID, &gp_oid(OID_ARC_VERSION, v));
+            });
+        }
+        if let Some(s) = &self.card_id_scheme {
+            t.constructed(Tag::new(0x63), |x| {
+                x.primitive(TAG_OID, &gp_oid(OID_ARC_ID_SCHEME, s));
+            });
+        }
+        for scp in &self.secure_channels {
+            t.constructed(Tag::new(0x64), |x| {
+                x.primitive(TAG_OID, &gp_oid(OID_ARC_SCP, &[scp.scp, scp.i]));
+            });
+        }
+        for (tag, value) in [
+            (0x65, &self.card_configuration),
+            (0x66, &self.chip_details),
+            (0x67, &self.trust_point_info),
+            (0x68, &self.certificate_info),
+        ] {
+            if let Some(v) = value {
+                t.primitive(Tag::new(tag), v);
             }
-            if let Some(s) = &self.card_id_scheme {
-                t.constructed(Tag::new(0x63), |x| {
-                    x.primitive(TAG_OID, &gp_oid(OID_ARC_ID_SCHEME, s));
-                });
-            }
-            for scp in &self.secure_channels {
-                t.constructed(Tag::new(0x64), |x| {
-                    x.primitive(TAG_OID, &gp_oid(OID_ARC_SCP, &[scp.scp, scp.i]));
-                });
-            }
-            for (tag, value) in [
-                (0x65, &self.card_configuration),
-                (0x66, &self.chip_details),
-                (0x67, &self.trust_point_info),
-                (0x68, &self.certificate_info),
-            ] {
-                if let Some(v) = value {
-                    t.primitive(Tag::new(tag), v);
-                }
-            }
-        });
-        b.into_vec()
+        }
+        t.into_vec()
     }
 }
 

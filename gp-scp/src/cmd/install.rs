@@ -114,8 +114,8 @@ pub enum Install {
     MakeSelectable {
         /// Application AID.
         application: Aid,
-        /// Privileges.
-        privileges: Privileges,
+        /// New privileges (absent, a zero-length field: unchanged; GPC 2.3 §11.5.2.3.3).
+        privileges: Option<Privileges>,
         /// Make selectable parameters (may be empty).
         parameters: Vec<u8>,
         /// Make selectable token (may be empty).
@@ -220,7 +220,10 @@ impl Install {
             } => {
                 out.extend_from_slice(&[0, 0]);
                 aid(&mut out, Some(application))?;
-                put_lv(&mut out, &privileges.to_bytes(), "privileges")?;
+                match privileges {
+                    Some(p) => put_lv(&mut out, &p.to_bytes(), "privileges")?,
+                    None => out.push(0),
+                }
                 put_ber_lv(&mut out, parameters, "make selectable parameters")?;
                 put_ber_lv(&mut out, token, "make selectable token")?;
             }
@@ -355,6 +358,19 @@ pub fn parse_install(command: &CommandView<'_>) -> Result<InstallCommand, Comman
         0x03 => CombinedSequence::End,
         _ => return Err(bad_p1p2),
     };
+    // An undefined P1 is reported before the data field is looked at (as P2 above).
+    if !matches!(
+        p1 & !P1_MORE,
+        P1_FOR_LOAD
+            | P1_FOR_INSTALL
+            | P1_FOR_INSTALL_AND_MAKE_SELECTABLE
+            | P1_FOR_MAKE_SELECTABLE
+            | P1_FOR_EXTRADITION
+            | P1_FOR_PERSONALIZATION
+            | P1_FOR_REGISTRY_UPDATE
+    ) {
+        return Err(bad_p1p2);
+    }
     let data = command.data();
     if data.is_empty() {
         return Err(CommandError::DataLength {
@@ -409,7 +425,10 @@ pub fn parse_install(command: &CommandView<'_>) -> Result<InstallCommand, Comman
             )?;
             empty(r.lv("executable module AID")?, "executable module AID")?;
             let application = Aid::new(r.lv("application AID")?)?;
-            let privileges = Privileges::from_slice(r.lv("privileges")?)?;
+            let privileges = match r.lv("privileges")? {
+                [] => None,
+                p => Some(Privileges::from_slice(p)?),
+            };
             let parameters = r.ber_lv("make selectable parameters")?.to_vec();
             let token = r.ber_lv("make selectable token")?.to_vec();
             well_formed(&parameters)?;

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use apdu_codec::tlv::{Tag, TlvIter, write_tlv};
 use apdu_codec::{CommandView, Response, StatusWord};
+use gp_scp::cmd::store_data;
 
 use super::{Applet, AppletContext, Package, StoreDataBlock};
 
@@ -48,28 +49,17 @@ fn tag_of(p1: u8, p2: u8) -> Vec<u8> {
     if p1 == 0 { vec![p2] } else { vec![p1, p2] }
 }
 
-/// Parse DGI-formatted data (EMV CPS 1.1 §4.1: 2-byte DGI, length 1 byte or `FF` + 2 bytes).
 /// Data objects: tag bytes and value.
 type Objects<'a> = Vec<(Vec<u8>, &'a [u8])>;
 
-fn parse_dgis(mut data: &[u8]) -> Result<Objects<'_>, StatusWord> {
-    let mut out = Vec::new();
-    while !data.is_empty() {
-        let (tag, rest) = data.split_at_checked(2).ok_or(StatusWord::INCORRECT_DATA)?;
-        let (&l0, rest) = rest.split_first().ok_or(StatusWord::INCORRECT_DATA)?;
-        let (len, rest) = if l0 == 0xFF {
-            let (l, rest) = rest.split_at_checked(2).ok_or(StatusWord::INCORRECT_DATA)?;
-            (usize::from(u16::from_be_bytes([l[0], l[1]])), rest)
-        } else {
-            (usize::from(l0), rest)
-        };
-        let (value, rest) = rest
-            .split_at_checked(len)
-            .ok_or(StatusWord::INCORRECT_DATA)?;
-        out.push((tag.to_vec(), value));
-        data = rest;
-    }
-    Ok(out)
+/// DGI-formatted data (EMV CPS 1.1 §4.1, GPC 2.3 §11.11.2.3) as data objects named by their
+/// 2-byte DGI.
+fn parse_dgis(data: &[u8]) -> Result<Objects<'_>, StatusWord> {
+    let dgis = store_data::parse_dgis(data).map_err(|e| e.status_word())?;
+    Ok(dgis
+        .into_iter()
+        .map(|d| (d.id.to_be_bytes().to_vec(), d.value))
+        .collect())
 }
 
 impl Applet for StoreApplet {

@@ -9,13 +9,23 @@ use std::collections::BTreeMap;
 use apdu_codec::tlv::{Tag, TlvIter, write_tlv};
 use apdu_codec::{CommandView, StatusWord};
 use gp_scp::SecurityLevel;
+use gp_scp::cmd::get_data::{self, CardRecognitionData, KeyInformation, ScpInfo};
+use gp_scp::cmd::get_status::{self, GetStatus, StatusSubset};
+use gp_scp::cmd::install::{self, Install};
+use gp_scp::cmd::load::{self, LoadReassembler};
+use gp_scp::cmd::set_status::{self, Scope, SetStatus};
+use gp_scp::cmd::store_data::{self, Encryption, Structure};
+use gp_scp::cmd::{
+    Aid, ApplicationLifeCycle, CardLifeCycle, CommandError, Privilege, Privileges,
+    SecurityDomainLifeCycle, delete,
+};
 use gp_scp::crypto::AesCipher;
 use gp_scp::keys::KeyType;
 use gp_scp::put_key::parse_put_key_data;
 
 use super::model::{
     CardState, DomainRecord, ELF_PREFIX, EntryKind, KeyRecord, RegistryEntry, app_lifecycle,
-    app_prefix, card_lifecycle, has_privilege, privilege, record_key,
+    app_prefix, card_lifecycle, record_key,
 };
 use super::{CardOptions, KeyInfoFormat, TxStorage};
 use crate::applet::{Applet, AppletContext, Packages, StoreDataBlock};
@@ -34,13 +44,18 @@ fn ok(data: Vec<u8>) -> Outcome {
     Ok((data, StatusWord::SUCCESS))
 }
 
+/// The status word of a command the shared parsers refuse (GPC 2.3 chapter 11).
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(sw)`
+fn sw(e: CommandError) -> StatusWord {
+    e.status_word()
+}
+
 /// A LOAD sequence in progress (transient: a reset abandons it).
 #[derive(Debug, Clone)]
 pub(crate) struct LoadInProgress {
     pub(crate) load_file: Vec<u8>,
     pub(crate) sd: Vec<u8>,
-    pub(crate) next_block: u8,
-    pub(crate) data: Vec<u8>,
+    pub(crate) blocks: LoadReassembler,
 }
 
 /// Per-logical-channel transient state the card-management commands use.
@@ -52,8 +67,8 @@ pub(crate) struct ManagementState {
     pub(crate) next_store_block: u8,
     /// A LOAD after INSTALL [for load].
     pub(crate) load: Option<LoadInProgress>,
-    /// GET STATUS paging: (P1, format, search AID, entries already returned).
-    pub(crate) status_paging: Option<(u8, bool, Vec<u8>, usize)>,
+    /// GET STATUS paging: the search and the index of the next entry to return.
+    pub(crate) status_paging: Option<(GetStatus, usize)>,
 }
 
 /// Everything a handler needs besides the command.
@@ -115,7 +130,8 @@ impl Env<'_> {
     /// Whether this SD may manage card content (ISD, or an SSD with authorized management).
     fn may_manage_content(&self) -> Result<bool, StatusWord> {
         let e = self.sd_entry()?;
-        Ok(self.is_isd() || has_privilege(e.privileges, privilege::AUTHORIZED_MANAGEMENT))
+        Ok(self.is_isd()
+            || Privileges::from_bytes(e.privileges).has(Privilege::AuthorizedManagement))
     }
 
     /// Whether this SD may act on `entry` (the ISD on everything; an SSD with authorized
@@ -152,29 +168,6 @@ impl<'a> Fields<'a> {
         let n = self.byte()?;
         self.take(usize::from(n))
     }
-
-    /// A BER length (1-3 bytes) then that many bytes (INSTALL parameters may be long).
-    fn ber_lv(&mut self) -> Result<&'a [u8], StatusWord> {
-        let n = match self.byte()? {
-            n @ 0..=0x7F => usize::from(n),
-            0x81 => usize::from(self.byte()?),
-            0x82 => {
-                let b = self.take(2)?;
-                usize::from(u16::from_be_bytes([b[0], b[1]]))
-            }
-            _ => return Err(StatusWord::INCORRECT_DATA),
-        };
-        self.take(n)
-    }
-}
-
-fn check_aid(aid: &[u8]) -> Result<(), StatusWord> {
-    // ISO 7816-5: an AID is 5 to 16 bytes.
-    if (5..=16).contains(&aid.len()) {
-        Ok(())
-    } else {
-        Err(StatusWord::INCORRECT_DATA)
-    }
 }
 
 fn tlv(tag: u32, value: &[u8]) -> Vec<u8> {
@@ -186,40 +179,36 @@ fn tlv(tag: u32, value: &[u8]) -> Vec<u8> {
 // ---------------------------------------------------------------------------------------------
 // GET DATA
 
-/// GlobalPlatform OID prefix `1.2.840.114283` (GPC 2.3 §H.2).
-const GP_OID: [u8; 6] = [0x2A, 0x86, 0x48, 0x86, 0xFC, 0x6B];
-
-/// Card recognition data (GPC 2.3 §H.2): the value of tag `66` (a `73` template).
-pub(crate) fn card_recognition_data(scp: u8, i: u8) -> Vec<u8> {
-    let oid = |last: &[u8]| {
-        let mut v = GP_OID.to_vec();
-        v.extend_from_slice(last);
-        v
-    };
-    let mut inner = Vec::new();
-    inner.extend(tlv(0x06, &oid(&[0x01])));
-    inner.extend(tlv(0x60, &tlv(0x06, &oid(&[0x02, 0x02, 0x03]))));
-    inner.extend(tlv(0x63, &tlv(0x06, &oid(&[0x03]))));
-    inner.extend(tlv(0x64, &tlv(0x06, &oid(&[0x04, scp, i]))));
-    tlv(0x73, &inner)
+/// Card recognition data (GPC 2.3 §H.2) of a security domain using `scp` with options `i`:
+/// GlobalPlatform 2.3, no card identification scheme arcs, one secure channel protocol.
+pub(crate) fn card_recognition_data(scp: u8, i: u8) -> CardRecognitionData {
+    CardRecognitionData {
+        gp_version: Some(vec![0x02, 0x03]),
+        card_id_scheme: Some(Vec::new()),
+        secure_channels: vec![ScpInfo { scp, i }],
+        ..CardRecognitionData::default()
+    }
 }
 
-/// Key information data of one key (GPC 2.3 §11.3.3.1 Table 11-28): `C0 04 id kvn type len`.
-fn key_info(keys: &[KeyRecord]) -> Vec<u8> {
+/// Key information data of every key, ordered by version then identifier (GPC 2.3
+/// §11.3.3.1 Table 11-28: `C0 04 id kvn type len`).
+fn key_info(keys: &[KeyRecord]) -> Vec<KeyInformation> {
     let mut sorted: Vec<&KeyRecord> = keys.iter().collect();
     sorted.sort_by_key(|k| (k.kvn, k.id));
-    let mut out = Vec::new();
-    for k in sorted {
-        let len = u8::try_from(k.value.len()).unwrap_or(u8::MAX);
-        out.extend(tlv(0xC0, &[k.id, k.kvn, k.key_type, len]));
-    }
-    out
+    sorted
+        .into_iter()
+        .map(|k| {
+            let len = u8::try_from(k.value.len()).unwrap_or(u8::MAX);
+            KeyInformation::basic(k.id, k.kvn, k.key_type, len)
+        })
+        .collect()
 }
 
 /// GET DATA (GPC 2.3 §11.3): `80/00 CA P1 P2`.
 pub(crate) fn get_data(cmd: &CommandView<'_>, env: &Env<'_>) -> Outcome {
     let tag = u16::from_be_bytes([cmd.p1(), cmd.p2()]);
     let domain = env.domain()?;
+    let tagged = env.options.key_info_format == KeyInfoFormat::GlobalPlatform;
     match tag {
         // GPC 2.3 §H.6: CPLC.
         0x9F7F => ok(tlv(0x9F7F, &env.state.card.cplc)),
@@ -228,7 +217,7 @@ pub(crate) fn get_data(cmd: &CommandView<'_>, env: &Env<'_>) -> Outcome {
             if let Some(v) = domain.data_objects.get(&0x66) {
                 return ok(tlv(0x66, v));
             }
-            ok(tlv(0x66, &card_recognition_data(domain.scp.id(), domain.i)))
+            ok(card_recognition_data(domain.scp.id(), domain.i).to_card_data())
         }
         // GPC 2.3 §11.3.3: key diversification data.
         0x00CF => ok(tlv(0xCF, &domain.kdd)),
@@ -244,11 +233,7 @@ pub(crate) fn get_data(cmd: &CommandView<'_>, env: &Env<'_>) -> Outcome {
         }
         // GPC 2.3 §11.3.3.1: key information template.
         0x00E0 => {
-            let info = key_info(&domain.keys);
-            match env.options.key_info_format {
-                KeyInfoFormat::GlobalPlatform => ok(tlv(0xE0, &info)),
-                KeyInfoFormat::Bare => ok(info),
-            }
+            ok(get_data::encode_key_information(&key_info(&domain.keys), tagged).map_err(sw)?)
         }
         // GPC 2.3 §H.1: IIN and CIN.
         0x0042 | 0x0045 => {
@@ -263,11 +248,8 @@ pub(crate) fn get_data(cmd: &CommandView<'_>, env: &Env<'_>) -> Outcome {
             if domain.certificates.is_empty() {
                 return Err(StatusWord::REFERENCED_DATA_NOT_FOUND);
             }
-            let certs: Vec<u8> = domain.certificates.concat();
-            match env.options.key_info_format {
-                KeyInfoFormat::GlobalPlatform => ok(tlv(0xBF21, &certs)),
-                KeyInfoFormat::Bare => ok(certs),
-            }
+            let certs: Vec<&[u8]> = domain.certificates.iter().map(Vec::as_slice).collect();
+            ok(get_data::encode_certificate_store(&certs, tagged).map_err(sw)?)
         }
         other => {
             let v = domain
@@ -282,139 +264,91 @@ pub(crate) fn get_data(cmd: &CommandView<'_>, env: &Env<'_>) -> Outcome {
 // ---------------------------------------------------------------------------------------------
 // GET STATUS
 
-fn status_item(e: &RegistryEntry, p1: u8, tagged: bool, lifecycle: u8) -> Vec<u8> {
-    let len = |b: &[u8]| u8::try_from(b.len()).unwrap_or(u8::MAX);
-    if tagged {
-        // GPC 2.3 §11.4.3.2 Table 11-36: GlobalPlatform Registry data (E3 template).
-        let mut v = Vec::new();
-        v.extend(tlv(0x4F, &e.aid));
-        v.extend(tlv(0x9F70, &[lifecycle]));
-        if e.kind != EntryKind::LoadFile {
-            v.extend(tlv(0xC5, &e.privileges));
-        }
-        if let Some(elf) = &e.load_file {
-            v.extend(tlv(0xC4, elf));
-        }
-        if e.kind == EntryKind::LoadFile && !e.version.is_empty() {
-            v.extend(tlv(0xCE, &e.version));
-        }
-        if p1 == 0x10 {
-            for m in &e.modules {
-                v.extend(tlv(0x84, m));
-            }
-        }
-        v.extend(tlv(0xCC, &e.associated_sd));
-        tlv(0xE3, &v)
+/// A registry entry as GET STATUS reports it (GPC 2.3 §11.4.3): the ISD with the card life
+/// cycle, load files without privileges, modules only for P1 `10`.
+fn status_entry(
+    e: &RegistryEntry,
+    subset: StatusSubset,
+    card_lifecycle: u8,
+) -> Result<get_status::RegistryEntry, StatusWord> {
+    let aid = |a: &[u8]| Aid::new(a).map_err(sw);
+    let lifecycle = if e.kind == EntryKind::IssuerSecurityDomain {
+        card_lifecycle
     } else {
-        // GPC 2.3 §11.4.3.1: AID length, AID, life cycle, privileges (1 byte).
-        let mut v = vec![len(&e.aid)];
-        v.extend_from_slice(&e.aid);
-        v.push(lifecycle);
-        v.push(if e.kind == EntryKind::LoadFile {
-            0
-        } else {
-            e.privileges[0]
-        });
-        if p1 == 0x10 {
-            v.push(u8::try_from(e.modules.len()).unwrap_or(u8::MAX));
-            for m in &e.modules {
-                v.push(len(m));
-                v.extend_from_slice(m);
-            }
+        e.lifecycle
+    };
+    let mut out = get_status::RegistryEntry::new(aid(&e.aid)?, lifecycle);
+    if e.kind == EntryKind::LoadFile {
+        if !e.version.is_empty() {
+            out.load_file_version = Some(e.version.clone());
         }
-        v
+    } else {
+        out.privileges = Some(Privileges::from_bytes(e.privileges));
     }
+    out.load_file = e.load_file.as_deref().map(aid).transpose()?;
+    if subset == StatusSubset::LoadFilesAndModules {
+        out.modules = e.modules.iter().map(|m| aid(m)).collect::<Result<_, _>>()?;
+    }
+    out.security_domain = Some(aid(&e.associated_sd)?);
+    Ok(out)
 }
 
-/// GET STATUS (GPC 2.3 §11.4): `80 F2 P1 P2 Lc 4F len [AID prefix] [5C tag list]`.
+/// GET STATUS (GPC 2.3 §11.4): `80 F2 P1 P2 Lc 4F len [AID prefix] [5C tag list]`, parsed by
+/// [`get_status::parse_get_status`] and answered (both formats, paging with `6310`) by
+/// [`get_status::answer_get_status`].
 pub(crate) fn get_status(cmd: &CommandView<'_>, env: &mut Env<'_>) -> Outcome {
     env.require_auth()?;
-    let p1 = cmd.p1();
-    let p2 = cmd.p2();
-    if !matches!(p1, 0x80 | 0x40 | 0x20 | 0x10) {
-        return Err(StatusWord::INCORRECT_P1_P2);
-    }
-    // P2: b2 = 1 tagged format, b1 = 1 next occurrence; other bits RFU (0x00, 0x01, 0x02, 0x03).
-    if p2 & !0x03 != 0 {
-        return Err(StatusWord::INCORRECT_P1_P2);
-    }
-    let tagged = p2 & 0x02 != 0;
-    let next = p2 & 0x01 != 0;
-    let mut search: Option<Vec<u8>> = None;
-    for item in TlvIter::new(cmd.data()) {
-        let item = item.map_err(|_| StatusWord::INCORRECT_DATA)?;
-        match item.tag().value() {
-            0x4F => search = Some(item.value().to_vec()),
-            0x5C => {}
-            _ => return Err(StatusWord::INCORRECT_DATA),
-        }
-    }
-    let search = search.ok_or(StatusWord::INCORRECT_DATA)?;
-    let skip = if next {
+    let request = get_status::parse_get_status(cmd).map_err(sw)?;
+    let same_search = |(previous, _): &(GetStatus, usize)| {
+        previous.subset == request.subset
+            && previous.format == request.format
+            && previous.aid_prefix == request.aid_prefix
+    };
+    let skip = if request.next {
         match &env.mgmt.status_paging {
-            Some((pp1, pt, ps, done)) if *pp1 == p1 && *pt == tagged && *ps == search => *done,
+            Some(paging) if same_search(paging) => paging.1,
             _ => return Err(StatusWord::CONDITIONS_NOT_SATISFIED),
         }
     } else {
         0
     };
-    let isd_view =
-        env.is_isd() || has_privilege(env.sd_entry()?.privileges, privilege::GLOBAL_REGISTRY);
+    let isd_view = env.is_isd()
+        || Privileges::from_bytes(env.sd_entry()?.privileges).has(Privilege::GlobalRegistry);
     let card_lc = env.state.card.lifecycle;
-    let matching: Vec<(&RegistryEntry, u8)> = env
+    let registry = env
         .state
         .ordered()
         .into_iter()
-        .filter(|e| match p1 {
-            0x80 => e.kind == EntryKind::IssuerSecurityDomain,
-            0x40 => matches!(e.kind, EntryKind::Application | EntryKind::SecurityDomain),
-            _ => e.kind == EntryKind::LoadFile,
+        .filter(|e| match request.subset {
+            StatusSubset::IssuerSecurityDomain => e.kind == EntryKind::IssuerSecurityDomain,
+            StatusSubset::Applications => {
+                matches!(e.kind, EntryKind::Application | EntryKind::SecurityDomain)
+            }
+            StatusSubset::LoadFiles | StatusSubset::LoadFilesAndModules => {
+                e.kind == EntryKind::LoadFile
+            }
         })
-        .filter(|e| e.aid.starts_with(&search))
         .filter(|e| isd_view || (e.associated_sd == env.sd && e.aid != env.sd))
-        .map(|e| {
-            (
-                e,
-                if e.kind == EntryKind::IssuerSecurityDomain {
-                    card_lc
-                } else {
-                    e.lifecycle
-                },
-            )
-        })
-        .collect();
-    if matching.is_empty() {
-        env.mgmt.status_paging = None;
-        return Err(StatusWord::REFERENCED_DATA_NOT_FOUND);
-    }
-    let mut out = Vec::new();
-    let mut count = 0usize;
-    for (e, lc) in matching.iter().skip(skip) {
-        let item = status_item(e, p1, tagged, *lc);
-        if !out.is_empty() && out.len() + item.len() > STATUS_PAGE_BUDGET {
-            break;
+        .map(|e| status_entry(e, request.subset, card_lc))
+        .collect::<Result<Vec<_>, _>>()?;
+    match get_status::answer_get_status(&request, &registry, skip, STATUS_PAGE_BUDGET) {
+        Ok(answer) => {
+            env.mgmt.status_paging = answer.next.map(|next| (request, next));
+            Ok((answer.data, answer.status))
         }
-        out.extend(item);
-        count += 1;
-    }
-    let done = skip.saturating_add(count);
-    if done < matching.len() {
-        env.mgmt.status_paging = Some((p1, tagged, search, done));
-        // GPC 2.3 §11.4.3: 6310 more data available.
-        Ok((out, StatusWord::MORE_DATA))
-    } else {
-        env.mgmt.status_paging = None;
-        if out.is_empty() {
-            return Err(StatusWord::REFERENCED_DATA_NOT_FOUND);
+        Err(e) => {
+            if e == CommandError::NotFound {
+                env.mgmt.status_paging = None;
+            }
+            Err(e.status_word())
         }
-        ok(out)
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // INSTALL
 
-/// INSTALL (GPC 2.3 §11.5): `80 E6 P1 00`.
+/// INSTALL (GPC 2.3 §11.5): `80 E6 P1 P2`, parsed by [`install::parse_install`].
 pub(crate) fn install<S: Store>(
     cmd: &CommandView<'_>,
     env: &mut Env<'_>,
@@ -422,39 +356,78 @@ pub(crate) fn install<S: Store>(
 ) -> Outcome {
     env.require_auth()?;
     if cmd.p2() != 0x00 {
+        // This card does not run the combined load, install and make selectable process
+        // (P2 `01`/`03`, GPC 2.3 §11.5.2.2).
         return Err(StatusWord::INCORRECT_P1_P2);
     }
-    if env.state.card.lifecycle >= card_lifecycle::CARD_LOCKED && cmd.p1() & 0x7F != 0x20 {
+    let request = install::parse_install(cmd).map_err(sw)?;
+    if env.state.card.lifecycle >= card_lifecycle::CARD_LOCKED
+        && !matches!(request.install, Install::Personalization { .. })
+    {
         return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
     }
-    let mut f = Fields(cmd.data());
-    // P1 b8 set = more INSTALL commands follow (GPC 2.3 Table 11-41); it does not change
-    // what this command does.
-    match cmd.p1() & 0x7F {
-        0x02 => install_for_load(&mut f, env),
-        0x04 | 0x0C => install_for_install(&mut f, env, tx, cmd.p1() & 0x08 != 0),
-        0x08 => make_selectable(&mut f, env),
-        0x10 => extradition(&mut f, env),
-        0x20 => for_personalization(&mut f, env),
-        0x40 => registry_update(&mut f, env),
-        _ => Err(StatusWord::INCORRECT_P1_P2),
+    // P1 b8 (more INSTALL commands follow) and P2 (combined sequence indicator) do not change
+    // what one command does (GPC 2.3 §11.5.2.1-2).
+    match request.install {
+        Install::ForLoad {
+            load_file,
+            security_domain,
+            ..
+        } => install_for_load(&load_file, security_domain.as_ref(), env),
+        Install::ForInstall {
+            load_file,
+            module,
+            application,
+            privileges,
+            parameters,
+            make_selectable,
+            ..
+        } => {
+            let app_params = install::parse_install_parameters(&parameters)
+                .map_err(sw)?
+                .application_specific
+                .unwrap_or_default();
+            let target = InstallTarget {
+                elf: load_file.as_bytes().to_vec(),
+                module: module.as_bytes().to_vec(),
+                app: application.as_bytes().to_vec(),
+                privileges: privileges.to_bytes(),
+            };
+            install_for_install(target, &app_params, env, tx, make_selectable)
+        }
+        Install::MakeSelectable {
+            application,
+            privileges,
+            ..
+        } => make_selectable(application.as_bytes(), privileges, env),
+        Install::Extradition {
+            security_domain,
+            application,
+            ..
+        } => extradition(security_domain.as_bytes(), application.as_bytes(), env),
+        Install::Personalization { application } => {
+            for_personalization(application.as_bytes().to_vec(), env)
+        }
+        Install::RegistryUpdate {
+            security_domain,
+            application,
+            privileges,
+            ..
+        } => registry_update(
+            security_domain.as_ref(),
+            application.as_ref(),
+            privileges,
+            env,
+        ),
     }
 }
 
-fn install_for_load(f: &mut Fields<'_>, env: &mut Env<'_>) -> Outcome {
+fn install_for_load(elf: &Aid, sd: Option<&Aid>, env: &mut Env<'_>) -> Outcome {
     if !env.may_manage_content()? {
         return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
     }
-    let elf = f.lv()?.to_vec();
-    check_aid(&elf)?;
-    let sd = f.lv()?.to_vec();
-    let _hash = f.lv()?;
-    let _params = f.ber_lv()?;
-    let _token = f.lv()?;
-    if !f.0.is_empty() {
-        return Err(StatusWord::INCORRECT_DATA);
-    }
-    let sd = if sd.is_empty() { env.sd.clone() } else { sd };
+    let elf = elf.as_bytes().to_vec();
+    let sd = sd.map_or_else(|| env.sd.clone(), |a| a.as_bytes().to_vec());
     match env.state.entries.get(&sd) {
         Some(e) if e.kind.is_security_domain() => {}
         _ => return Err(StatusWord::REFERENCED_DATA_NOT_FOUND),
@@ -469,14 +442,22 @@ fn install_for_load(f: &mut Fields<'_>, env: &mut Env<'_>) -> Outcome {
     env.mgmt.load = Some(LoadInProgress {
         load_file: elf,
         sd,
-        next_block: 0,
-        data: Vec::new(),
+        blocks: LoadReassembler::new(MAX_LOAD_FILE + 16),
     });
     ok(vec![0x00])
 }
 
+/// The AIDs and privileges of INSTALL [for install].
+struct InstallTarget {
+    elf: Vec<u8>,
+    module: Vec<u8>,
+    app: Vec<u8>,
+    privileges: [u8; 3],
+}
+
 fn install_for_install<S: Store>(
-    f: &mut Fields<'_>,
+    target: InstallTarget,
+    app_params: &[u8],
     env: &mut Env<'_>,
     tx: &mut Transaction<'_, S>,
     selectable: bool,
@@ -484,30 +465,12 @@ fn install_for_install<S: Store>(
     if !env.may_manage_content()? {
         return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
     }
-    let elf = f.lv()?.to_vec();
-    let module = f.lv()?.to_vec();
-    let app = f.lv()?.to_vec();
-    let privileges = f.lv()?;
-    let params = f.ber_lv()?;
-    let _token = f.lv()?;
-    if !f.0.is_empty() {
-        return Err(StatusWord::INCORRECT_DATA);
-    }
-    check_aid(&elf)?;
-    check_aid(&module)?;
-    check_aid(&app)?;
-    let privileges: [u8; 3] = match privileges {
-        [a] => [*a, 0, 0],
-        [a, b, c] => [*a, *b, *c],
-        _ => return Err(StatusWord::INCORRECT_DATA),
-    };
-    let mut app_params: &[u8] = &[];
-    for item in TlvIter::new(params) {
-        let item = item.map_err(|_| StatusWord::INCORRECT_DATA)?;
-        if item.tag().value() == 0xC9 {
-            app_params = item.value();
-        }
-    }
+    let InstallTarget {
+        elf,
+        module,
+        app,
+        privileges,
+    } = target;
     match env.state.entries.get(&elf) {
         Some(e) if e.kind == EntryKind::LoadFile => {
             if !e.modules.contains(&module) {
@@ -586,20 +549,11 @@ fn install_for_install<S: Store>(
     ok(vec![0x00])
 }
 
-fn make_selectable(f: &mut Fields<'_>, env: &mut Env<'_>) -> Outcome {
-    let _ = f.lv()?;
-    let _ = f.lv()?;
-    let app = f.lv()?.to_vec();
-    let privileges = f.lv()?;
-    let _params = f.ber_lv()?;
-    let _token = f.lv()?;
-    if !f.0.is_empty() {
-        return Err(StatusWord::INCORRECT_DATA);
-    }
+fn make_selectable(app: &[u8], privileges: Option<Privileges>, env: &mut Env<'_>) -> Outcome {
     let entry = env
         .state
         .entries
-        .get(&app)
+        .get(app)
         .ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?;
     if !env.may_act_on(entry)? {
         return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
@@ -607,19 +561,13 @@ fn make_selectable(f: &mut Fields<'_>, env: &mut Env<'_>) -> Outcome {
     if entry.lifecycle != app_lifecycle::INSTALLED || entry.kind == EntryKind::LoadFile {
         return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
     }
-    let new_priv = match privileges {
-        [] => None,
-        [a] => Some([*a, 0, 0]),
-        [a, b, c] => Some([*a, *b, *c]),
-        _ => return Err(StatusWord::INCORRECT_DATA),
-    };
     let entry = env
         .state
         .entries
-        .get_mut(&app)
+        .get_mut(app)
         .ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?;
     entry.lifecycle = app_lifecycle::SELECTABLE;
-    if let Some(p) = new_priv {
+    if let Some(p) = privileges.map(Privileges::to_bytes) {
         // The SD bit cannot change after installation.
         if (p[0] ^ entry.privileges[0]) & 0x80 != 0 {
             return Err(StatusWord::INCORRECT_DATA);
@@ -629,20 +577,11 @@ fn make_selectable(f: &mut Fields<'_>, env: &mut Env<'_>) -> Outcome {
     ok(vec![0x00])
 }
 
-fn extradition(f: &mut Fields<'_>, env: &mut Env<'_>) -> Outcome {
+fn extradition(sd: &[u8], app: &[u8], env: &mut Env<'_>) -> Outcome {
     if !env.is_isd() {
         return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
     }
-    let sd = f.lv()?.to_vec();
-    let _ = f.lv()?;
-    let app = f.lv()?.to_vec();
-    let _ = f.lv()?;
-    let _params = f.ber_lv()?;
-    let _token = f.lv()?;
-    if !f.0.is_empty() {
-        return Err(StatusWord::INCORRECT_DATA);
-    }
-    match env.state.entries.get(&sd) {
+    match env.state.entries.get(sd) {
         Some(e) if e.kind.is_security_domain() => {}
         _ => return Err(StatusWord::REFERENCED_DATA_NOT_FOUND),
     }
@@ -650,7 +589,7 @@ fn extradition(f: &mut Fields<'_>, env: &mut Env<'_>) -> Outcome {
         return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
     }
     // An SD cannot be associated with an SD that is (transitively) associated with it.
-    let mut cursor = sd.clone();
+    let mut cursor = sd.to_vec();
     for _ in 0..env.state.entries.len() {
         if cursor == app {
             return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
@@ -663,22 +602,13 @@ fn extradition(f: &mut Fields<'_>, env: &mut Env<'_>) -> Outcome {
     let entry = env
         .state
         .entries
-        .get_mut(&app)
+        .get_mut(app)
         .ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?;
-    entry.associated_sd = sd;
+    entry.associated_sd = sd.to_vec();
     ok(vec![0x00])
 }
 
-fn for_personalization(f: &mut Fields<'_>, env: &mut Env<'_>) -> Outcome {
-    let _ = f.lv()?;
-    let _ = f.lv()?;
-    let app = f.lv()?.to_vec();
-    let _ = f.lv()?;
-    let _ = f.ber_lv()?;
-    let _ = f.lv()?;
-    if !f.0.is_empty() {
-        return Err(StatusWord::INCORRECT_DATA);
-    }
+fn for_personalization(app: Vec<u8>, env: &mut Env<'_>) -> Outcome {
     let entry = env
         .state
         .entries
@@ -696,43 +626,43 @@ fn for_personalization(f: &mut Fields<'_>, env: &mut Env<'_>) -> Outcome {
     ok(vec![0x00])
 }
 
-fn registry_update(f: &mut Fields<'_>, env: &mut Env<'_>) -> Outcome {
+fn registry_update(
+    sd: Option<&Aid>,
+    app: Option<&Aid>,
+    privileges: Option<Privileges>,
+    env: &mut Env<'_>,
+) -> Outcome {
     if !env.is_isd() {
         return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
     }
-    let sd = f.lv()?.to_vec();
-    let _ = f.lv()?;
-    let app = f.lv()?.to_vec();
-    let privileges = f.lv()?;
-    let _params = f.ber_lv()?;
-    let _token = f.lv()?;
-    if !f.0.is_empty() {
-        return Err(StatusWord::INCORRECT_DATA);
-    }
-    if !sd.is_empty() {
-        match env.state.entries.get(&sd) {
+    let sd = sd.map(|a| a.as_bytes().to_vec());
+    if let Some(sd) = &sd {
+        match env.state.entries.get(sd) {
             Some(e) if e.kind.is_security_domain() => {}
             _ => return Err(StatusWord::REFERENCED_DATA_NOT_FOUND),
         }
     }
+    // This card updates application entries only; without an application AID nothing is
+    // referenced.
+    let app = app.ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?.as_bytes();
     let entry = env
         .state
         .entries
-        .get_mut(&app)
+        .get_mut(app)
         .ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?;
     if entry.kind == EntryKind::LoadFile || entry.kind == EntryKind::IssuerSecurityDomain {
         return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
     }
-    match privileges {
-        [] => {}
-        [a] | [a, _, _] if (a ^ entry.privileges[0]) & 0x80 != 0 => {
+    if let Some(p) = privileges.map(Privileges::to_bytes) {
+        // The SD bit cannot change after installation.
+        if (p[0] ^ entry.privileges[0]) & 0x80 != 0 {
             return Err(StatusWord::INCORRECT_DATA);
         }
-        [a] => entry.privileges = [*a, 0, 0],
-        [a, b, c] => entry.privileges = [*a, *b, *c],
-        _ => return Err(StatusWord::INCORRECT_DATA),
+        entry.privileges = p;
     }
-    if !sd.is_empty() && sd != app {
+    if let Some(sd) = sd
+        && sd != app
+    {
         entry.associated_sd = sd;
     }
     ok(vec![0x00])
@@ -741,50 +671,47 @@ fn registry_update(f: &mut Fields<'_>, env: &mut Env<'_>) -> Outcome {
 // ---------------------------------------------------------------------------------------------
 // LOAD
 
-/// LOAD (GPC 2.3 §11.6): `80 E8 P1 P2`, P1 `80` last block, P2 block number.
+/// LOAD (GPC 2.3 §11.6): `80 E8 P1 P2`, P1 `80` last block, P2 block number; the blocks are
+/// reassembled by [`LoadReassembler`].
 pub(crate) fn load<S: Store>(
     cmd: &CommandView<'_>,
     env: &mut Env<'_>,
     tx: &mut Transaction<'_, S>,
 ) -> Outcome {
     env.require_auth()?;
-    let p1 = cmd.p1();
-    if p1 & 0x7F != 0 {
-        return Err(StatusWord::INCORRECT_P1_P2);
-    }
+    // P1 and an empty block are checked before the sequence (as before the shared parser).
+    load::parse_load(cmd).map_err(sw)?;
     let Some(progress) = env.mgmt.load.as_mut() else {
         // No INSTALL [for load] before.
         return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
     };
-    if cmd.p2() != progress.next_block {
-        return Err(StatusWord::INCORRECT_P1_P2);
-    }
-    if cmd.data().is_empty() {
-        return Err(StatusWord::WRONG_LENGTH);
-    }
-    if progress.data.len().saturating_add(cmd.data().len()) > MAX_LOAD_FILE + 16 {
-        env.mgmt.load = None;
-        return Err(StatusWord::NOT_ENOUGH_MEMORY);
-    }
-    progress.data.extend_from_slice(cmd.data());
-    progress.next_block = progress.next_block.wrapping_add(1);
-    if p1 & 0x80 == 0 {
+    let file = match progress.blocks.push(cmd) {
+        Ok(file) => file,
+        Err(e @ CommandError::TooLong { .. }) => {
+            env.mgmt.load = None;
+            return Err(e.status_word());
+        }
+        // A block out of order changes nothing; the host may resend the right one.
+        Err(e @ (CommandError::BlockNumber { .. } | CommandError::Sequence(_))) => {
+            return Err(e.status_word());
+        }
+        Err(e) => {
+            // A malformed load file ends the sequence.
+            env.mgmt.load = None;
+            return Err(e.status_word());
+        }
+    };
+    let Some(file) = file else {
         return ok(Vec::new());
-    }
+    };
     let Some(progress) = env.mgmt.load.take() else {
         return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
     };
-    // The data is optional E2 DAP blocks then C4 load file data block (GPC 2.3 §11.6.2.3).
-    let mut blob: Option<Vec<u8>> = None;
-    for item in TlvIter::new(&progress.data) {
-        let item = item.map_err(|_| StatusWord::INCORRECT_DATA)?;
-        match item.tag().value() {
-            0xE2 => {}
-            0xC4 if blob.is_none() => blob = Some(item.value().to_vec()),
-            _ => return Err(StatusWord::INCORRECT_DATA),
-        }
+    if file.ciphered {
+        // This card holds no key to decipher a `D4` load file data block.
+        return Err(StatusWord::INCORRECT_DATA);
     }
-    let blob = blob.ok_or(StatusWord::INCORRECT_DATA)?;
+    let blob = file.data;
     if env.state.entries.contains_key(&progress.load_file) {
         return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
     }
@@ -818,46 +745,23 @@ pub(crate) fn load<S: Store>(
 // DELETE
 
 /// DELETE (GPC 2.3 §11.2): `80 E4 00 P2`, P2 `80` = with related objects; data `4F AID`
-/// or `D0 key id` / `D2 key version`.
+/// or `D0 key id` / `D2 key version`, parsed by [`delete::parse_delete`].
 pub(crate) fn delete<S: Store>(
     cmd: &CommandView<'_>,
     env: &mut Env<'_>,
     tx: &mut Transaction<'_, S>,
 ) -> Outcome {
     env.require_auth()?;
-    if cmd.p1() & 0x7F != 0 || cmd.p2() & 0x7F != 0 {
-        return Err(StatusWord::INCORRECT_P1_P2);
-    }
-    let related = cmd.p2() & 0x80 != 0;
-    let mut aid: Option<Vec<u8>> = None;
-    let mut key_id: Option<u8> = None;
-    let mut key_version: Option<u8> = None;
-    for item in TlvIter::new(cmd.data()) {
-        let item = item.map_err(|_| StatusWord::INCORRECT_DATA)?;
-        match (item.tag().value(), item.value()) {
-            (0x4F, v) if aid.is_none() => aid = Some(v.to_vec()),
-            (0xD0, [v]) if key_id.is_none() => key_id = Some(*v),
-            (0xD2, [v]) if key_version.is_none() => key_version = Some(*v),
-            (0xB6 | 0x9E, _) => {}
-            _ => return Err(StatusWord::INCORRECT_DATA),
+    match delete::parse_delete(cmd).map_err(sw)?.target {
+        delete::Target::Object { aid, related, .. } => {
+            delete_object(aid.as_bytes(), related, env, tx)
         }
-    }
-    match aid {
-        Some(aid) => {
-            if key_id.is_some() || key_version.is_some() {
-                return Err(StatusWord::INCORRECT_DATA);
-            }
-            delete_object(&aid, related, env, tx)
-        }
-        None => {
-            if key_id.is_none() && key_version.is_none() {
-                return Err(StatusWord::INCORRECT_DATA);
-            }
+        delete::Target::Key { id, version } => {
             let domain = env.domain_mut()?;
             let before = domain.keys.len();
-            domain.keys.retain(|k| {
-                !(key_id.is_none_or(|i| i == k.id) && key_version.is_none_or(|v| v == k.kvn))
-            });
+            domain
+                .keys
+                .retain(|k| !(id.is_none_or(|i| i == k.id) && version.is_none_or(|v| v == k.kvn)));
             if domain.keys.len() == before {
                 return Err(StatusWord::REFERENCED_DATA_NOT_FOUND);
             }
@@ -872,7 +776,6 @@ fn delete_object<S: Store>(
     env: &mut Env<'_>,
     tx: &mut Transaction<'_, S>,
 ) -> Outcome {
-    check_aid(aid)?;
     let entry = env
         .state
         .entries
@@ -1136,13 +1039,15 @@ pub(crate) fn store_data<S: Store>(
     tx: &mut Transaction<'_, S>,
 ) -> Outcome {
     let level = env.require_auth()?;
-    if cmd.p2() != env.mgmt.next_store_block {
+    // Reserved P1 codings and an empty block are refused before the block is routed.
+    let parsed = store_data::parse_store_data(cmd).map_err(sw)?;
+    if parsed.number != env.mgmt.next_store_block {
         return Err(StatusWord::INCORRECT_P1_P2);
     }
     let block = StoreDataBlock {
         p1: cmd.p1(),
-        block: cmd.p2(),
-        data: cmd.data(),
+        block: parsed.number,
+        data: parsed.data,
     };
     let out = if let Some(target) = env.mgmt.personalization.clone() {
         let entry = env
@@ -1175,7 +1080,7 @@ pub(crate) fn store_data<S: Store>(
         );
         instance.personalize(block, &mut ctx)?
     } else {
-        sd_store_data(block, env)?
+        sd_store_data(&parsed, env)?
     };
     if block.is_last() {
         env.mgmt.next_store_block = 0;
@@ -1191,8 +1096,11 @@ pub(crate) fn store_data<S: Store>(
 
 /// STORE DATA to the SD itself: BER-TLV data objects (IIN 42, CIN 45, card data 66, others),
 /// answered later by GET DATA.
-fn sd_store_data(block: StoreDataBlock<'_>, env: &mut Env<'_>) -> Result<Vec<u8>, StatusWord> {
-    if block.p1 & 0x60 != 0 || !matches!(block.structure(), 0x00 | 0x10) {
+fn sd_store_data(
+    block: &store_data::StoreDataBlock<'_>,
+    env: &mut Env<'_>,
+) -> Result<Vec<u8>, StatusWord> {
+    if block.options.encryption != Encryption::None || block.options.structure == Structure::Dgi {
         return Err(StatusWord::INCORRECT_P1_P2);
     }
     let mut objects = Vec::new();
@@ -1218,99 +1126,73 @@ fn sd_store_data(block: StoreDataBlock<'_>, env: &mut Env<'_>) -> Result<Vec<u8>
 // ---------------------------------------------------------------------------------------------
 // SET STATUS
 
-fn card_transition_allowed(from: u8, to: u8) -> bool {
-    use card_lifecycle::{CARD_LOCKED, INITIALIZED, OP_READY, SECURED, TERMINATED};
-    // GPC 2.3 §5.1.1 Figure 5-1.
-    matches!(
-        (from, to),
-        (OP_READY, INITIALIZED)
-            | (OP_READY | INITIALIZED, SECURED)
-            | (SECURED, CARD_LOCKED)
-            | (CARD_LOCKED, SECURED)
-            | (OP_READY | INITIALIZED | SECURED | CARD_LOCKED, TERMINATED)
-    )
-}
-
-/// New life cycle of an application or SSD (GPC 2.3 §5.3, §11.10.2.2); `None` = refused.
-fn entry_transition(entry: &RegistryEntry, p2: u8) -> Result<u8, StatusWord> {
-    let locked = entry.lifecycle & app_lifecycle::LOCKED_BIT != 0;
-    if p2 & app_lifecycle::LOCKED_BIT != 0 {
-        // Lock: keep the previous state in the low bits.
-        if locked {
-            return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
+/// New life cycle of an application or SSD (GPC 2.3 §5.3, §11.10.2.2), validated by
+/// [`SetStatus::apply_to_application`] / [`SetStatus::apply_to_security_domain`].
+fn entry_transition(entry: &RegistryEntry, request: &SetStatus) -> Result<u8, StatusWord> {
+    let p2 = request.state;
+    if entry.lifecycle & app_lifecycle::LOCKED_BIT == 0 && p2 & app_lifecycle::LOCKED_BIT == 0 {
+        // A state this card does not let SET STATUS request is incorrect data (6A80): for an
+        // application an application-specific state (b3-b1 = 111, §5.3.1), for an SSD
+        // another of SELECTABLE / PERSONALIZED (§5.3.2).
+        let requestable = match entry.kind {
+            EntryKind::SecurityDomain => {
+                p2 != entry.lifecycle
+                    && matches!(
+                        p2,
+                        app_lifecycle::INSTALLED
+                            | app_lifecycle::SELECTABLE
+                            | app_lifecycle::PERSONALIZED
+                    )
+            }
+            _ => p2 & 0x07 == 0x07,
+        };
+        if !requestable {
+            return Err(StatusWord::INCORRECT_DATA);
         }
-        return Ok(entry.lifecycle | app_lifecycle::LOCKED_BIT);
-    }
-    if locked {
-        // Unlock back to the state before locking; P2 00 or that state.
-        let before = entry.lifecycle & !app_lifecycle::LOCKED_BIT;
-        if p2 == 0 || p2 == before {
-            return Ok(before);
-        }
-        return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
     }
     match entry.kind {
         EntryKind::SecurityDomain => {
-            // SELECTABLE → PERSONALIZED.
-            if p2 == app_lifecycle::PERSONALIZED && entry.lifecycle == app_lifecycle::SELECTABLE {
-                Ok(p2)
-            } else if p2 == entry.lifecycle || !matches!(p2, 0x03 | 0x07 | 0x0F) {
-                Err(StatusWord::INCORRECT_DATA)
-            } else {
-                Err(StatusWord::CONDITIONS_NOT_SATISFIED)
-            }
+            let current = SecurityDomainLifeCycle::from_byte(entry.lifecycle).map_err(sw)?;
+            let next = request.apply_to_security_domain(current).map_err(sw)?;
+            Ok(next.to_byte())
         }
         _ => {
-            // Application-specific states: b3-b1 = 111, b8 = 0, never back (§5.3.1).
-            if p2 & 0x07 == 0x07
-                && p2 > entry.lifecycle
-                && entry.lifecycle >= app_lifecycle::SELECTABLE
-            {
-                Ok(p2)
-            } else if p2 & 0x07 != 0x07 {
-                Err(StatusWord::INCORRECT_DATA)
-            } else {
-                Err(StatusWord::CONDITIONS_NOT_SATISFIED)
-            }
+            let current = ApplicationLifeCycle::from_byte(entry.lifecycle).map_err(sw)?;
+            let next = request.apply_to_application(current).map_err(sw)?;
+            Ok(next.to_byte())
         }
     }
 }
 
-/// SET STATUS (GPC 2.3 §11.10): `80 F0 P1 P2 [AID]`.
+/// SET STATUS (GPC 2.3 §11.10): `80 F0 P1 P2 [AID]`, parsed by
+/// [`set_status::parse_set_status`].
 pub(crate) fn set_status(cmd: &CommandView<'_>, env: &mut Env<'_>) -> Outcome {
     env.require_auth()?;
-    let p2 = cmd.p2();
-    match cmd.p1() {
-        0x80 => {
+    let request = set_status::parse_set_status(cmd).map_err(sw)?;
+    let p2 = request.state;
+    match request.scope {
+        Scope::Card(aid) => {
             if !env.is_isd() {
                 return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
             }
-            if !cmd.data().is_empty() && cmd.data() != env.state.card.isd.as_slice() {
+            if aid.is_some_and(|a| a.as_bytes() != env.state.card.isd.as_slice()) {
                 return Err(StatusWord::INCORRECT_DATA);
             }
-            if !matches!(p2, 0x01 | 0x07 | 0x0F | 0x7F | 0xFF) {
-                return Err(StatusWord::INCORRECT_DATA);
-            }
-            let isd = env.sd_entry()?;
-            if p2 == card_lifecycle::CARD_LOCKED
-                && !has_privilege(isd.privileges, privilege::CARD_LOCK)
-            {
+            let target = CardLifeCycle::from_byte(p2).map_err(sw)?;
+            let isd = Privileges::from_bytes(env.sd_entry()?.privileges);
+            if target == CardLifeCycle::CardLocked && !isd.has(Privilege::CardLock) {
                 return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
             }
-            if p2 == card_lifecycle::TERMINATED
-                && !has_privilege(isd.privileges, privilege::CARD_TERMINATE)
-            {
+            if target == CardLifeCycle::Terminated && !isd.has(Privilege::CardTerminate) {
                 return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
             }
-            if !card_transition_allowed(env.state.card.lifecycle, p2) {
-                return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
-            }
-            env.state.card.lifecycle = p2;
+            let current = CardLifeCycle::from_byte(env.state.card.lifecycle).map_err(sw)?;
+            env.state.card.lifecycle = request.apply_to_card(current).map_err(sw)?.to_byte();
             ok(Vec::new())
         }
-        p1 @ (0x40 | 0x60) => {
-            let aid = cmd.data().to_vec();
-            check_aid(&aid)?;
+        Scope::Application(aid) | Scope::SecurityDomainAndApplications(aid) => {
+            let whole_domain = matches!(request.scope, Scope::SecurityDomainAndApplications(_));
+            let aid = aid.as_bytes().to_vec();
             let entry = env
                 .state
                 .entries
@@ -1320,8 +1202,8 @@ pub(crate) fn set_status(cmd: &CommandView<'_>, env: &mut Env<'_>) -> Outcome {
             if entry.kind == EntryKind::LoadFile || entry.kind == EntryKind::IssuerSecurityDomain {
                 return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
             }
-            let sd_priv = env.sd_entry()?.privileges;
-            let global_lock = has_privilege(sd_priv, privilege::GLOBAL_LOCK);
+            let global_lock =
+                Privileges::from_bytes(env.sd_entry()?.privileges).has(Privilege::GlobalLock);
             if !(env.may_act_on(&entry)? || global_lock && p2 & 0x80 != 0) {
                 return Err(StatusWord::SECURITY_STATUS_NOT_SATISFIED);
             }
@@ -1329,8 +1211,8 @@ pub(crate) fn set_status(cmd: &CommandView<'_>, env: &mut Env<'_>) -> Outcome {
                 // An SD does not lock itself through its own secure channel.
                 return Err(StatusWord::CONDITIONS_NOT_SATISFIED);
             }
-            let new_state = entry_transition(&entry, p2)?;
-            if p1 == 0x60 {
+            let new_state = entry_transition(&entry, &request)?;
+            if whole_domain {
                 if entry.kind != EntryKind::SecurityDomain || !(p2 == 0 || p2 & 0x80 != 0) {
                     return Err(StatusWord::INCORRECT_P1_P2);
                 }
@@ -1351,6 +1233,5 @@ pub(crate) fn set_status(cmd: &CommandView<'_>, env: &mut Env<'_>) -> Outcome {
             }
             ok(Vec::new())
         }
-        _ => Err(StatusWord::INCORRECT_P1_P2),
     }
 }

@@ -50,9 +50,10 @@ mod session;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use apdu_codec::tlv::{Tag, write_tlv};
 use apdu_codec::{CommandView, Response, StatusWord, parse_command};
 use chacha20::ChaCha20Rng;
+use gp_scp::cmd::Aid;
+use gp_scp::cmd::select::Fci;
 use rand_core::{Rng, SeedableRng};
 
 pub use model::{
@@ -718,14 +719,17 @@ impl<S: Store> Card<S> {
             .domains
             .get(&entry.aid)
             .map_or((0x03, 0x70), |d| (d.scp.id(), d.i));
-        let mut prop = gp::card_recognition_data(scp, i);
-        write_tlv(&mut prop, Tag::new(0x9F65), &[0xFF]);
-        let mut inner = Vec::new();
-        write_tlv(&mut inner, Tag::new(0x84), &entry.aid);
-        write_tlv(&mut inner, Tag::new(0xA5), &prop);
-        let mut fci = Vec::new();
-        write_tlv(&mut fci, Tag::new(0x6F), &inner);
-        fci
+        let Ok(aid) = Aid::new(&entry.aid) else {
+            // Registry AIDs are 5-16 bytes (checked when they enter the registry).
+            return Vec::new();
+        };
+        Fci {
+            aid,
+            management_data: Some(gp::card_recognition_data(scp, i).to_template_value()),
+            production_life_cycle: None,
+            max_command_data: Some(0xFF),
+        }
+        .to_vec()
     }
 
     fn instance_for(&mut self, entry: &RegistryEntry) -> Result<(), StatusWord> {

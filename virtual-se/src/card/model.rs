@@ -50,53 +50,43 @@ pub(crate) fn app_prefix(aid: &[u8]) -> Vec<u8> {
     k
 }
 
-/// Card life cycle states (GPC 2.3 §5.1.1, Table 11-5).
+/// Card life cycle states (GPC 2.3 §5.1.1, Table 11-5), as
+/// [`CardLifeCycle`](gp_scp::cmd::CardLifeCycle) codes them.
 pub mod card_lifecycle {
+    use gp_scp::cmd::CardLifeCycle;
+
     /// `01` OP_READY.
-    pub const OP_READY: u8 = 0x01;
+    pub const OP_READY: u8 = CardLifeCycle::OpReady.to_byte();
     /// `07` INITIALIZED.
-    pub const INITIALIZED: u8 = 0x07;
+    pub const INITIALIZED: u8 = CardLifeCycle::Initialized.to_byte();
     /// `0F` SECURED.
-    pub const SECURED: u8 = 0x0F;
+    pub const SECURED: u8 = CardLifeCycle::Secured.to_byte();
     /// `7F` CARD_LOCKED.
-    pub const CARD_LOCKED: u8 = 0x7F;
+    pub const CARD_LOCKED: u8 = CardLifeCycle::CardLocked.to_byte();
     /// `FF` TERMINATED.
-    pub const TERMINATED: u8 = 0xFF;
+    pub const TERMINATED: u8 = CardLifeCycle::Terminated.to_byte();
 }
 
-/// Application and security domain life cycle states (GPC 2.3 §5.3, Tables 11-4 and 11-6).
+/// Application and security domain life cycle states (GPC 2.3 §5.3, Tables 11-4 and 11-6),
+/// as [`ApplicationLifeCycle`], [`SecurityDomainLifeCycle`] and [`LoadFileLifeCycle`] code
+/// them.
+///
+/// [`ApplicationLifeCycle`]: gp_scp::cmd::ApplicationLifeCycle
+/// [`SecurityDomainLifeCycle`]: gp_scp::cmd::SecurityDomainLifeCycle
+/// [`LoadFileLifeCycle`]: gp_scp::cmd::LoadFileLifeCycle
 pub mod app_lifecycle {
+    use gp_scp::cmd::{ApplicationLifeCycle, LoadFileLifeCycle, SecurityDomainLifeCycle};
+
     /// `01` LOADED (executable load files).
-    pub const LOADED: u8 = 0x01;
+    pub const LOADED: u8 = LoadFileLifeCycle::Loaded.to_byte();
     /// `03` INSTALLED.
-    pub const INSTALLED: u8 = 0x03;
+    pub const INSTALLED: u8 = ApplicationLifeCycle::INSTALLED.to_byte();
     /// `07` SELECTABLE.
-    pub const SELECTABLE: u8 = 0x07;
+    pub const SELECTABLE: u8 = ApplicationLifeCycle::SELECTABLE.to_byte();
     /// `0F` PERSONALIZED (security domains).
-    pub const PERSONALIZED: u8 = 0x0F;
+    pub const PERSONALIZED: u8 = SecurityDomainLifeCycle::PERSONALIZED.to_byte();
     /// Bit `80`: LOCKED (applications and security domains).
     pub const LOCKED_BIT: u8 = 0x80;
-}
-
-/// Privilege bits (GPC 2.3 §6.6.1, Table 6-1), as (byte index, mask).
-pub(crate) mod privilege {
-    /// Byte 1 `10`: card lock.
-    pub(crate) const CARD_LOCK: (usize, u8) = (0, 0x10);
-    /// Byte 1 `08`: card terminate.
-    pub(crate) const CARD_TERMINATE: (usize, u8) = (0, 0x08);
-    /// Byte 2 `40`: authorized management.
-    pub(crate) const AUTHORIZED_MANAGEMENT: (usize, u8) = (1, 0x40);
-    /// Byte 2 `04`: global registry.
-    pub(crate) const GLOBAL_REGISTRY: (usize, u8) = (1, 0x04);
-    /// Byte 2 `08`: global lock.
-    pub(crate) const GLOBAL_LOCK: (usize, u8) = (1, 0x08);
-}
-
-/// Whether a 3-byte privilege field holds a privilege.
-pub(crate) fn has_privilege(privileges: [u8; 3], which: (usize, u8)) -> bool {
-    privileges
-        .get(which.0)
-        .is_some_and(|b| b & which.1 == which.1)
 }
 
 /// The card-level persistent record.
