@@ -58,7 +58,11 @@ done
 step "PC/SC interop (pcscd + vpcd + opensc-tool + yubikit against mec vse serve)"
 cargo build -q -p mec --locked
 target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
-MEC_BIN="$target_dir/debug/mec" INTEROP_NO_INSTALL=1 ./scripts/interop.sh
+export MEC_BIN="$target_dir/debug/mec" INTEROP_NO_INSTALL=1
+./scripts/interop.sh
+
+step "mec gp end to end over pcscd + vpcd (every verb, SCP02/SCP03/SCP11b, diversified cards)"
+bash scripts/interop/gp.sh
 
 echo
 echo "all checks passed"
