@@ -17,6 +17,12 @@
 //!   state the store does not have. The transient [`Session`] lives in the instance: it is
 //!   lost at deselection, reset and power off, as the contract requires.
 //!
+//! The same load file has a second module, [`EPURSE_TICKET_MODULE`]: the e-ticket store
+//! ([`epurse::ticket`]), whose INSTALL parameters (tag `C9`) are the 16-byte ticket delivery
+//! key (the store has no STORE DATA; the key travels inside the secure channel of INSTALL).
+//! The value-block tag ([`epurse::tag`]) is not hosted: its commands use CLA `90`, which the
+//! card runtime's ISO/IEC 7816-4 class decoding reads as command chaining (`6884`).
+//!
 //! One deviation: a temporarily blocked purse answers SELECT with `6283` and its FCI; the
 //! runtime's `Applet::select` cannot carry a warning status, so the card answers `9000` with
 //! the FCI (the purse itself still refuses transactions with `6985`).
@@ -25,6 +31,8 @@ use std::sync::Arc;
 
 use apdu_codec::{CommandView, Response, StatusWord};
 use epurse::card::{self, Entropy, PurseState, Session};
+use epurse::crypto::Key16;
+use epurse::ticket::{self, TicketSession, TicketState};
 
 use super::{Applet, AppletContext, Package, StoreDataBlock};
 
@@ -34,6 +42,9 @@ pub const EPURSE_LOAD_FILE: &[u8] = &[0xF0, 0x6D, 0x65, 0x63, 0x50, 0x55];
 /// Module AID of the e-purse applet. Instances usually take a PBOC-style ADF AID such as
 /// `A000000333010101` (`epurse::danger::TEST_AID`).
 pub const EPURSE_MODULE: &[u8] = &[0xF0, 0x6D, 0x65, 0x63, 0x50, 0x55, 0x01];
+
+/// Module AID of the e-ticket store applet (same load file).
+pub const EPURSE_TICKET_MODULE: &[u8] = &[0xF0, 0x6D, 0x65, 0x63, 0x50, 0x55, 0x02];
 
 /// The key of the one record holding the encoded [`PurseState`] in the applet's namespace.
 pub const STATE_KEY: &[u8] = b"purse";
@@ -51,10 +62,16 @@ impl EpurseApplet {
     pub fn package() -> Package {
         Package {
             load_file: EPURSE_LOAD_FILE.to_vec(),
-            modules: vec![(
-                EPURSE_MODULE.to_vec(),
-                Arc::new(|| Box::new(EpurseApplet::default()) as Box<dyn Applet>),
-            )],
+            modules: vec![
+                (
+                    EPURSE_MODULE.to_vec(),
+                    Arc::new(|| Box::new(EpurseApplet::default()) as Box<dyn Applet>),
+                ),
+                (
+                    EPURSE_TICKET_MODULE.to_vec(),
+                    Arc::new(|| Box::new(TicketApplet::default()) as Box<dyn Applet>),
+                ),
+            ],
         }
     }
 }
@@ -134,6 +151,69 @@ impl Applet for EpurseApplet {
             }
             None => Err(outcome.reply.status()),
         }
+    }
+}
+
+/// The e-ticket store instance: only the transient session.
+#[derive(Debug, Default)]
+pub struct TicketApplet {
+    session: TicketSession,
+}
+
+fn load_tickets(ctx: &AppletContext<'_>) -> Result<TicketState, StatusWord> {
+    let bytes = ctx.read(STATE_KEY)?.ok_or(StatusWord::MEMORY_FAILURE)?;
+    TicketState::from_bytes(&bytes).map_err(|_| StatusWord::MEMORY_FAILURE)
+}
+
+impl TicketApplet {
+    fn run(
+        &mut self,
+        command: &CommandView<'_>,
+        ctx: &mut AppletContext<'_>,
+    ) -> Result<epurse::card::Reply, StatusWord> {
+        let state = load_tickets(ctx)?;
+        let entropy = entropy(ctx);
+        let outcome = ticket::process(&state, &mut self.session, command, &entropy);
+        if let Some(next) = outcome.new_state {
+            ctx.write(STATE_KEY, &next.to_bytes());
+        }
+        Ok(outcome.reply)
+    }
+}
+
+impl Applet for TicketApplet {
+    fn install(&mut self, ctx: &mut AppletContext<'_>, params: &[u8]) -> Result<(), StatusWord> {
+        let key = Key16::from_slice(params).map_err(|_| StatusWord::INCORRECT_DATA)?;
+        let state = TicketState::new(ctx.aid(), key).map_err(|e| StatusWord::from(&e))?;
+        ctx.write(STATE_KEY, &state.to_bytes());
+        self.session.reset();
+        Ok(())
+    }
+
+    fn select(&mut self, ctx: &mut AppletContext<'_>) -> Result<Vec<u8>, StatusWord> {
+        // The store selects itself by processing SELECT with its own AID.
+        let mut apdu = vec![0x00, 0xA4, 0x04, 0x00];
+        apdu.push(u8::try_from(ctx.aid().len()).map_err(|_| StatusWord::WRONG_LENGTH)?);
+        apdu.extend_from_slice(ctx.aid());
+        let cmd = apdu_codec::parse_command(&apdu).map_err(|e| StatusWord::from(&e))?;
+        let reply = self.run(&cmd, ctx)?;
+        if reply.status() == StatusWord::SUCCESS {
+            Ok(reply.data().to_vec())
+        } else {
+            Err(reply.status())
+        }
+    }
+
+    fn deselect(&mut self, _ctx: &mut AppletContext<'_>) {
+        self.session.reset();
+    }
+
+    fn process(
+        &mut self,
+        command: &CommandView<'_>,
+        ctx: &mut AppletContext<'_>,
+    ) -> Result<Response, StatusWord> {
+        self.run(command, ctx).map(|r| r.to_response())
     }
 }
 
