@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 use apdu_codec::tlv::{self, Tag};
 use apdu_codec::{Command, CommandView, ins};
 
+use super::blocks::Blocks;
 use super::reader::expect_ins;
 use super::{Aid, CLA_GP, CommandError, LE_MAX_SHORT, MAX_SHORT_DATA};
 
@@ -237,10 +238,7 @@ pub fn parse_load<'a>(command: &CommandView<'a>) -> Result<LoadBlock<'a>, Comman
 /// A rejected block changes nothing, so the host may resend the right one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadReassembler {
-    buffer: Vec<u8>,
-    next: u16,
-    max_len: usize,
-    finished: bool,
+    blocks: Blocks,
 }
 
 impl LoadReassembler {
@@ -249,10 +247,7 @@ impl LoadReassembler {
     #[must_use]
     pub const fn new(max_len: usize) -> Self {
         LoadReassembler {
-            buffer: Vec::new(),
-            next: 0,
-            max_len,
-            finished: false,
+            blocks: Blocks::new(max_len),
         }
     }
 
@@ -265,7 +260,7 @@ impl LoadReassembler {
     /// Bytes received so far.
     #[must_use]
     pub fn received(&self) -> usize {
-        self.buffer.len()
+        self.blocks.len()
     }
 
     /// Take one LOAD command; returns the load file after the last block.
@@ -277,32 +272,12 @@ impl LoadReassembler {
     /// reassembler is finished; start a new one).
     pub fn push(&mut self, command: &CommandView<'_>) -> Result<Option<LoadFile>, CommandError> {
         let block = parse_load(command)?;
-        if self.finished {
-            return Err(CommandError::Sequence("LOAD"));
-        }
-        let expected =
-            u8::try_from(self.next).map_err(|_| CommandError::TooManyBlocks(self.buffer.len()))?;
-        if block.number != expected {
-            return Err(CommandError::BlockNumber {
-                expected,
-                found: block.number,
-            });
-        }
-        let total = self.buffer.len() + block.data.len();
-        if total > self.max_len {
-            return Err(CommandError::TooLong {
-                field: "load file",
-                len: total,
-                max: self.max_len,
-            });
-        }
-        self.buffer.extend_from_slice(block.data);
-        self.next += 1;
+        self.blocks
+            .push("LOAD", "load file", block.number, block.data, block.last)?;
         if !block.last {
             return Ok(None);
         }
-        self.finished = true;
-        parse_load_file(&self.buffer).map(Some)
+        parse_load_file(self.blocks.as_slice()).map(Some)
     }
 }
 

@@ -24,6 +24,7 @@
 //! ```
 
 mod aid;
+mod blocks;
 mod error;
 mod lifecycle;
 mod privileges;

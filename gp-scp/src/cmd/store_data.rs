@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 
 use apdu_codec::{Command, CommandView, ins};
 
+use super::blocks::Blocks;
 use super::load::split_blocks;
 use super::reader::{Reader, expect_ins};
 use super::{CLA_GP, CommandError, LE_MAX_SHORT};
@@ -245,11 +246,8 @@ pub fn parse_store_data<'a>(command: &CommandView<'a>) -> Result<StoreDataBlock<
 /// A rejected block changes nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreDataReassembler {
-    buffer: Vec<u8>,
-    next: u16,
+    blocks: Blocks,
     options: Option<StoreDataOptions>,
-    max_len: usize,
-    finished: bool,
 }
 
 /// Reassembled STORE DATA.
@@ -266,11 +264,8 @@ impl StoreDataReassembler {
     #[must_use]
     pub const fn new(max_len: usize) -> Self {
         StoreDataReassembler {
-            buffer: Vec::new(),
-            next: 0,
+            blocks: Blocks::new(max_len),
             options: None,
-            max_len,
-            finished: false,
         }
     }
 
@@ -286,38 +281,23 @@ impl StoreDataReassembler {
         command: &CommandView<'_>,
     ) -> Result<Option<StoreDataSequence>, CommandError> {
         let block = parse_store_data(command)?;
-        if self.finished {
-            return Err(CommandError::Sequence("STORE DATA"));
-        }
         if self.options.is_some_and(|o| o != block.options) {
             return Err(CommandError::Sequence("STORE DATA"));
         }
-        let expected =
-            u8::try_from(self.next).map_err(|_| CommandError::TooManyBlocks(self.buffer.len()))?;
-        if block.number != expected {
-            return Err(CommandError::BlockNumber {
-                expected,
-                found: block.number,
-            });
-        }
-        let total = self.buffer.len() + block.data.len();
-        if total > self.max_len {
-            return Err(CommandError::TooLong {
-                field: "STORE DATA",
-                len: total,
-                max: self.max_len,
-            });
-        }
-        self.buffer.extend_from_slice(block.data);
+        self.blocks.push(
+            "STORE DATA",
+            "STORE DATA",
+            block.number,
+            block.data,
+            block.last,
+        )?;
         self.options = Some(block.options);
-        self.next += 1;
         if !block.last {
             return Ok(None);
         }
-        self.finished = true;
         Ok(Some(StoreDataSequence {
             options: block.options,
-            data: core::mem::take(&mut self.buffer),
+            data: self.blocks.take(),
         }))
     }
 }
