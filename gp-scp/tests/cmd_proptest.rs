@@ -12,7 +12,7 @@ use gp_scp::cmd::get_status::{self, GetStatus, RegistryEntry, ResponseFormat, St
 use gp_scp::cmd::install::{self, CombinedSequence, Install, InstallCommand};
 use gp_scp::cmd::load::{self, LoadFile, LoadReassembler};
 use gp_scp::cmd::put_key::{self, KeyBlock, PutKey};
-use gp_scp::cmd::select::{self, Fci, Occurrence, Select};
+use gp_scp::cmd::select::{self, Fci, Occurrence, Select, SelectResponse};
 use gp_scp::cmd::set_status::{self, Scope, SetStatus};
 use gp_scp::cmd::store_data::{
     self, Encryption, StoreDataOptions, StoreDataReassembler, Structure,
@@ -214,9 +214,10 @@ proptest! {
     #![proptest_config(config())]
 
     #[test]
-    fn select_round_trip(name in bytes(16), next in any::<bool>()) {
+    fn select_round_trip(name in bytes(16), next in any::<bool>(), response in 0u8..3) {
         let occurrence = if next { Occurrence::Next } else { Occurrence::First };
-        let s = Select { name: &name, occurrence };
+        let response = [SelectResponse::Fci, SelectResponse::Fcp, SelectResponse::NoData][usize::from(response)];
+        let s = Select { name: &name, occurrence, response };
         let b = view_of(&s.to_command().unwrap());
         prop_assert_eq!(select::parse_select(&CommandView::try_from(&b[..]).unwrap()).unwrap(), s);
     }

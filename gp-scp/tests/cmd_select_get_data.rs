@@ -7,7 +7,7 @@ use apdu_codec::{Command, CommandView, StatusWord};
 use gp_scp::cmd::get_data::{
     self, Cplc, KeyComponent, KeyInformation, KeyReference, KeyUsageAccess,
 };
-use gp_scp::cmd::select::{self, Fci, Occurrence};
+use gp_scp::cmd::select::{self, Fci, Occurrence, SelectResponse};
 use gp_scp::cmd::{Aid, CommandError};
 
 fn view(bytes: &[u8]) -> CommandView<'_> {
@@ -50,12 +50,32 @@ fn select_parser() {
     assert_eq!(s.to_command().unwrap().to_vec().unwrap(), bytes);
     let empty = select::parse_select(&view(&[0x00, 0xA4, 0x04, 0x00, 0x00])).unwrap();
     assert!(empty.name.is_empty());
+    assert_eq!(empty.response, SelectResponse::Fci);
+    // ISO/IEC 7816-4 §11.1.1 response options (P2 b4-b3) on either occurrence.
+    for (p2, occurrence, response) in [
+        (0x04, Occurrence::First, SelectResponse::Fcp),
+        (0x0C, Occurrence::First, SelectResponse::NoData),
+        (0x06, Occurrence::Next, SelectResponse::Fcp),
+        (0x0E, Occurrence::Next, SelectResponse::NoData),
+    ] {
+        let bytes = [0x00, 0xA4, 0x04, p2, 0x05, 0xA0, 0x00, 0x00, 0x01, 0x51];
+        let s = select::parse_select(&view(&bytes)).unwrap();
+        assert_eq!(
+            (s.occurrence, s.response),
+            (occurrence, response),
+            "{p2:02X}"
+        );
+        let rebuilt = s.to_command().unwrap().to_vec().unwrap();
+        assert_eq!(select::parse_select(&view(&rebuilt)).unwrap(), s);
+    }
     // Error table: (command, status word).
     let mut long = hex::decode("00A4040011").unwrap();
     long.extend_from_slice(&[0xA0; 17]);
     for (bytes, expected) in [
         (hex::decode("00A4000C023F00").unwrap(), 0x6A86), // select by FID
         (hex::decode("00A4040102A000").unwrap(), 0x6A86), // P2 last occurrence
+        (hex::decode("00A4040802A000").unwrap(), 0x6A86), // P2 FMD
+        (hex::decode("00A4040A02A000").unwrap(), 0x6A86), // P2 FMD, next
         (hex::decode("00B0000000").unwrap(), 0x6D00),     // not SELECT
         (long, 0x6700),
     ] {

@@ -29,6 +29,37 @@ pub const TAG_PRODUCTION_LIFE_CYCLE: Tag = Tag::new(0x9F6E);
 /// Maximum length of the data field in a command message.
 pub const TAG_MAX_COMMAND_DATA: Tag = Tag::new(0x9F65);
 
+/// P2 b4-b3 `11` (`0C`): no response data (ISO/IEC 7816-4 §11.1.1, Table 63).
+pub const P2_NO_RESPONSE_DATA: u8 = 0x0C;
+/// P2 b4-b3 `01` (`04`): return the FCP template (ISO/IEC 7816-4 §11.1.1, Table 63).
+pub const P2_FCP: u8 = 0x04;
+/// P2 b4-b3 mask: which template the response carries (ISO/IEC 7816-4 §11.1.1).
+pub const P2_RESPONSE_MASK: u8 = 0x0C;
+
+/// What a SELECT asks to get back (ISO/IEC 7816-4 §11.1.1, P2 b4-b3). GlobalPlatform
+/// commands use [`SelectResponse::Fci`] (GPC 2.3 §11.9.2.2); cards also accept the ISO codings
+/// PC/SC tools send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SelectResponse {
+    /// `00`: the FCI.
+    #[default]
+    Fci,
+    /// `04`: the FCP template (a GlobalPlatform card answers its FCI).
+    Fcp,
+    /// `0C`: no response data.
+    NoData,
+}
+
+impl SelectResponse {
+    const fn p2_bits(self) -> u8 {
+        match self {
+            SelectResponse::Fci => 0x00,
+            SelectResponse::Fcp => P2_FCP,
+            SelectResponse::NoData => P2_NO_RESPONSE_DATA,
+        }
+    }
+}
+
 /// Which occurrence a SELECT by (partial) name asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Occurrence {
@@ -45,6 +76,8 @@ pub struct Select<'a> {
     pub name: &'a [u8],
     /// First or next occurrence.
     pub occurrence: Occurrence,
+    /// What the response carries (P2 b4-b3).
+    pub response: SelectResponse,
 }
 
 impl Select<'_> {
@@ -64,10 +97,13 @@ impl Select<'_> {
         let p2 = match self.occurrence {
             Occurrence::First => P2_FIRST,
             Occurrence::Next => P2_NEXT,
-        };
-        Ok(Command::new(CLA_ISO, ins::SELECT, P1_BY_NAME, p2)
-            .with_data(self.name.to_vec())
-            .with_le(LE_MAX_SHORT))
+        } | self.response.p2_bits();
+        let command =
+            Command::new(CLA_ISO, ins::SELECT, P1_BY_NAME, p2).with_data(self.name.to_vec());
+        Ok(match self.response {
+            SelectResponse::NoData => command,
+            SelectResponse::Fci | SelectResponse::Fcp => command.with_le(LE_MAX_SHORT),
+        })
     }
 }
 
@@ -87,6 +123,7 @@ pub fn select_partial(prefix: &[u8], occurrence: Occurrence) -> Result<Command, 
     Select {
         name: prefix,
         occurrence,
+        response: SelectResponse::Fci,
     }
     .to_command()
 }
@@ -101,19 +138,30 @@ pub fn select_isd() -> Command {
 ///
 /// # Errors
 /// [`CommandError::Instruction`], [`CommandError::P1P2`] (only P1 `04` with P2 `00`/`02`
-/// is a GlobalPlatform SELECT), [`CommandError::DataLength`] for a name over 16 bytes.
+/// is a GlobalPlatform SELECT; the ISO/IEC 7816-4 response options `04` FCP and `0C` no data
+/// may be added to either, FMD `08` may not), [`CommandError::DataLength`] for a name over 16
+/// bytes.
 pub fn parse_select<'a>(command: &CommandView<'a>) -> Result<Select<'a>, CommandError> {
     expect_ins(command, ins::SELECT)?;
-    let occurrence = match (command.p1(), command.p2()) {
-        (P1_BY_NAME, P2_FIRST) => Occurrence::First,
-        (P1_BY_NAME, P2_NEXT) => Occurrence::Next,
-        (p1, p2) => {
-            return Err(CommandError::P1P2 {
-                command: "SELECT",
-                p1,
-                p2,
-            });
-        }
+    let (p1, p2) = (command.p1(), command.p2());
+    let bad = CommandError::P1P2 {
+        command: "SELECT",
+        p1,
+        p2,
+    };
+    if p1 != P1_BY_NAME {
+        return Err(bad);
+    }
+    let response = match p2 & P2_RESPONSE_MASK {
+        0x00 => SelectResponse::Fci,
+        P2_FCP => SelectResponse::Fcp,
+        P2_NO_RESPONSE_DATA => SelectResponse::NoData,
+        _ => return Err(bad),
+    };
+    let occurrence = match p2 & !P2_RESPONSE_MASK {
+        P2_FIRST => Occurrence::First,
+        P2_NEXT => Occurrence::Next,
+        _ => return Err(bad),
     };
     if command.data().len() > AID_MAX_LEN {
         return Err(CommandError::DataLength {
@@ -124,6 +172,7 @@ pub fn parse_select<'a>(command: &CommandView<'a>) -> Result<Select<'a>, Command
     Ok(Select {
         name: command.data(),
         occurrence,
+        response,
     })
 }
 

@@ -52,8 +52,8 @@ use std::fmt;
 
 use apdu_codec::{CommandView, Response, StatusWord, parse_command};
 use chacha20::ChaCha20Rng;
-use gp_scp::cmd::Aid;
-use gp_scp::cmd::select::Fci;
+use gp_scp::cmd::select::{self, Fci, Occurrence, SelectResponse};
+use gp_scp::cmd::{Aid, CommandError};
 use rand_core::{Rng, SeedableRng};
 
 pub use model::{
@@ -637,18 +637,14 @@ impl<S: Store> Card<S> {
 
     /// SELECT by DF name (ISO 7816-4 §11.1.1, GPC 2.3 §11.9).
     fn select(&mut self, ch: usize, cmd: &CommandView<'_>) -> Response {
-        if cmd.p1() != 0x04 {
-            return StatusWord::INCORRECT_P1_P2.into();
-        }
-        let next = match cmd.p2() {
-            0x00 | 0x04 | 0x0C => false,
-            0x02 | 0x06 | 0x0E => true,
-            _ => return StatusWord::INCORRECT_P1_P2.into(),
+        let request = match select::parse_select(cmd) {
+            Ok(request) => request,
+            // This card answers a name over 16 bytes as incorrect data (ISO/IEC 7816-4 §5.6).
+            Err(CommandError::DataLength { .. }) => return StatusWord::INCORRECT_DATA.into(),
+            Err(e) => return e.status_word().into(),
         };
-        let prefix = cmd.data();
-        if prefix.len() > 16 {
-            return StatusWord::INCORRECT_DATA.into();
-        }
+        let next = request.occurrence == Occurrence::Next;
+        let prefix = request.name;
         let current = self.channel(ch).and_then(|c| c.selected.clone());
         let candidates: Vec<Vec<u8>> = if prefix.is_empty() {
             vec![self.state.card.isd.clone()]
@@ -701,7 +697,7 @@ impl<S: Store> Card<S> {
                 } else {
                     applet_sw
                 };
-                if cmd.p2() & 0x0C == 0x0C {
+                if request.response == SelectResponse::NoData {
                     Response::status_only(sw)
                 } else {
                     Response::new(fci, sw)
