@@ -291,6 +291,40 @@ fn failed_authentications_are_counted_and_limited() {
 }
 
 #[test]
+fn an_abandoned_authentication_counts_exactly_once() {
+    // A careful host sees the wrong card cryptogram and never sends EXTERNAL AUTHENTICATE
+    // (GlobalPlatformPro, mec gp): the attempt still counts, once, from INITIALIZE UPDATE on.
+    let mut p = virtual_se::profile::Profile::default_profile().unwrap();
+    p.failure_limit = 2;
+    let mut card = card_with(p, virtual_se::store::MemoryStore::new());
+    ok(sw(&mut card, "8050000008 0102030405060708"));
+    assert_eq!(card.counters(ISD).unwrap().1, 1);
+    // A failing EXTERNAL AUTHENTICATE after it does not count the same attempt twice.
+    ok(sw(&mut card, "8050000008 0102030405060708"));
+    assert_eq!(
+        sw(&mut card, "8482330010 00000000000000000000000000000000"),
+        0x6982
+    );
+    assert_eq!(card.counters(ISD).unwrap().1, 2);
+    refused(&mut card, None, "8050000008 0102030405060708", 0x6983);
+    assert_eq!(card.counters(ISD).unwrap().1, 2);
+}
+
+#[test]
+fn reserved_and_non_gp_classes_are_refused() {
+    let mut card = default_card();
+    for cla in ["20", "30", "A0", "B0", "FF"] {
+        assert_eq!(
+            sw(&mut card, &format!("{cla}CA9F7F00")),
+            0x6E00,
+            "CLA {cla}"
+        );
+    }
+    ok(sw(&mut card, "80CA9F7F00"));
+    ok(sw(&mut card, "00A4040008A000000151000000"));
+}
+
+#[test]
 fn successful_authentication_resets_failures() {
     let mut card = default_card();
     ok(sw(&mut card, "8050000008 0102030405060708"));

@@ -389,7 +389,9 @@ impl<S: Store> Card<S> {
             Err(e) => return Response::status_only(StatusWord::from(&e)),
         };
         let cla = cmd.cla();
-        if cla.is_invalid() {
+        // ISO/IEC 7816-4 §5.4.1: FF is invalid and 2X/3X are reserved; GPC 2.3 §11.1.4 defines
+        // no class in AX/BX (GSM's A0 is not a GlobalPlatform class). All answer 6E00.
+        if cla.is_invalid() || cla.0 & 0x60 == 0x20 {
             return StatusWord::CLA_NOT_SUPPORTED.into();
         }
         let ch = usize::from(cla.logical_channel());
@@ -1036,8 +1038,19 @@ impl<S: Store> Card<S> {
             Ok(a) => a,
             Err(sw) => return sw.into(),
         };
-        if answer.next_counter != domain.sequence_counter
-            && let Err(sw) = self.commit_domain(sd, |d| d.sequence_counter = answer.next_counter)
+        // The authentication is counted as failed from INITIALIZE UPDATE on, in the same
+        // commit as the sequence counter, and the count is cleared only by a successful
+        // EXTERNAL AUTHENTICATE (as JCOP-class cards do). So a host that gives up after a
+        // card-cryptogram mismatch, or loses power before EXTERNAL AUTHENTICATE, still moves
+        // the domain one step closer to its limit: exactly one step per attempt.
+        let counted = self.options.failure_limit != 0;
+        if (answer.next_counter != domain.sequence_counter || counted)
+            && let Err(sw) = self.commit_domain(sd, |d| {
+                d.sequence_counter = answer.next_counter;
+                if counted {
+                    d.failures = d.failures.saturating_add(1);
+                }
+            })
         {
             return sw.into();
         }
@@ -1081,15 +1094,8 @@ impl<S: Store> Card<S> {
                 }
                 response
             }
-            Err(e) => {
-                if e.counts
-                    && let Err(sw) =
-                        self.commit_domain(sd, |d| d.failures = d.failures.saturating_add(1))
-                {
-                    return sw.into();
-                }
-                e.status.into()
-            }
+            // The attempt was already counted by INITIALIZE UPDATE; the count stays.
+            Err(e) => e.status.into(),
         }
     }
 }

@@ -196,11 +196,10 @@ pub(crate) fn internal_authenticate(
     Ok((response, Session::Scp11(Box::new(session))))
 }
 
-/// Why EXTERNAL AUTHENTICATE failed: the status word and whether it counts as a failed
-/// authentication (wrong cryptogram or MAC).
+/// Why EXTERNAL AUTHENTICATE failed: the status word to answer. (The attempt itself was
+/// counted by INITIALIZE UPDATE.)
 pub(crate) struct AuthError {
     pub(crate) status: StatusWord,
-    pub(crate) counts: bool,
 }
 
 /// Check EXTERNAL AUTHENTICATE.
@@ -209,7 +208,6 @@ pub(crate) fn external_authenticate(
     cmd: &CommandView<'_>,
 ) -> Result<(Response, Session), AuthError> {
     let map = |e: gp_scp::Error| AuthError {
-        counts: matches!(e, gp_scp::Error::HostCryptogram | gp_scp::Error::CommandMac),
         status: e.status_word(),
     };
     match pending {
