@@ -743,3 +743,55 @@ fn crash_and_restart_from_snapshots_at_any_point_pays_once() {
         }
     }
 }
+
+#[test]
+fn silent_home_while_finishing_ends_without_spinning() {
+    // The visited server has the outcome and is re-sending the result to a home server that
+    // no longer answers. Its reported deadlines must be ones it acts on: the simulation
+    // terminates, the transaction gives up cleanly, and the payment stands.
+    let mut sim = Sim::new(11, false).unwrap();
+    let tid = sim
+        .start(
+            Sim::request(
+                ALICE,
+                RequestType::Payment,
+                Some(1200),
+                &[PaymentMethod::Wallet],
+            ),
+            pins(&["1234"]),
+        )
+        .unwrap();
+    let mut finishing = false;
+    for _ in 0..10_000 {
+        sim.run_for(Duration::from_millis(1));
+        if matches!(
+            sim.visited.state(&tid),
+            Some(mec_roaming::server::VisitedTxState::Finishing { .. })
+        ) {
+            finishing = true;
+            break;
+        }
+    }
+    assert!(finishing, "the flow never reached Finishing");
+    sim.home_silent = true;
+    // Far past the overall transaction deadline and the give-up time.
+    let start = sim.now;
+    sim.run_for(Duration::from_secs(3600));
+    assert!(sim.now > start, "virtual time advanced");
+    for (_, state) in sim.visited.transactions() {
+        assert!(!matches!(
+            state,
+            mec_roaming::server::VisitedTxState::Finishing { .. }
+        ));
+    }
+    if let Some(next) = sim.visited.poll_timeout() {
+        assert!(next > start, "no deadline left in the past");
+    }
+    assert!(matches!(
+        sim.outcome(&tid),
+        Some(CpEvent::Paid {
+            method: PaymentMethod::Wallet,
+            ..
+        })
+    ));
+}

@@ -494,6 +494,12 @@ impl<A: Acquirer, R: rand_core::CryptoRng> VisitedServer<A, R> {
                             .map(|e| e.saturating_add(self.config.timeouts.linger)),
                     );
                 }
+                // The outcome is known; only the re-sends of the result and the moment to give
+                // up on home's acknowledgement matter (the overall deadline is not acted on
+                // here, so reporting it would make a driver spin once it has passed).
+                VisitedTxState::Finishing { .. } => {
+                    d = min_deadline(d, tx.pending.as_ref().map(|p| p.next_at.min(p.give_up_at)));
+                }
                 _ => {
                     d = min_deadline(d, Some(tx.deadline));
                     d = min_deadline(d, tx.attempt_deadline);
