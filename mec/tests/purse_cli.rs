@@ -252,3 +252,28 @@ fn lost_answers_are_recovered_without_double_debit_or_credit() {
     let log = purse(&dir, &["log"]).out;
     assert_eq!(log.lines().count(), 4, "{log}");
 }
+
+#[test]
+fn a_debit_that_never_reached_the_card_is_reported_not_charged() {
+    let dir = card();
+    assert_eq!(purse(&dir, &["load", "--amount", "10"]).code, 0);
+    // APDUs of a purchase: SELECT, READ BINARY, INITIALIZE FOR PURCHASE, DEBIT (3).
+    let r = purse(
+        &dir,
+        &["--virtual-drop-apdu", "3", "purchase", "--amount", "4"],
+    );
+    assert_eq!(r.code, 4, "{}", r.err);
+    assert!(
+        r.err
+            .contains("the purchase did not happen and nothing was debited"),
+        "{}",
+        r.err
+    );
+    assert_eq!(field(&purse(&dir, &["balance"]).out, "EP balance"), "10.00");
+    // The same for a load: CREDIT (3) never arrives; the card has no proof (9406).
+    let r = purse(&dir, &["--virtual-drop-apdu", "3", "load", "--amount", "4"]);
+    assert_eq!(r.code, 4, "{}", r.err);
+    assert!(r.err.contains("nothing was credited"), "{}", r.err);
+    assert!(r.err.contains("9406"), "{}", r.err);
+    assert_eq!(field(&purse(&dir, &["balance"]).out, "EP balance"), "10.00");
+}

@@ -51,6 +51,11 @@ pub(crate) struct PurseArgs {
     /// the terminal reconnects).
     #[arg(long, value_name = "N", requires = "virtual_profile")]
     virtual_lose_response: Option<u64>,
+    /// With --virtual: fault injection: the card is removed instead of receiving the N-th
+    /// (0-based) APDU of this invocation (a power cut before the card processed it); it comes
+    /// back when the terminal reconnects.
+    #[arg(long, value_name = "N", requires = "virtual_profile")]
+    virtual_drop_apdu: Option<u64>,
     /// The purse application AID.
     #[arg(long, value_name = "AID", default_value = "A000000333010101")]
     aid: String,
@@ -495,7 +500,11 @@ fn open_link(args: &PurseArgs) -> Result<Box<dyn Link>, PurseError> {
                 })?;
                 let card = virtual_se::card::Card::open(store, &profile, packages, seed)
                     .map_err(|e| PurseError::Usage(format!("opening the virtual card: {e}")))?;
-                Box::new(VirtualLink::new(card, args.virtual_lose_response))
+                Box::new(VirtualLink::new(
+                    card,
+                    args.virtual_lose_response,
+                    args.virtual_drop_apdu,
+                ))
             }
             None => {
                 let card = virtual_se::card::Card::open(
@@ -505,7 +514,11 @@ fn open_link(args: &PurseArgs) -> Result<Box<dyn Link>, PurseError> {
                     seed,
                 )
                 .map_err(|e| PurseError::Usage(format!("opening the virtual card: {e}")))?;
-                Box::new(VirtualLink::new(card, args.virtual_lose_response))
+                Box::new(VirtualLink::new(
+                    card,
+                    args.virtual_lose_response,
+                    args.virtual_drop_apdu,
+                ))
             }
         };
         return Ok(link);

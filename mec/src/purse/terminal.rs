@@ -40,8 +40,9 @@ pub(crate) enum PurseError {
     /// Bad arguments.
     #[error("{0}")]
     Usage(String),
-    /// The answer to DEBIT / CREDIT was lost and recovery could not settle what happened.
-    #[error("transaction outcome unknown: {0}")]
+    /// The answer to DEBIT / CREDIT was lost: the transaction did not happen, or recovery
+    /// could not settle what happened (the message says which).
+    #[error("{0}")]
     Unknown(String),
 }
 
@@ -318,26 +319,28 @@ impl<'a> Terminal<'a> {
             Ok(a) => a,
             Err(PurseError::Link(e)) => {
                 let balance = self.resume().map_err(|r| {
-                    PurseError::Unknown(format!("CREDIT FOR LOAD answer lost ({e}); {r}"))
+                    PurseError::Unknown(format!(
+                        "transaction outcome unknown: CREDIT FOR LOAD answer lost ({e}); {r}"
+                    ))
                 })?;
                 let (d, sw) = self.send(&pboc::get_transaction_prove(
                     auth.tx_type(),
                     auth.online_atc(),
                 ))?;
                 if sw == StatusWord::MAC_UNAVAILABLE && balance == rsp.balance {
-                    return Err(PurseError::Status {
-                        what: format!(
-                            "CREDIT FOR LOAD answer lost ({e}); the card did not complete the load (balance unchanged, nothing credited)"
-                        ),
-                        sw,
-                    });
+                    return Err(PurseError::Unknown(format!(
+                        "CREDIT FOR LOAD answer lost ({e}); the card did not complete the load \
+                         (balance unchanged, GET TRANSACTION PROVE answered {sw}): nothing was credited"
+                    )));
                 }
-                receipt.tac = auth
-                    .verify_prove(&ResponseView::new(&d, sw))
-                    .map_err(|x| PurseError::Unknown(format!("GET TRANSACTION PROVE: {x}")))?;
+                receipt.tac = auth.verify_prove(&ResponseView::new(&d, sw)).map_err(|x| {
+                    PurseError::Unknown(format!(
+                        "transaction outcome unknown: GET TRANSACTION PROVE: {x}"
+                    ))
+                })?;
                 if balance != auth.new_balance() {
                     return Err(PurseError::Unknown(format!(
-                        "load proved but the balance is {balance}, expected {}",
+                        "transaction outcome unknown: load proved but the balance is {balance}, expected {}",
                         auth.new_balance()
                     )));
                 }
@@ -404,7 +407,9 @@ impl<'a> Terminal<'a> {
                 // docs/epurse.md "Terminal tear recovery": the balance tells whether the debit
                 // happened; never send the DEBIT again.
                 let balance = self.resume().map_err(|r| {
-                    PurseError::Unknown(format!("DEBIT FOR PURCHASE answer lost ({e}); {r}"))
+                    PurseError::Unknown(format!(
+                        "transaction outcome unknown: DEBIT FOR PURCHASE answer lost ({e}); {r}"
+                    ))
                 })?;
                 if balance == rsp.balance {
                     return Err(PurseError::Unknown(format!(
@@ -413,7 +418,7 @@ impl<'a> Terminal<'a> {
                 }
                 if balance != receipt.after {
                     return Err(PurseError::Unknown(format!(
-                        "DEBIT FOR PURCHASE answer lost ({e}); the balance is {balance}, neither {} nor {}",
+                        "transaction outcome unknown: DEBIT FOR PURCHASE answer lost ({e}); the balance is {balance}, neither {} nor {}",
                         rsp.balance, receipt.after
                     )));
                 }

@@ -151,18 +151,28 @@ pub(crate) struct VirtualLink<S: Store + Send> {
     card: Card<S>,
     /// Drop the answer to this committing APDU (0-based), then power the card off.
     lose_response: Option<u64>,
+    /// Power the card off instead of sending this APDU (0-based, counting every APDU): a
+    /// power cut before the card processed it.
+    drop_apdu: Option<u64>,
     committed: u64,
+    sent: u64,
     present: bool,
 }
 
 impl<S: Store + Send> VirtualLink<S> {
     /// Power the card on and wrap it.
-    pub(crate) fn new(mut card: Card<S>, lose_response: Option<u64>) -> Self {
+    pub(crate) fn new(
+        mut card: Card<S>,
+        lose_response: Option<u64>,
+        drop_apdu: Option<u64>,
+    ) -> Self {
         card.power_on();
         Self {
             card,
             lose_response,
+            drop_apdu,
             committed: 0,
+            sent: 0,
             present: true,
         }
     }
@@ -172,6 +182,15 @@ impl<S: Store + Send> Link for VirtualLink<S> {
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, LinkError> {
         if !self.present {
             return Err(LinkError("in-process virtual SE: card removed".into()));
+        }
+        let n = self.sent;
+        self.sent = self.sent.saturating_add(1);
+        if self.drop_apdu == Some(n) {
+            self.card.power_off();
+            self.present = false;
+            return Err(LinkError(
+                "in-process virtual SE: card removed before the command (injected)".into(),
+            ));
         }
         let answer = self.card.transmit(apdu);
         if VirtualCard::last_apdu_committed(&self.card) {
