@@ -248,3 +248,38 @@ fn personalization_rules_through_the_card_manager() {
     );
     let _ = Command::new(0, 0, 0, 0);
 }
+
+/// APPLICATION BLOCK (temporary) by the issuer, MACed over a GET CHALLENGE (docs/epurse.md).
+fn block_purse(card: &mut virtual_se::card::Card<MemoryStore>) {
+    let damk = epurse::host::MasterKeyStore::card_key(
+        &epurse::danger::test_master_keys(),
+        epurse::card::key_function::MAINTENANCE,
+        1,
+        1,
+        &epurse::danger::TEST_ASN,
+    )
+    .unwrap();
+    let (random, sw) = tx(card, &Command::new(0x00, 0x84, 0x00, 0x00).with_le(4));
+    assert_eq!(sw, 0x9000);
+    let mut challenge = [0u8; 8];
+    challenge[..4].copy_from_slice(&random);
+    let mac = epurse::card::issuer_mac(&damk, challenge, [0x84, 0x1E, 0x00, 0x00], 4, &[]).unwrap();
+    let (_, sw) = tx(
+        card,
+        &Command::new(0x84, 0x1E, 0x00, 0x00).with_data(mac.to_vec()),
+    );
+    assert_eq!(sw, 0x9000);
+}
+
+#[test]
+fn blocked_purse_selects_with_6283_and_its_fci_and_refuses_transactions() {
+    let mut card = installed();
+    let (fci, sw) = select_purse(&mut card);
+    assert_eq!(sw, 0x9000);
+    block_purse(&mut card);
+    let (blocked_fci, sw) = select_purse(&mut card);
+    assert_eq!(sw, 0x6283, "selectable with a warning while blocked");
+    assert_eq!(blocked_fci, fci, "the same FCI");
+    let (_, sw) = tx(&mut card, &pboc::get_balance(PurseKind::Ep));
+    assert_eq!(sw, 0x6985);
+}

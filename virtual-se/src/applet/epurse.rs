@@ -23,9 +23,8 @@
 //! The value-block tag ([`epurse::tag`]) is not hosted: its commands use CLA `90`, which the
 //! card runtime's ISO/IEC 7816-4 class decoding reads as command chaining (`6884`).
 //!
-//! One deviation: a temporarily blocked purse answers SELECT with `6283` and its FCI; the
-//! runtime's `Applet::select` cannot carry a warning status, so the card answers `9000` with
-//! the FCI (the purse itself still refuses transactions with `6985`).
+//! A temporarily blocked purse answers SELECT with `6283` and its FCI
+//! ([`Applet::select_with_status`]) and refuses transactions with `6985`.
 
 use std::sync::Arc;
 
@@ -102,12 +101,19 @@ impl Applet for EpurseApplet {
     }
 
     fn select(&mut self, ctx: &mut AppletContext<'_>) -> Result<Vec<u8>, StatusWord> {
+        self.select_with_status(ctx).map(|(fci, _)| fci)
+    }
+
+    fn select_with_status(
+        &mut self,
+        ctx: &mut AppletContext<'_>,
+    ) -> Result<(Vec<u8>, StatusWord), StatusWord> {
         let state = load_state(ctx)?;
         let reply = card::select(&state, &mut self.session);
         let sw = reply.status();
-        // 9000, or 6283 (blocked: selectable, transactions refused); see the module docs.
-        if sw == StatusWord::SUCCESS || sw.to_u16() == 0x6283 {
-            Ok(reply.data().to_vec())
+        // 9000, or 6283 with the FCI (blocked: selectable, transactions refused with 6985).
+        if sw == StatusWord::SUCCESS || sw == StatusWord::SELECTED_FILE_INVALIDATED {
+            Ok((reply.data().to_vec(), sw))
         } else {
             Err(sw)
         }
