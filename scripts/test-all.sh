@@ -64,5 +64,8 @@ export MEC_BIN="$target_dir/debug/mec" INTEROP_NO_INSTALL=1
 step "mec gp end to end over pcscd + vpcd (every verb, SCP02/SCP03/SCP11b, diversified cards)"
 bash scripts/interop/gp.sh
 
+step "mec purse end to end over pcscd + vpcd (install, personalize, load, purchase, tear recovery)"
+bash scripts/interop/purse.sh
+
 echo
 echo "all checks passed"
