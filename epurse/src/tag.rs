@@ -30,24 +30,24 @@ pub const BLOCKS_PER_SECTOR: usize = 4;
 pub const BLOCKS: usize = SECTORS * BLOCKS_PER_SECTOR;
 
 /// CLA of the tag commands (ours, like DESFire's wrapped native commands).
-pub const CLA_TAG: u8 = 0x90;
-/// AUTHENTICATE (first step): `90 AA 00 sector`.
+pub const CLA_TAG: u8 = 0x80;
+/// AUTHENTICATE (first step): `80 AA 00 sector`.
 pub const INS_AUTHENTICATE: u8 = 0xAA;
-/// AUTHENTICATE (second step): `90 AF 00 00 20 E(RndA || RndB')`.
+/// AUTHENTICATE (second step): `80 AF 00 00 20 E(RndA || RndB')`.
 pub const INS_ADDITIONAL_FRAME: u8 = 0xAF;
-/// READ VALUE `90 BD 00 block 08 CMAC`.
+/// READ VALUE `80 BD 00 block 08 CMAC`.
 pub const INS_READ: u8 = 0xBD;
-/// DECREMENT `90 DC 00 block 0C operand(4, LE) CMAC`.
+/// DECREMENT `80 DC 00 block 0C operand(4, LE) CMAC`.
 pub const INS_DECREMENT: u8 = 0xDC;
-/// INCREMENT `90 C1 00 block 0C operand CMAC`.
+/// INCREMENT `80 C1 00 block 0C operand CMAC`.
 pub const INS_INCREMENT: u8 = 0xC1;
-/// RESTORE `90 C2 00 block 08 CMAC`.
+/// RESTORE `80 C2 00 block 08 CMAC`.
 pub const INS_RESTORE: u8 = 0xC2;
-/// TRANSFER `90 B7 00 block 08 CMAC`.
+/// TRANSFER `80 B7 00 block 08 CMAC`.
 pub const INS_TRANSFER: u8 = 0xB7;
-/// READ VOUCHER COUNTER `90 C6 00 block`.
+/// READ VOUCHER COUNTER `80 C6 00 block`.
 pub const INS_READ_COUNTER: u8 = 0xC6;
-/// CREDIT VOUCHER `90 C5 00 block 0C amount(4) voucher(8)`.
+/// CREDIT VOUCHER `80 C5 00 block 0C amount(4) voucher(8)`.
 pub const INS_CREDIT_VOUCHER: u8 = 0xC5;
 
 /// The sector of a value-capable block (`None` for a sector trailer or out of range).
@@ -692,7 +692,7 @@ impl TagReader {
         }
     }
 
-    /// AUTHENTICATE `90 AA 00 sector 00`.
+    /// AUTHENTICATE `80 AA 00 sector 00`.
     ///
     /// # Errors
     /// [`Error::IncorrectData`] for a block that is not value-capable.
@@ -701,7 +701,7 @@ impl TagReader {
         Ok(apdu_codec::Command::new(CLA_TAG, INS_AUTHENTICATE, 0, sector).with_le(256))
     }
 
-    /// Second step: from the tag's `E(K, RndB)`, the command `90 AF 00 00 20 E(RndA ||
+    /// Second step: from the tag's `E(K, RndB)`, the command `80 AF 00 00 20 E(RndA ||
     /// rol(RndB))`.
     ///
     /// # Errors

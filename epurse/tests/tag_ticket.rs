@@ -96,7 +96,7 @@ fn authenticate_decrement_increment_restore_transfer() {
     let v = tag::voucher(&key, &UID, 1, 500, 0);
     let mut data = 500u32.to_be_bytes().to_vec();
     data.extend_from_slice(&v);
-    let credit = Command::new(0x90, tag::INS_CREDIT_VOUCHER, 0, 1).with_data(data);
+    let credit = Command::new(0x80, tag::INS_CREDIT_VOUCHER, 0, 1).with_data(data);
     assert_eq!(t.send(&credit).status(), StatusWord::SUCCESS);
     assert_eq!(t.state.value(1).unwrap(), 500);
     // The same voucher again: the counter moved on.
@@ -109,7 +109,7 @@ fn authenticate_decrement_increment_restore_transfer() {
         let mut unauth = reader_for(1);
         assert!(unauth.command(tag::INS_DECREMENT, Some(1)).is_err());
         (
-            Command::new(0x90, tag::INS_DECREMENT, 0, 1).with_data(vec![0; 12]),
+            Command::new(0x80, tag::INS_DECREMENT, 0, 1).with_data(vec![0; 12]),
             0,
         )
     };
@@ -170,7 +170,7 @@ fn authenticate_decrement_increment_restore_transfer() {
     let mut reader = reader_for(1);
     authenticate(&mut t, &mut reader);
     let mut other = reader_for(4);
-    let cmd = Command::new(0x90, tag::INS_READ, 0, 4).with_data(vec![0; 8]);
+    let cmd = Command::new(0x80, tag::INS_READ, 0, 4).with_data(vec![0; 8]);
     assert_eq!(
         t.send(&cmd).status(),
         StatusWord::SECURITY_STATUS_NOT_SATISFIED
@@ -198,7 +198,7 @@ fn purse_value_moves_to_the_tag() {
     let mut card = Card::personalized();
     let mut t = Tag::new();
     load(&mut card, PurseKind::Ep, 2_000).unwrap();
-    let counter_cmd = Command::new(0x90, tag::INS_READ_COUNTER, 0, 2).with_le(4);
+    let counter_cmd = Command::new(0x80, tag::INS_READ_COUNTER, 0, 2).with_le(4);
     let counter = t.send(&counter_cmd);
     let mut data = 750u32.to_be_bytes().to_vec();
     data.extend_from_slice(&UID);
@@ -224,7 +224,7 @@ fn purse_value_moves_to_the_tag() {
     let voucher = r.data().to_vec();
     let mut data = 750u32.to_be_bytes().to_vec();
     data.extend_from_slice(&voucher);
-    let credit = Command::new(0x90, tag::INS_CREDIT_VOUCHER, 0, 2).with_data(data);
+    let credit = Command::new(0x80, tag::INS_CREDIT_VOUCHER, 0, 2).with_data(data);
     assert_eq!(t.send(&credit).status(), StatusWord::SUCCESS);
     assert_eq!(t.state.value(2).unwrap(), 750);
     // Presented twice, credited once.
@@ -403,7 +403,7 @@ mod conservation {
                 match op {
                     TagOp::Move { amount, lose } => {
                         card.verify_pin(&danger::TEST_PIN);
-                        let counter = t.send(&Command::new(0x90, tag::INS_READ_COUNTER, 0, BLOCK).with_le(4));
+                        let counter = t.send(&Command::new(0x80, tag::INS_READ_COUNTER, 0, BLOCK).with_le(4));
                         let mut data = amount.to_be_bytes().to_vec();
                         data.extend_from_slice(&UID);
                         data.push(BLOCK);
@@ -425,7 +425,7 @@ mod conservation {
                         if let Some(v) = voucher {
                             let mut data = amount.to_be_bytes().to_vec();
                             data.extend_from_slice(&v);
-                            let credit = Command::new(0x90, tag::INS_CREDIT_VOUCHER, 0, BLOCK).with_data(data);
+                            let credit = Command::new(0x80, tag::INS_CREDIT_VOUCHER, 0, BLOCK).with_data(data);
                             prop_assert_eq!(t.send(&credit).status(), StatusWord::SUCCESS);
                             last_credit = Some(credit);
                         }

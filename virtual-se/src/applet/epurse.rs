@@ -20,8 +20,15 @@
 //! The same load file has a second module, [`EPURSE_TICKET_MODULE`]: the e-ticket store
 //! ([`epurse::ticket`]), whose INSTALL parameters (tag `C9`) are the 16-byte ticket delivery
 //! key (the store has no STORE DATA; the key travels inside the secure channel of INSTALL).
-//! The value-block tag ([`epurse::tag`]) is not hosted: its commands use CLA `90`, which the
-//! card runtime's ISO/IEC 7816-4 class decoding reads as command chaining (`6884`).
+//!
+//! A third module, [`EPURSE_TAG_MODULE`], is the value-block tag ([`epurse::tag`], commands
+//! with CLA `80`, `docs/value-tag.md`). Its INSTALL parameters (tag `C9`) are
+//! `UID(7) || tag master key(16) || AN10922 AID(3) || system identifier(0..=21)`: the
+//! instance is [`TagState::personalize`]d with them (the per-sector AN10922 keys are derived
+//! at INSTALL and only they are stored; the master key travels inside the secure channel of
+//! INSTALL and is not kept); malformed parameters fail INSTALL with `6A80`. The tag has no
+//! STORE DATA. Only TRANSFER and CREDIT VOUCHER change its persistent state, each as one
+//! record write of the command's transaction.
 //!
 //! A temporarily blocked purse answers SELECT with `6283` and its FCI
 //! ([`Applet::select_with_status`]) and refuses transactions with `6985`.
@@ -29,8 +36,10 @@
 use std::sync::Arc;
 
 use apdu_codec::{CommandView, Response, StatusWord};
+use epurse::card::TagAccess;
 use epurse::card::{self, Entropy, PurseState, Session};
 use epurse::crypto::Key16;
+use epurse::tag::{self, TagSession, TagState, UID_LEN};
 use epurse::ticket::{self, TicketSession, TicketState};
 
 use super::{Applet, AppletContext, Package, StoreDataBlock};
@@ -45,6 +54,9 @@ pub const EPURSE_MODULE: &[u8] = &[0xF0, 0x6D, 0x65, 0x63, 0x50, 0x55, 0x01];
 /// Module AID of the e-ticket store applet (same load file).
 pub const EPURSE_TICKET_MODULE: &[u8] = &[0xF0, 0x6D, 0x65, 0x63, 0x50, 0x55, 0x02];
 
+/// Module AID of the value-block tag applet (same load file).
+pub const EPURSE_TAG_MODULE: &[u8] = &[0xF0, 0x6D, 0x65, 0x63, 0x50, 0x55, 0x03];
+
 /// The key of the one record holding the encoded [`PurseState`] in the applet's namespace.
 pub const STATE_KEY: &[u8] = b"purse";
 
@@ -56,7 +68,7 @@ pub struct EpurseApplet {
 }
 
 impl EpurseApplet {
-    /// Its package (load file and one module).
+    /// Its package (load file and three modules: purse, ticket store, value-block tag).
     #[must_use]
     pub fn package() -> Package {
         Package {
@@ -69,6 +81,10 @@ impl EpurseApplet {
                 (
                     EPURSE_TICKET_MODULE.to_vec(),
                     Arc::new(|| Box::new(TicketApplet::default()) as Box<dyn Applet>),
+                ),
+                (
+                    EPURSE_TAG_MODULE.to_vec(),
+                    Arc::new(|| Box::new(TagApplet::default()) as Box<dyn Applet>),
                 ),
             ],
         }
@@ -198,6 +214,89 @@ impl Applet for TicketApplet {
 
     fn select(&mut self, ctx: &mut AppletContext<'_>) -> Result<Vec<u8>, StatusWord> {
         // The store selects itself by processing SELECT with its own AID.
+        let mut apdu = vec![0x00, 0xA4, 0x04, 0x00];
+        apdu.push(u8::try_from(ctx.aid().len()).map_err(|_| StatusWord::WRONG_LENGTH)?);
+        apdu.extend_from_slice(ctx.aid());
+        let cmd = apdu_codec::parse_command(&apdu).map_err(|e| StatusWord::from(&e))?;
+        let reply = self.run(&cmd, ctx)?;
+        if reply.status() == StatusWord::SUCCESS {
+            Ok(reply.data().to_vec())
+        } else {
+            Err(reply.status())
+        }
+    }
+
+    fn deselect(&mut self, _ctx: &mut AppletContext<'_>) {
+        self.session.reset();
+    }
+
+    fn process(
+        &mut self,
+        command: &CommandView<'_>,
+        ctx: &mut AppletContext<'_>,
+    ) -> Result<Response, StatusWord> {
+        self.run(command, ctx).map(|r| r.to_response())
+    }
+}
+
+/// The value-block tag instance: only the transient session (authentication, transfer
+/// buffer).
+#[derive(Debug, Default)]
+pub struct TagApplet {
+    session: TagSession,
+}
+
+fn load_tag(ctx: &AppletContext<'_>) -> Result<TagState, StatusWord> {
+    let bytes = ctx.read(STATE_KEY)?.ok_or(StatusWord::MEMORY_FAILURE)?;
+    TagState::from_bytes(&bytes).map_err(|_| StatusWord::MEMORY_FAILURE)
+}
+
+/// Parse the tag's INSTALL parameters `UID(7) || master key(16) || AN10922 AID(3) || system
+/// identifier(0..=21)` (ours, `docs/value-tag.md`).
+fn parse_tag_params(params: &[u8]) -> Result<([u8; UID_LEN], TagAccess), StatusWord> {
+    let (uid, rest) = params
+        .split_first_chunk::<UID_LEN>()
+        .ok_or(StatusWord::INCORRECT_DATA)?;
+    let (master, rest) = rest
+        .split_first_chunk::<16>()
+        .ok_or(StatusWord::INCORRECT_DATA)?;
+    let (aid, system_identifier) = rest
+        .split_first_chunk::<3>()
+        .ok_or(StatusWord::INCORRECT_DATA)?;
+    let access = TagAccess::new(Key16::new(*master), *aid, system_identifier)
+        .map_err(|_| StatusWord::INCORRECT_DATA)?;
+    Ok((*uid, access))
+}
+
+impl TagApplet {
+    fn run(
+        &mut self,
+        command: &CommandView<'_>,
+        ctx: &mut AppletContext<'_>,
+    ) -> Result<epurse::card::Reply, StatusWord> {
+        let state = load_tag(ctx)?;
+        let entropy = entropy(ctx);
+        let outcome = tag::process(&state, &mut self.session, command, &entropy);
+        if let Some(next) = outcome.new_state {
+            // TRANSFER or CREDIT VOUCHER: block (and voucher counter) in one write.
+            ctx.write(STATE_KEY, &next.to_bytes());
+        }
+        Ok(outcome.reply)
+    }
+}
+
+impl Applet for TagApplet {
+    fn install(&mut self, ctx: &mut AppletContext<'_>, params: &[u8]) -> Result<(), StatusWord> {
+        let (uid, access) = parse_tag_params(params)?;
+        let state =
+            TagState::personalize(ctx.aid(), uid, &access).map_err(|e| StatusWord::from(&e))?;
+        ctx.write(STATE_KEY, &state.to_bytes());
+        self.session.reset();
+        Ok(())
+    }
+
+    fn select(&mut self, ctx: &mut AppletContext<'_>) -> Result<Vec<u8>, StatusWord> {
+        // The tag selects itself by processing SELECT with its own AID (it answers no FCI).
         let mut apdu = vec![0x00, 0xA4, 0x04, 0x00];
         apdu.push(u8::try_from(ctx.aid().len()).map_err(|_| StatusWord::WRONG_LENGTH)?);
         apdu.extend_from_slice(ctx.aid());

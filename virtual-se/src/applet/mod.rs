@@ -32,8 +32,8 @@ use apdu_codec::{CommandView, Response, StatusWord};
 use crate::store::StoreError;
 
 pub use self::epurse::{
-    EPURSE_LOAD_FILE, EPURSE_MODULE, EPURSE_TICKET_MODULE, EpurseApplet,
-    STATE_KEY as EPURSE_STATE_KEY, TicketApplet,
+    EPURSE_LOAD_FILE, EPURSE_MODULE, EPURSE_TAG_MODULE, EPURSE_TICKET_MODULE, EpurseApplet,
+    STATE_KEY as EPURSE_STATE_KEY, TagApplet, TicketApplet,
 };
 pub use store_applet::{STORE_APPLET_LOAD_FILE, STORE_APPLET_MODULE, StoreApplet};
 
