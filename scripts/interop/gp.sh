@@ -23,6 +23,8 @@
 #   3. diversified-emv (SCP02)       + diversified-visa2 (SCP02)
 #   4. diversified-kdf3 (SCP03)      + kaoh-scp03 (the kaoh/globalplatform vector card), twice:
 #      the two runs' traces must be identical, and match the published vector.
+#   5. kaoh-scp02 (SCP02 i=15)       + samsung-scp03 (SCP03 S8 level 33): TEST ONLY profiles
+#      with a fixed card challenge; traces match vectors/scp02.toml and vectors/scp03.toml.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -337,6 +339,26 @@ WANT=$'C: 80500000089BD6BF878FB8E99100\nR: 000000000000000000003003703C80C2CC87E
 GOT="$(wire "${TRACES[0]}" | sed -n '3,5p')"
 if [ "$GOT" = "$WANT" ]; then pass "trace matches the kaoh/globalplatform SCP03 vector"; else
   fail "trace does not match the kaoh vector:"; printf '%s\n' "$GOT" >&2; fi
+
+# ---------------------------------------------------------------------------------------
+# TEST ONLY profiles with a fixed card challenge (profile field `card_challenge`).
+start_round "$PROFILES/kaoh-scp02.toml" "$PROFILES/samsung-scp03.toml"
+# kaoh/globalplatform src/scp02Test.c get_status_mac_only (vectors/scp02.toml), after the SELECT.
+ok "kaoh SCP02 vector card" 0 --host-challenge D5AD539A60CA5E72 --security mac --trace \
+  apdu -s 80F22002024F0000
+WANT=$'C: 8050000008D5AD539A60CA5E7200\nR: 000074746E6E6E6262620102069FAA2A0591E73367DD78794D04315E9000\nC: 84820100107C799B3C771DBAE6BEF49310977617BA\nR: 9000\nC: 84F220020A4F00BB6E71C0EFCFCF0D00'
+GOT="$(wire "$ERR" | sed -n '3,7p')"
+if [ "$GOT" = "$WANT" ]; then pass "trace matches the kaoh/globalplatform SCP02 vector"; else
+  fail "trace does not match the kaoh SCP02 vector:"; printf '%s\n' "$GOT" >&2; fi
+# Samsung/OpenSCP-Java AES-128 S8 level 33 (vectors/scp03.toml), after the SELECT.
+ok "Samsung SCP03 vector card" 1 --key-enc 1D72CD9283FD55162722C6BEAA4DC187 \
+  --key-mac F4932BA02FFC3098D172790099D28382 --key-dek B4BDC610C3F6793708FF1132E2C5BF60 \
+  --kvn 30 --host-challenge 06F85B77251BF794 --security all --trace apdu -s 80F22000024F00
+WANT=$'C: 805030000806F85B77251BF79400\nR: A1A012430585513120853003709CE033FA78E6B10DDC2DBE8974C8B0DE00082A9000\nC: 8482330010B08D6CE26B6CB3CCB411CF0296EB7B1D\nR: 9000\nC: 84F22000185230BA64388B4A40E0B4DA5CC1DF51C285E4020D99D5AED1'
+GOT="$(wire "$ERR" | sed -n '3,7p')"
+if [ "$GOT" = "$WANT" ]; then pass "trace matches the Samsung OpenSCP SCP03 vector"; else
+  fail "trace does not match the Samsung vector:"; printf '%s\n' "$GOT" >&2; fi
+stop_round
 
 printf 'gp-e2e: %d passed, %d failed\n' "$PASSED" "$FAILED"
 [ "$FAILED" = 0 ]

@@ -148,6 +148,12 @@ pub struct DomainProfile {
     /// Initial sequence counter (hex). Default 0.
     #[serde(default)]
     pub sequence_counter: Option<String>,
+    /// TEST ONLY: a fixed card challenge (hex; 6 bytes for SCP02, 8 for SCP03 S8, 16 for
+    /// S16) answered to every INITIALIZE UPDATE instead of a random or pseudo-random one, to
+    /// reproduce published session traces. It defeats the card's replay protection: never
+    /// set it on a card that guards anything.
+    #[serde(default)]
+    pub card_challenge: Option<String>,
     /// Static ENC key (hex); with `diversification`, the master ENC key.
     #[serde(default)]
     pub enc: Option<String>,
@@ -468,6 +474,31 @@ impl Profile {
             }
             None => 0,
         };
+        let card_challenge = match &d.card_challenge {
+            Some(c) => {
+                let v = hex_field(&f("card_challenge"), c)?;
+                let want = match scp {
+                    Scp::Scp02 => 6,
+                    Scp::Scp03 => gp_scp::scp03::Scp03Option::new(i)
+                        .map_err(|e| field_err(&f("i"), e.to_string()))?
+                        .block_len(),
+                    Scp::Scp11b => {
+                        return Err(field_err(
+                            &f("card_challenge"),
+                            "SCP11b has no card challenge",
+                        ));
+                    }
+                };
+                if v.len() != want {
+                    return Err(field_err(
+                        &f("card_challenge"),
+                        format!("{} bytes, expected {want} for this SCP and i", v.len()),
+                    ));
+                }
+                Some(v)
+            }
+            None => None,
+        };
         let mut keys = Vec::new();
         if let (Some(enc), Some(mac), Some(dek)) = (&d.enc, &d.mac, &d.dek) {
             let key_type = if scp == Scp::Scp02 {
@@ -537,6 +568,7 @@ impl Profile {
             i,
             kdd,
             sequence_counter,
+            card_challenge,
             failures: 0,
             keys,
             certificates,

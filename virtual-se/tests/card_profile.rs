@@ -96,6 +96,17 @@ dek = "404142434445464748494A4B4C4D4E4F"
             "isd.scp",
         ),
         (
+            // SCP03 i=70 (S8) takes an 8-byte card challenge.
+            format!(
+                "cplc = \"{cplc}\"\n{}",
+                isd.replace(
+                    "scp = \"03\"",
+                    "scp = \"03\"\ncard_challenge = \"0102030405\""
+                )
+            ),
+            "isd.card_challenge",
+        ),
+        (
             format!(
                 "cplc = \"{cplc}\"\n{}",
                 isd.replace("scp = \"03\"", "scp = \"11b\"")

@@ -651,6 +651,25 @@ fn trace_is_reproducible() {
                 "all",
             ],
         ),
+        (
+            "kaoh-scp02.toml",
+            vec!["--host-challenge", "D5AD539A60CA5E72", "--security", "mac"],
+        ),
+        (
+            "samsung-scp03.toml",
+            vec![
+                "--key-enc",
+                "1D72CD9283FD55162722C6BEAA4DC187",
+                "--key-mac",
+                "F4932BA02FFC3098D172790099D28382",
+                "--key-dek",
+                "B4BDC610C3F6793708FF1132E2C5BF60",
+                "--host-challenge",
+                "06F85B77251BF794",
+                "--security",
+                "all",
+            ],
+        ),
     ] {
         let mut traces = Vec::new();
         for _ in 0..2 {
@@ -1037,5 +1056,85 @@ fn load_file_reader_never_panics() {
         "C0FFEE",
     ] {
         let _ = verbs::parse_privileges(s);
+    }
+}
+
+/// The wire lines (`C: ` and `R: `) of the last run's trace.
+fn wire_lines(h: &Harness) -> Vec<String> {
+    h.trace
+        .text()
+        .lines()
+        .filter(|l| l.starts_with("C: ") || l.starts_with("R: "))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// kaoh/globalplatform src/scp02Test.c `get_status_mac_only` (lines 53-115), as collected in
+/// the project's shared vectors (`vectors/scp02.toml`), against the TEST ONLY profile
+/// `kaoh-scp02.toml` (fixed card challenge AA2A0591E733): SCP02 i=15, C-MAC.
+#[test]
+fn trace_matches_kaoh_scp02_get_status() {
+    for _ in 0..2 {
+        let mut h = Harness::named("kaoh-scp02.toml");
+        h.ok(&[
+            "--host-challenge",
+            "D5AD539A60CA5E72",
+            "--security",
+            "mac",
+            "apdu",
+            "-s",
+            "80F22002024F0000",
+        ]);
+        let wire = wire_lines(&h);
+        assert_eq!(wire[2], "C: 8050000008D5AD539A60CA5E7200");
+        assert_eq!(
+            wire[3],
+            "R: 000074746E6E6E6262620102069FAA2A0591E73367DD78794D04315E9000"
+        );
+        assert_eq!(wire[4], "C: 84820100107C799B3C771DBAE6BEF49310977617BA");
+        assert_eq!(wire[5], "R: 9000");
+        // The published C-MAC'd GET STATUS (plain 80F22002024F0000).
+        assert_eq!(wire[6], "C: 84F220020A4F00BB6E71C0EFCFCF0D00");
+    }
+}
+
+/// Samsung/OpenSCP-Java `InputTestData.java` and `SmartCardScp03Aes128S8ModeEmulation.java`
+/// (AES-128, S8, security level 33), as collected in the project's shared vectors
+/// (`vectors/scp03.toml`), against the TEST ONLY profile `samsung-scp03.toml` (fixed card
+/// challenge 9CE033FA78E6B10D).
+#[test]
+fn trace_matches_samsung_scp03_s8_level_33() {
+    for _ in 0..2 {
+        let mut h = Harness::named("samsung-scp03.toml");
+        h.ok(&[
+            "--key-enc",
+            "1D72CD9283FD55162722C6BEAA4DC187",
+            "--key-mac",
+            "F4932BA02FFC3098D172790099D28382",
+            "--key-dek",
+            "B4BDC610C3F6793708FF1132E2C5BF60",
+            "--host-challenge",
+            "06F85B77251BF794",
+            "--kvn",
+            "30",
+            "--security",
+            "all",
+            "apdu",
+            "-s",
+            "80F22000024F00",
+        ]);
+        let wire = wire_lines(&h);
+        assert_eq!(wire[2], "C: 805030000806F85B77251BF79400");
+        assert_eq!(
+            wire[3],
+            "R: A1A012430585513120853003709CE033FA78E6B10DDC2DBE8974C8B0DE00082A9000"
+        );
+        assert_eq!(wire[4], "C: 8482330010B08D6CE26B6CB3CCB411CF0296EB7B1D");
+        assert_eq!(wire[5], "R: 9000");
+        // The published GET STATUS with C-DECRYPTION and C-MAC (plain 80F22000024F00).
+        assert_eq!(
+            wire[6],
+            "C: 84F22000185230BA64388B4A40E0B4DA5CC1DF51C285E4020D99D5AED1"
+        );
     }
 }

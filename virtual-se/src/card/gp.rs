@@ -522,6 +522,7 @@ fn install_for_install<S: Store>(
             i: parent.i,
             kdd: parent.kdd.clone(),
             sequence_counter: 0,
+            card_challenge: None,
             failures: 0,
             keys: parent
                 .keys

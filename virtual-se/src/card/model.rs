@@ -206,6 +206,10 @@ pub(crate) struct DomainRecord {
     pub(crate) kdd: Vec<u8>,
     /// Sequence counter (SCP02: 2 bytes, SCP03: 3 bytes).
     pub(crate) sequence_counter: u32,
+    /// TEST ONLY: the card challenge answered to every INITIALIZE UPDATE instead of a random
+    /// or pseudo-random one (reproduces published traces; defeats replay protection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) card_challenge: Option<Vec<u8>>,
     /// Consecutive failed authentications.
     pub(crate) failures: u16,
     /// Keys (symmetric key sets, SCP11 keys).
@@ -222,6 +226,7 @@ impl fmt::Debug for DomainRecord {
             .field("scp", &self.scp)
             .field("i", &format_args!("{:02X}", self.i))
             .field("sequence_counter", &self.sequence_counter)
+            .field("fixed_card_challenge", &self.card_challenge.is_some())
             .field("failures", &self.failures)
             .field("keys", &self.keys)
             .field("certificates", &self.certificates.len())

@@ -91,6 +91,14 @@ fn kdd_array(domain: &DomainRecord) -> [u8; 10] {
     kdd
 }
 
+/// The TEST ONLY fixed SCP02 card challenge of a domain (profile `card_challenge`).
+fn fixed_scp02_challenge(domain: &DomainRecord) -> Option<[u8; 6]> {
+    domain
+        .card_challenge
+        .as_deref()
+        .and_then(|c| <[u8; 6]>::try_from(c).ok())
+}
+
 /// Answer INITIALIZE UPDATE for a domain.
 pub(crate) fn initialize_update(
     cmd: &CommandView<'_>,
@@ -108,14 +116,34 @@ pub(crate) fn initialize_update(
             };
             let counter = u16::try_from(domain.sequence_counter)
                 .map_err(|_| StatusWord::REFERENCE_DATA_NOT_USABLE)?;
-            let (response, pending) = gp_scp::scp02::card::initialize_update(
-                cmd,
-                &sets,
-                &config,
-                counter,
-                kdd_array(domain),
-                rng,
-            )
+            let (response, pending) = match fixed_scp02_challenge(domain) {
+                // TEST ONLY (profile `card_challenge`): replay a recorded session.
+                Some(challenge) => {
+                    if counter == u16::MAX {
+                        return Err(gp_scp::Error::CounterExhausted.status_word());
+                    }
+                    let keys = sets
+                        .iter()
+                        .find(|k| cmd.p1() == 0 || k.version() == cmd.p1())
+                        .ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?;
+                    gp_scp::scp02::card::answer_initialize_update(
+                        cmd,
+                        keys,
+                        option,
+                        counter.to_be_bytes(),
+                        challenge,
+                        kdd_array(domain),
+                    )
+                }
+                None => gp_scp::scp02::card::initialize_update(
+                    cmd,
+                    &sets,
+                    &config,
+                    counter,
+                    kdd_array(domain),
+                    rng,
+                ),
+            }
             .map_err(|e| e.status_word())?;
             Ok(InitUpdate {
                 response,
@@ -136,21 +164,29 @@ pub(crate) fn initialize_update(
                 .ok_or(StatusWord::REFERENCED_DATA_NOT_FOUND)?;
             let mut challenge = [0u8; 16];
             let counter = domain.sequence_counter;
+            let fixed = domain.card_challenge.as_deref().filter(|c| c.len() == n);
             let (seq, next_counter) = if option.pseudo_random() {
                 if counter >= gp_scp::scp03::card::MAX_SEQUENCE_COUNTER {
                     return Err(StatusWord::REFERENCE_DATA_NOT_USABLE);
                 }
                 let [_, a, b, c] = counter.to_be_bytes();
-                pseudo_random_challenge(
-                    keys.enc().as_bytes(),
-                    [a, b, c],
-                    sd_aid,
-                    &mut challenge[..n],
-                )
-                .map_err(|e| e.status_word())?;
+                match fixed {
+                    // TEST ONLY (profile `card_challenge`): replay a recorded session.
+                    Some(f) => challenge[..n].copy_from_slice(f),
+                    None => pseudo_random_challenge(
+                        keys.enc().as_bytes(),
+                        [a, b, c],
+                        sd_aid,
+                        &mut challenge[..n],
+                    )
+                    .map_err(|e| e.status_word())?,
+                }
                 (Some([a, b, c]), counter.saturating_add(1))
             } else {
-                rng.fill_bytes(&mut challenge[..n]);
+                match fixed {
+                    Some(f) => challenge[..n].copy_from_slice(f),
+                    None => rng.fill_bytes(&mut challenge[..n]),
+                }
                 (None, counter)
             };
             let dek = Zeroizing::new(keys.dek().as_bytes().to_vec());
