@@ -9,6 +9,7 @@ extern crate std;
 pub mod card;
 pub mod crypto;
 pub mod danger;
+mod encoding;
 mod error;
 pub mod fuzzing;
 pub mod host;

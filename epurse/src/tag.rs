@@ -16,9 +16,10 @@ use apdu_codec::{CommandView, StatusWord};
 use cmac::{Cmac, Mac};
 
 use crate::Error;
-use crate::card::state::{Reader, TagAccess, crc32};
+use crate::card::state::TagAccess;
 use crate::card::{Entropy, Reply};
 use crate::crypto::{Key16, mac_eq};
+use crate::encoding;
 
 /// Length of the tag UID (7-byte double-size UID, ISO/IEC 14443-3).
 pub const UID_LEN: usize = 7;
@@ -266,8 +267,7 @@ impl TagState {
     /// Stable encoding: `"VTG1" || fields || CRC-32`.
     #[must_use]
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Vec::with_capacity(400);
-        w.extend_from_slice(TAG_MAGIC);
+        let mut w = encoding::begin(TAG_MAGIC, 400);
         w.push(self.aid_len);
         w.extend_from_slice(&self.aid);
         w.extend_from_slice(&self.uid);
@@ -280,9 +280,7 @@ impl TagState {
         for c in &self.counters {
             w.extend_from_slice(&c.to_be_bytes());
         }
-        let crc = crc32(&w);
-        w.extend_from_slice(&crc.to_be_bytes());
-        w
+        encoding::seal(w)
     }
 
     /// Decode [`to_bytes`](Self::to_bytes) output.
@@ -290,21 +288,8 @@ impl TagState {
     /// # Errors
     /// [`Error::StateEncoding`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
-        let (body, crc) = bytes
-            .split_last_chunk::<4>()
-            .ok_or(Error::StateEncoding("too short"))?;
-        if !body.starts_with(TAG_MAGIC) {
-            return Err(Error::StateEncoding("magic or version"));
-        }
-        if crc32(body) != u32::from_be_bytes(*crc) {
-            return Err(Error::StateEncoding("checksum"));
-        }
-        let mut r = Reader { buf: body, pos: 4 };
-        let aid_len = r.u8()?;
-        if !(5..=16).contains(&aid_len) {
-            return Err(Error::StateEncoding("AID length"));
-        }
-        let aid = r.array()?;
+        let mut r = encoding::open(bytes, TAG_MAGIC)?;
+        let (aid_len, aid) = r.aid()?;
         let uid = r.array()?;
         let mut keys: [Key16; SECTORS] = core::array::from_fn(|_| Key16::new([0; 16]));
         for k in &mut keys {
@@ -318,9 +303,7 @@ impl TagState {
         for c in &mut counters {
             *c = r.u32()?;
         }
-        if r.pos != body.len() {
-            return Err(Error::StateEncoding("trailing bytes"));
-        }
+        r.finish()?;
         Ok(TagState {
             aid,
             aid_len,

@@ -13,9 +13,9 @@ use apdu_codec::{Command, CommandView, ResponseView, StatusWord};
 use cmac::{Cmac, Mac};
 
 use crate::Error;
-use crate::card::state::{Reader, crc32};
 use crate::card::{Entropy, Reply};
 use crate::crypto::{Key16, mac_eq};
+use crate::encoding::{self, Reader};
 use crate::pboc::DateTime;
 
 /// Tickets the store holds.
@@ -51,14 +51,14 @@ impl TicketInfo {
     }
 
     fn parse(b: &[u8]) -> Result<Self, Error> {
-        let mut r = Reader { buf: b, pos: 0 };
+        let mut r = Reader::new(b);
         let t = TicketInfo {
             id: r.array()?,
             event: r.array()?,
             valid_from: r.array()?,
             valid_to: r.array()?,
         };
-        if r.pos != b.len() {
+        if !r.is_at_end() {
             return Err(Error::WrongLength);
         }
         Ok(t)
@@ -127,8 +127,7 @@ impl TicketState {
     /// Stable encoding `"TKS1" || fields || CRC-32`.
     #[must_use]
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Vec::with_capacity(400);
-        w.extend_from_slice(MAGIC);
+        let mut w = encoding::begin(MAGIC, 400);
         w.push(self.aid_len);
         w.extend_from_slice(&self.aid);
         w.extend_from_slice(self.delivery_key.expose());
@@ -142,9 +141,7 @@ impl TicketState {
                 }
             }
         }
-        let crc = crc32(&w);
-        w.extend_from_slice(&crc.to_be_bytes());
-        w
+        encoding::seal(w)
     }
 
     /// Decode [`to_bytes`](Self::to_bytes) output.
@@ -152,21 +149,8 @@ impl TicketState {
     /// # Errors
     /// [`Error::StateEncoding`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
-        let (body, crc) = bytes
-            .split_last_chunk::<4>()
-            .ok_or(Error::StateEncoding("too short"))?;
-        if !body.starts_with(MAGIC) {
-            return Err(Error::StateEncoding("magic or version"));
-        }
-        if crc32(body) != u32::from_be_bytes(*crc) {
-            return Err(Error::StateEncoding("checksum"));
-        }
-        let mut r = Reader { buf: body, pos: 4 };
-        let aid_len = r.u8()?;
-        if !(5..=16).contains(&aid_len) {
-            return Err(Error::StateEncoding("AID length"));
-        }
-        let aid = r.array()?;
+        let mut r = encoding::open(bytes, MAGIC)?;
+        let (aid_len, aid) = r.aid()?;
         let delivery_key = Key16::new(r.array()?);
         let mut tickets: [Option<Ticket>; MAX_TICKETS] = Default::default();
         for t in &mut tickets {
@@ -178,9 +162,7 @@ impl TicketState {
                 });
             }
         }
-        if r.pos != body.len() {
-            return Err(Error::StateEncoding("trailing bytes"));
-        }
+        r.finish()?;
         Ok(TicketState {
             aid,
             aid_len,
@@ -326,7 +308,7 @@ fn dispatch(
             if data.len() != 20 {
                 return Err(Error::WrongLength);
             }
-            let mut r = Reader { buf: data, pos: 0 };
+            let mut r = Reader::new(data);
             let id: [u8; 8] = r.array()?;
             let challenge: [u8; 8] = r.array()?;
             let date: [u8; 4] = r.array()?;

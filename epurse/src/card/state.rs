@@ -12,6 +12,7 @@ use alloc::vec::Vec;
 
 use crate::Error;
 use crate::crypto::Key16;
+use crate::encoding::{self, Reader};
 use crate::pboc::PurseKind;
 
 /// Largest AID (ISO/IEC 7816-5: 5 to 16 bytes).
@@ -251,7 +252,7 @@ impl LogRecord {
             expected: LOG_RECORD_LEN,
             actual: b.len(),
         })?;
-        let mut r = Reader { buf: b, pos: 0 };
+        let mut r = Reader::new(b);
         let atc = r.u16()?;
         let od: [u8; 3] = r.array()?;
         Ok(LogRecord {
@@ -514,8 +515,7 @@ impl PurseState {
     /// The stable byte encoding: `"EPS1" || body || CRC-32`.
     #[must_use]
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = Vec::with_capacity(1024);
-        w.extend_from_slice(MAGIC);
+        let mut w = encoding::begin(MAGIC, 1024);
         w.push(self.aid_len);
         w.extend_from_slice(&self.aid);
         w.push(self.lifecycle.to_byte());
@@ -586,9 +586,7 @@ impl PurseState {
                 w.extend_from_slice(&t.system_identifier);
             }
         }
-        let crc = crc32(&w);
-        w.extend_from_slice(&crc.to_be_bytes());
-        w
+        encoding::seal(w)
     }
 
     /// Decode [`to_bytes`](Self::to_bytes) output, checking magic, version, CRC and every
@@ -597,19 +595,7 @@ impl PurseState {
     /// # Errors
     /// [`Error::StateEncoding`] naming what is wrong.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
-        let (body, crc) = bytes
-            .split_last_chunk::<4>()
-            .ok_or(Error::StateEncoding("too short"))?;
-        if !body.starts_with(MAGIC) {
-            return Err(Error::StateEncoding("magic or version"));
-        }
-        if crc32(body) != u32::from_be_bytes(*crc) {
-            return Err(Error::StateEncoding("checksum"));
-        }
-        let mut r = Reader {
-            buf: body,
-            pos: MAGIC.len(),
-        };
+        let mut r = encoding::open(bytes, MAGIC)?;
         let aid_len = r.u8()?;
         let aid: [u8; MAX_AID] = r.array()?;
         if !(5..=MAX_AID).contains(&usize::from(aid_len)) {
@@ -721,9 +707,7 @@ impl PurseState {
         } else {
             None
         };
-        if r.pos != body.len() {
-            return Err(Error::StateEncoding("trailing bytes"));
-        }
+        r.finish()?;
         Ok(PurseState {
             aid,
             aid_len,
@@ -745,71 +729,9 @@ impl PurseState {
     }
 }
 
-/// A bounds-checked reader over a byte slice.
-pub(crate) struct Reader<'a> {
-    pub(crate) buf: &'a [u8],
-    pub(crate) pos: usize,
-}
-
-impl Reader<'_> {
-    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N], Error> {
-        let end = self
-            .pos
-            .checked_add(N)
-            .ok_or(Error::StateEncoding("truncated"))?;
-        let out = self
-            .buf
-            .get(self.pos..end)
-            .and_then(|s| <[u8; N]>::try_from(s).ok())
-            .ok_or(Error::StateEncoding("truncated"))?;
-        self.pos = end;
-        Ok(out)
-    }
-
-    pub(crate) fn u8(&mut self) -> Result<u8, Error> {
-        Ok(self.array::<1>()?[0])
-    }
-
-    pub(crate) fn u16(&mut self) -> Result<u16, Error> {
-        Ok(u16::from_be_bytes(self.array()?))
-    }
-
-    pub(crate) fn u32(&mut self) -> Result<u32, Error> {
-        Ok(u32::from_be_bytes(self.array()?))
-    }
-
-    pub(crate) fn flag(&mut self) -> Result<bool, Error> {
-        match self.u8()? {
-            0 => Ok(false),
-            1 => Ok(true),
-            _ => Err(Error::StateEncoding("presence flag")),
-        }
-    }
-}
-
-/// CRC-32/ISO-HDLC (reflected polynomial `EDB88320`, init and xorout `FFFFFFFF`), the zlib CRC.
-#[must_use]
-pub(crate) fn crc32(data: &[u8]) -> u32 {
-    let mut crc = 0xFFFF_FFFFu32;
-    for &b in data {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            let mask = (crc & 1).wrapping_neg();
-            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
-        }
-    }
-    !crc
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn crc32_check_value() {
-        // CRC catalogue check value for "123456789".
-        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
-    }
 
     #[test]
     fn pin_bcd() {

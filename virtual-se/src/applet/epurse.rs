@@ -37,7 +37,7 @@ use std::sync::Arc;
 
 use apdu_codec::{CommandView, Response, StatusWord};
 use epurse::card::TagAccess;
-use epurse::card::{self, Entropy, PurseState, Session};
+use epurse::card::{self, Entropy, PurseState, Reply, Session};
 use epurse::crypto::Key16;
 use epurse::tag::{self, TagSession, TagState, UID_LEN};
 use epurse::ticket::{self, TicketSession, TicketState};
@@ -91,11 +91,81 @@ impl EpurseApplet {
     }
 }
 
-/// Read and decode the committed purse state. A missing or corrupt record is a memory
-/// failure (`6581`): the store checksums every value, so only a bug gets here.
-fn load_state(ctx: &AppletContext<'_>) -> Result<PurseState, StatusWord> {
-    let bytes = ctx.read(STATE_KEY)?.ok_or(StatusWord::MEMORY_FAILURE)?;
-    PurseState::from_bytes(&bytes).map_err(|_| StatusWord::MEMORY_FAILURE)
+/// What the adapters of the three epurse state machines (purse, ticket store, value-block
+/// tag) share: the persistent state lives in one record ([`STATE_KEY`]) in its stable
+/// checksummed encoding, is read at every command, and a command's new state is written in
+/// the command's transaction; the transient session lives in the instance.
+trait HostedMachine {
+    /// The persistent state.
+    type State;
+    /// The transient session.
+    type Session;
+
+    fn session(&mut self) -> &mut Self::Session;
+    fn reset_session(&mut self);
+    fn decode(bytes: &[u8]) -> Result<Self::State, epurse::Error>;
+    fn encode(state: &Self::State) -> Vec<u8>;
+    /// One command: the reply and the new state to commit, if any.
+    fn step(
+        state: &Self::State,
+        session: &mut Self::Session,
+        command: &CommandView<'_>,
+        entropy: &Entropy,
+    ) -> (Reply, Option<Self::State>);
+
+    /// Read and decode the committed state. A missing or corrupt record is a memory failure
+    /// (`6581`): the store checksums every value, so only a bug gets here.
+    fn load(ctx: &AppletContext<'_>) -> Result<Self::State, StatusWord> {
+        let bytes = ctx.read(STATE_KEY)?.ok_or(StatusWord::MEMORY_FAILURE)?;
+        Self::decode(&bytes).map_err(|_| StatusWord::MEMORY_FAILURE)
+    }
+
+    /// Write `state` as the one record of the command's transaction (for the purse: balance,
+    /// ATC, log and prove record in one write; for the tag: block and voucher counter).
+    fn save(ctx: &mut AppletContext<'_>, state: &Self::State) {
+        ctx.write(STATE_KEY, &Self::encode(state));
+    }
+
+    /// INSTALL: store the fresh state, start a fresh session.
+    fn install_state(
+        &mut self,
+        ctx: &mut AppletContext<'_>,
+        state: &Self::State,
+    ) -> Result<(), StatusWord> {
+        Self::save(ctx, state);
+        self.reset_session();
+        Ok(())
+    }
+
+    /// Run one command against the committed state with 16 random bytes from the card's
+    /// random source, writing the new state if the command made one.
+    fn run(
+        &mut self,
+        command: &CommandView<'_>,
+        ctx: &mut AppletContext<'_>,
+    ) -> Result<Reply, StatusWord> {
+        let state = Self::load(ctx)?;
+        let entropy = entropy(ctx);
+        let (reply, next) = Self::step(&state, self.session(), command, &entropy);
+        if let Some(next) = next {
+            Self::save(ctx, &next);
+        }
+        Ok(reply)
+    }
+
+    /// SELECT for a machine that selects itself by processing SELECT with its own AID.
+    fn select_by_processing(&mut self, ctx: &mut AppletContext<'_>) -> Result<Vec<u8>, StatusWord> {
+        let mut apdu = vec![0x00, 0xA4, 0x04, 0x00];
+        apdu.push(u8::try_from(ctx.aid().len()).map_err(|_| StatusWord::WRONG_LENGTH)?);
+        apdu.extend_from_slice(ctx.aid());
+        let cmd = apdu_codec::parse_command(&apdu).map_err(|e| StatusWord::from(&e))?;
+        let reply = self.run(&cmd, ctx)?;
+        if reply.status() == StatusWord::SUCCESS {
+            Ok(reply.data().to_vec())
+        } else {
+            Err(reply.status())
+        }
+    }
 }
 
 fn entropy(ctx: &mut AppletContext<'_>) -> Entropy {
@@ -104,6 +174,44 @@ fn entropy(ctx: &mut AppletContext<'_>) -> Entropy {
     Entropy(e)
 }
 
+/// The [`HostedMachine`] of an applet type: its state machine's state and session types and
+/// its `process` function (the encodings are the states' `to_bytes` / `from_bytes`).
+macro_rules! hosted_machine {
+    ($applet:ty, $state:ty, $session:ty, $process:path) => {
+        impl HostedMachine for $applet {
+            type State = $state;
+            type Session = $session;
+
+            fn session(&mut self) -> &mut $session {
+                &mut self.session
+            }
+            fn reset_session(&mut self) {
+                self.session.reset();
+            }
+            fn decode(bytes: &[u8]) -> Result<$state, epurse::Error> {
+                <$state>::from_bytes(bytes)
+            }
+            fn encode(state: &$state) -> Vec<u8> {
+                state.to_bytes()
+            }
+            fn step(
+                state: &$state,
+                session: &mut $session,
+                command: &CommandView<'_>,
+                entropy: &Entropy,
+            ) -> (Reply, Option<$state>) {
+                let outcome = $process(state, session, command, entropy);
+                (outcome.reply, outcome.new_state)
+            }
+        }
+    };
+}
+
+hosted_machine!(EpurseApplet, PurseState, Session, card::process);
+hosted_machine!(TicketApplet, TicketState, TicketSession, ticket::process);
+// Only TRANSFER and CREDIT VOUCHER make a new tag state.
+hosted_machine!(TagApplet, TagState, TagSession, tag::process);
+
 impl Applet for EpurseApplet {
     fn install(&mut self, ctx: &mut AppletContext<'_>, params: &[u8]) -> Result<(), StatusWord> {
         // The purse takes no install parameters: everything comes with STORE DATA.
@@ -111,9 +219,7 @@ impl Applet for EpurseApplet {
             return Err(StatusWord::INCORRECT_DATA);
         }
         let state = PurseState::new(ctx.aid()).map_err(|e| StatusWord::from(&e))?;
-        ctx.write(STATE_KEY, &state.to_bytes());
-        self.session.reset();
-        Ok(())
+        self.install_state(ctx, &state)
     }
 
     fn select(&mut self, ctx: &mut AppletContext<'_>) -> Result<Vec<u8>, StatusWord> {
@@ -124,7 +230,7 @@ impl Applet for EpurseApplet {
         &mut self,
         ctx: &mut AppletContext<'_>,
     ) -> Result<(Vec<u8>, StatusWord), StatusWord> {
-        let state = load_state(ctx)?;
+        let state = Self::load(ctx)?;
         let reply = card::select(&state, &mut self.session);
         let sw = reply.status();
         // 9000, or 6283 with the FCI (blocked: selectable, transactions refused with 6985).
@@ -136,7 +242,7 @@ impl Applet for EpurseApplet {
     }
 
     fn deselect(&mut self, _ctx: &mut AppletContext<'_>) {
-        self.session.reset();
+        self.reset_session();
     }
 
     fn process(
@@ -144,14 +250,7 @@ impl Applet for EpurseApplet {
         command: &CommandView<'_>,
         ctx: &mut AppletContext<'_>,
     ) -> Result<Response, StatusWord> {
-        let state = load_state(ctx)?;
-        let entropy = entropy(ctx);
-        let outcome = card::process(&state, &mut self.session, command, &entropy);
-        if let Some(next) = outcome.new_state {
-            // One record: balance, ATC, log and prove record are one write of one transaction.
-            ctx.write(STATE_KEY, &next.to_bytes());
-        }
-        Ok(outcome.reply.to_response())
+        self.run(command, ctx).map(|r| r.to_response())
     }
 
     fn personalize(
@@ -164,11 +263,11 @@ impl Applet for EpurseApplet {
             // its DGIs in the clear (protected by the secure channel's C-DECRYPTION).
             return Err(StatusWord::INCORRECT_DATA);
         }
-        let state = load_state(ctx)?;
+        let state = Self::load(ctx)?;
         let outcome = card::personalize(&state, block.p1, block.data);
         match outcome.new_state {
             Some(next) => {
-                ctx.write(STATE_KEY, &next.to_bytes());
+                Self::save(ctx, &next);
                 Ok(outcome.reply.data().to_vec())
             }
             None => Err(outcome.reply.status()),
@@ -182,52 +281,19 @@ pub struct TicketApplet {
     session: TicketSession,
 }
 
-fn load_tickets(ctx: &AppletContext<'_>) -> Result<TicketState, StatusWord> {
-    let bytes = ctx.read(STATE_KEY)?.ok_or(StatusWord::MEMORY_FAILURE)?;
-    TicketState::from_bytes(&bytes).map_err(|_| StatusWord::MEMORY_FAILURE)
-}
-
-impl TicketApplet {
-    fn run(
-        &mut self,
-        command: &CommandView<'_>,
-        ctx: &mut AppletContext<'_>,
-    ) -> Result<epurse::card::Reply, StatusWord> {
-        let state = load_tickets(ctx)?;
-        let entropy = entropy(ctx);
-        let outcome = ticket::process(&state, &mut self.session, command, &entropy);
-        if let Some(next) = outcome.new_state {
-            ctx.write(STATE_KEY, &next.to_bytes());
-        }
-        Ok(outcome.reply)
-    }
-}
-
 impl Applet for TicketApplet {
     fn install(&mut self, ctx: &mut AppletContext<'_>, params: &[u8]) -> Result<(), StatusWord> {
         let key = Key16::from_slice(params).map_err(|_| StatusWord::INCORRECT_DATA)?;
         let state = TicketState::new(ctx.aid(), key).map_err(|e| StatusWord::from(&e))?;
-        ctx.write(STATE_KEY, &state.to_bytes());
-        self.session.reset();
-        Ok(())
+        self.install_state(ctx, &state)
     }
 
     fn select(&mut self, ctx: &mut AppletContext<'_>) -> Result<Vec<u8>, StatusWord> {
-        // The store selects itself by processing SELECT with its own AID.
-        let mut apdu = vec![0x00, 0xA4, 0x04, 0x00];
-        apdu.push(u8::try_from(ctx.aid().len()).map_err(|_| StatusWord::WRONG_LENGTH)?);
-        apdu.extend_from_slice(ctx.aid());
-        let cmd = apdu_codec::parse_command(&apdu).map_err(|e| StatusWord::from(&e))?;
-        let reply = self.run(&cmd, ctx)?;
-        if reply.status() == StatusWord::SUCCESS {
-            Ok(reply.data().to_vec())
-        } else {
-            Err(reply.status())
-        }
+        self.select_by_processing(ctx)
     }
 
     fn deselect(&mut self, _ctx: &mut AppletContext<'_>) {
-        self.session.reset();
+        self.reset_session();
     }
 
     fn process(
@@ -244,11 +310,6 @@ impl Applet for TicketApplet {
 #[derive(Debug, Default)]
 pub struct TagApplet {
     session: TagSession,
-}
-
-fn load_tag(ctx: &AppletContext<'_>) -> Result<TagState, StatusWord> {
-    let bytes = ctx.read(STATE_KEY)?.ok_or(StatusWord::MEMORY_FAILURE)?;
-    TagState::from_bytes(&bytes).map_err(|_| StatusWord::MEMORY_FAILURE)
 }
 
 /// Parse the tag's INSTALL parameters `UID(7) || master key(16) || AN10922 AID(3) || system
@@ -268,49 +329,21 @@ fn parse_tag_params(params: &[u8]) -> Result<([u8; UID_LEN], TagAccess), StatusW
     Ok((*uid, access))
 }
 
-impl TagApplet {
-    fn run(
-        &mut self,
-        command: &CommandView<'_>,
-        ctx: &mut AppletContext<'_>,
-    ) -> Result<epurse::card::Reply, StatusWord> {
-        let state = load_tag(ctx)?;
-        let entropy = entropy(ctx);
-        let outcome = tag::process(&state, &mut self.session, command, &entropy);
-        if let Some(next) = outcome.new_state {
-            // TRANSFER or CREDIT VOUCHER: block (and voucher counter) in one write.
-            ctx.write(STATE_KEY, &next.to_bytes());
-        }
-        Ok(outcome.reply)
-    }
-}
-
 impl Applet for TagApplet {
     fn install(&mut self, ctx: &mut AppletContext<'_>, params: &[u8]) -> Result<(), StatusWord> {
         let (uid, access) = parse_tag_params(params)?;
         let state =
             TagState::personalize(ctx.aid(), uid, &access).map_err(|e| StatusWord::from(&e))?;
-        ctx.write(STATE_KEY, &state.to_bytes());
-        self.session.reset();
-        Ok(())
+        self.install_state(ctx, &state)
     }
 
     fn select(&mut self, ctx: &mut AppletContext<'_>) -> Result<Vec<u8>, StatusWord> {
-        // The tag selects itself by processing SELECT with its own AID (it answers no FCI).
-        let mut apdu = vec![0x00, 0xA4, 0x04, 0x00];
-        apdu.push(u8::try_from(ctx.aid().len()).map_err(|_| StatusWord::WRONG_LENGTH)?);
-        apdu.extend_from_slice(ctx.aid());
-        let cmd = apdu_codec::parse_command(&apdu).map_err(|e| StatusWord::from(&e))?;
-        let reply = self.run(&cmd, ctx)?;
-        if reply.status() == StatusWord::SUCCESS {
-            Ok(reply.data().to_vec())
-        } else {
-            Err(reply.status())
-        }
+        // The tag answers no FCI.
+        self.select_by_processing(ctx)
     }
 
     fn deselect(&mut self, _ctx: &mut AppletContext<'_>) {
-        self.session.reset();
+        self.reset_session();
     }
 
     fn process(
