@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2015  # "check && pass || fail": pass only logs and cannot fail
 # PC/SC interoperability tests of the virtual SE (issue 4): real pcscd + vsmartcard's vpcd
 # driver + opensc-tool + yubikit (yubikey-manager) against `mec vse serve`.
 #
@@ -29,10 +30,11 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 
-log() { printf '[interop] %s\n' "$*"; }
-die() { printf '[interop] ERROR: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/interop/lib.sh
+. "$ROOT/scripts/interop/lib.sh"
+interop_init interop 1800
 
-VPCD_LIB=/usr/lib/pcsc/drivers/serial/libifdvpcd.so
+interop_find_vpcd
 PROFILE0="$ROOT/virtual-se/profiles/default.toml"
 PROFILE1="$ROOT/virtual-se/profiles/scp11b.toml"
 READER="MEC Virtual SE"
@@ -41,7 +43,7 @@ READER="MEC Virtual SE"
 # 1. Dependencies
 need_apt=()
 command -v pcscd >/dev/null 2>&1 || need_apt+=(pcscd)
-[ -e "$VPCD_LIB" ] || need_apt+=(vsmartcard-vpcd)
+[ -n "$VPCD_LIB" ] || need_apt+=(vsmartcard-vpcd)
 command -v pcsc_scan >/dev/null 2>&1 || need_apt+=(pcsc-tools)
 command -v opensc-tool >/dev/null 2>&1 || need_apt+=(opensc)
 [ -e /usr/include/PCSC/winscard.h ] || need_apt+=(libpcsclite-dev)
@@ -61,7 +63,7 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   timeout 900 apt-get install -y -q --no-install-recommends \
     pcscd vsmartcard-vpcd pcsc-tools opensc libpcsclite-dev "${need_apt[@]}" >/dev/null
 fi
-[ -e "$VPCD_LIB" ] || VPCD_LIB="$(dpkg -L vsmartcard-vpcd 2>/dev/null | grep 'libifdvpcd\.so$' | head -n1)"
+interop_find_vpcd
 [ -n "$VPCD_LIB" ] && [ -e "$VPCD_LIB" ] || die "vpcd driver not found"
 
 VENV="$ROOT/.venv"
@@ -73,138 +75,38 @@ if ! "$VENV/bin/python" -c 'import yubikit.securitydomain, ykman.pcsc' >/dev/nul
 fi
 log "yubikey-manager $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("yubikey-manager"))')"
 
-if [ -z "${MEC_BIN:-}" ]; then
-  log "building mec"
-  timeout 1800 cargo build -q -p mec
-  MEC_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/mec"
-fi
-[ -x "$MEC_BIN" ] || die "mec binary $MEC_BIN not found"
+interop_mec_bin
 
 # ---------------------------------------------------------------------------------------
-# Process bookkeeping: only what we start, by pid.
-WORK="$(mktemp -d /tmp/mec-interop.XXXXXX)"
-PIDS=()
-stop_pid() {
-  local pid="$1"
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-}
-cleanup() {
-  local status=$?
-  set +e
-  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-  wait 2>/dev/null
-  if [ "$status" != 0 ]; then
-    for f in "$WORK"/*.log; do [ -e "$f" ] && { echo "---- $f (tail)"; tail -n 40 -- "$f"; }; done
-  fi
-  [ -n "${INTEROP_KEEP:-}" ] || rm -rf "$WORK"
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# Process bookkeeping: only what we start, by pid (lib.sh).
+interop_setup_work mec-interop 40
 
 # Four free consecutive ports: slots 0 and 1 in reverse mode (PORT, PORT+1), then in vpcd's
 # default mode (PORT+2, PORT+3).
-PORT="$(python3 - <<'EOF'
-import random, socket
-for _ in range(200):
-    p = random.randrange(20000, 60000, 4)
-    try:
-        socks = []
-        for q in (p, p + 1, p + 2, p + 3):
-            s = socket.socket(); s.bind(("127.0.0.1", q)); socks.append(s)
-        print(p); break
-    except OSError:
-        pass
-    finally:
-        for s in socks: s.close()
-EOF
-)"
+PORT="$(interop_free_ports 4)"
 [ -n "$PORT" ] || die "no free ports"
 log "virtual SE on 127.0.0.1:$PORT and :$((PORT + 1)), work dir $WORK"
 
 # ---------------------------------------------------------------------------------------
 # 2. Private pcscd
-mkdir -p "$WORK/reader.conf.d" "$WORK/run" "$WORK/empty"
-cat > "$WORK/reader.conf.d/vpcd" <<EOF
-# vsmartcard vpcd in reverse mode: it connects to the virtual SE at 127.0.0.1:$PORT
-# (slot 0) and $((PORT + 1)) (slot 1).
-FRIENDLYNAME "$READER"
-DEVICENAME   127.0.0.1:$(printf '0x%04X' "$PORT")
-LIBPATH      $VPCD_LIB
-CHANNELID    $(printf '0x%04X' "$PORT")
-EOF
+# vsmartcard vpcd in reverse mode: it connects to the virtual SE at 127.0.0.1:PORT (slot 0)
+# and PORT+1 (slot 1).
+interop_reader_conf "$WORK/reader.conf.d/vpcd" "$READER" 127.0.0.1 "$PORT"
+interop_pcscd_mode
 
-PCSCD_MODE=""
-if unshare --mount --propagation private true 2>/dev/null; then
-  PCSCD_MODE=namespace
-elif [ ! -e /run/pcscd/pcscd.comm ] && [ "$(id -u)" = 0 ]; then
-  PCSCD_MODE=direct
-else
-  log "SKIP: cannot run a private pcscd (no mount namespace rights and a system pcscd is running)"
-  exit 0
-fi
+start_pcscd() { interop_start_pcscd "${1:-$WORK/reader.conf.d}" "$WORK/run" "$WORK/pcscd.log"; }
 
-PCSCD_PID=""
-start_pcscd() {
-  local conf="${1:-$WORK/reader.conf.d}"
-  rm -f "$WORK/run/pcscd.comm" "$WORK/run/pcscd.pid"
-  if [ "$PCSCD_MODE" = namespace ]; then
-    # Inside the namespace: a private /run (so /run/pcscd is ours), our socket directory bound
-    # on /run/pcscd, and the USB CCID driver bundle hidden so the host's readers stay untouched.
-    CCID=/usr/lib/pcsc/drivers/ifd-ccid.bundle
-    timeout --signal=TERM 1800 unshare --mount --propagation private sh -c '
-      set -e
-      mount -t tmpfs tmpfs /run
-      mkdir -p /run/pcscd
-      mount --bind "$1" /run/pcscd
-      if [ -d "$2" ]; then mount --bind "$3" "$2"; fi
-      exec pcscd -f -a -c "$4"
-    ' sh "$WORK/run" "$CCID" "$WORK/empty" "$conf" >> "$WORK/pcscd.log" 2>&1 &
-    PCSCD_PID="$!"
-    PIDS+=("$PCSCD_PID")
-    export PCSCLITE_CSOCK_NAME="$WORK/run/pcscd.comm"
-  else
-    timeout --signal=TERM 1800 pcscd -f -a -c "$conf" >> "$WORK/pcscd.log" 2>&1 &
-    PCSCD_PID="$!"
-    PIDS+=("$PCSCD_PID")
-    export PCSCLITE_CSOCK_NAME=/run/pcscd/pcscd.comm
-  fi
-  for _ in $(seq 100); do [ -S "$PCSCLITE_CSOCK_NAME" ] && return 0; sleep 0.1; done
-  die "pcscd did not create $PCSCLITE_CSOCK_NAME"
-}
-
-MEC_PID=""
 MEC_RUNS=0
+# start_mec [--listen|--connect ADDRESS READY]: the card, state in $WORK/state.
 start_mec() {
   local endpoint="${1:---listen}" address="${2:-127.0.0.1:$PORT}" ready="${3:-listening on}"
   MEC_RUNS=$((MEC_RUNS + 1))
-  local mlog="$WORK/mec.$MEC_RUNS.log"
-  timeout --signal=TERM 1800 "$MEC_BIN" vse serve --profile "$PROFILE0" --profile2 "$PROFILE1" \
-    --state "$WORK/state" "$endpoint" "$address" -v > "$mlog" 2>&1 &
-  MEC_PID="$!"
-  PIDS+=("$MEC_PID")
-  # Reverse mode: vpcd must find both listeners when pcscd starts, so wait for them. Default
-  # mode: wait until both slots have connected to vpcd.
-  for _ in $(seq 300); do
-    [ "$(grep -c "$ready" "$mlog")" -ge 2 ] && return 0
-    kill -0 "$MEC_PID" 2>/dev/null || die "mec vse serve exited: $(cat "$mlog")"
-    sleep 0.1
-  done
-  die "mec vse serve did not start listening"
+  interop_start_mec_serve "$WORK/mec.$MEC_RUNS.log" "$ready" --profile "$PROFILE0" \
+    --profile2 "$PROFILE1" --state "$WORK/state" "$endpoint" "$address" -v
 }
 
 # Wait until pcscd shows a card in both slots.
-wait_cards() {
-  for _ in $(seq 150); do
-    if timeout 5 opensc-tool -l 2>/dev/null | grep -c "Yes.*$READER" | grep -qx 2; then return 0; fi
-    sleep 0.2
-  done
-  timeout 5 opensc-tool -l || true
-  die "the virtual SE did not appear in pcscd"
-}
+wait_cards() { interop_wait_cards opensc "$READER" || die "the virtual SE did not appear in pcscd"; }
 
 start_mec
 start_pcscd
@@ -265,7 +167,7 @@ run_yk --reader "$READER 00 00" --kvn FF --new-kvn 30 put-key
 # vpcd (vsmartcard 0.8) only creates reverse-mode readers whose card is listening when pcscd
 # starts, and a card that disappears under a running pcscd makes its driver leak sockets until
 # pcscd aborts (FD_SETSIZE); so pcscd is stopped first and restarted after the card.
-stop_pid "$PCSCD_PID"
+interop_stop_pid "$PCSCD_PID"
 # MEC_PID is the `timeout` wrapper; SIGKILL its one child, the mec process itself.
 MEC_CHILD="$(pgrep -P "$MEC_PID" | head -n1 || true)"
 [ -n "$MEC_CHILD" ] && kill -KILL "$MEC_CHILD" 2>/dev/null || true
@@ -288,17 +190,15 @@ fi
 # interfaces, as Debian's own /etc/reader.conf.d/vpcd does on 35963) and
 # `mec vse serve --connect` connects to it.
 P2=$((PORT + 2))
-mkdir -p "$WORK/reader.conf.d.default"
-printf 'FRIENDLYNAME "%s"\nDEVICENAME   /dev/null:0x%04X\nLIBPATH      %s\nCHANNELID    0x%04X\n' \
-  "$READER" "$P2" "$VPCD_LIB" "$P2" > "$WORK/reader.conf.d.default/vpcd"
-stop_pid "$PCSCD_PID"
+interop_reader_conf "$WORK/reader.conf.d.default/vpcd" "$READER" /dev/null "$P2"
+interop_stop_pid "$PCSCD_PID"
 start_pcscd "$WORK/reader.conf.d.default"
 start_mec --connect "127.0.0.1:$P2" "connected to"
 wait_cards
 opensc_sw 0 9000 "00:A4:04:00:08:$ISD" "80:CA:9F:7F:00" && pass "connect mode: opensc GET DATA CPLC -> 9000" || fail "connect mode: opensc GET DATA CPLC"
 run_yk --reader "$READER 00 01" --kvn FF --scp11-kvn 01 scp03 scp11b
-stop_pid "$MEC_PID"
-stop_pid "$PCSCD_PID"
+interop_stop_pid "$MEC_PID"
+interop_stop_pid "$PCSCD_PID"
 
 if [ "$FAILED" -gt 0 ]; then
   log "$FAILED interop check(s) failed"

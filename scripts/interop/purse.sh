@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2015  # "check && pass || fail": pass only logs and cannot fail
 # End-to-end tests of the e-purse (issue 6) over real PC/SC: a private pcscd with vsmartcard's
 # vpcd driver in reverse mode, `mec vse serve` behind it, `mec gp` installing and
 # personalizing the purse through the card manager (SCP03), and `mec purse` as the terminal.
@@ -26,144 +27,40 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
 
-log() { printf '[purse-e2e] %s\n' "$*"; }
-die() { printf '[purse-e2e] ERROR: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/interop/lib.sh
+. "$ROOT/scripts/interop/lib.sh"
+interop_init purse-e2e 900
 
 PROFILE="$ROOT/virtual-se/profiles/default.toml"
 READER="MEC Purse Virtual SE"
 AID=A000000333010101
 
-VPCD_LIB=/usr/lib/pcsc/drivers/serial/libifdvpcd.so
-[ -e "$VPCD_LIB" ] || VPCD_LIB="$(dpkg -L vsmartcard-vpcd 2>/dev/null | grep 'libifdvpcd\.so$' | head -n1 || true)"
+interop_find_vpcd
 command -v pcscd >/dev/null 2>&1 || die "pcscd missing (apt-get install pcscd vsmartcard-vpcd libpcsclite-dev, or run scripts/interop.sh once)"
 [ -n "$VPCD_LIB" ] && [ -e "$VPCD_LIB" ] || die "vpcd driver missing (apt-get install vsmartcard-vpcd)"
 
-if [ -z "${MEC_BIN:-}" ]; then
-  log "building mec"
-  timeout 1800 cargo build -q -p mec
-  MEC_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/mec"
-fi
-[ -x "$MEC_BIN" ] || die "mec binary $MEC_BIN not found"
+interop_mec_bin
 
-WORK="$(mktemp -d /tmp/mec-purse-e2e.XXXXXX)"
-PIDS=()
-stop_pid() {
-  local pid="$1"
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-}
-cleanup() {
-  local status=$?
-  set +e
-  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
-  wait 2>/dev/null
-  if [ "$status" != 0 ]; then
-    for f in "$WORK"/*.log; do [ -e "$f" ] && { echo "---- $f (tail)"; tail -n 30 -- "$f"; }; done
-  fi
-  [ -n "${INTEROP_KEEP:-}" ] || rm -rf "$WORK"
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+interop_setup_work mec-purse-e2e 30
+interop_pcscd_mode
 
-PCSCD_MODE=""
-if unshare --mount --propagation private true 2>/dev/null; then
-  PCSCD_MODE=namespace
-elif [ ! -e /run/pcscd/pcscd.comm ] && [ "$(id -u)" = 0 ]; then
-  PCSCD_MODE=direct
-else
-  log "SKIP: cannot run a private pcscd (no mount namespace rights and a system pcscd is running)"
-  exit 0
-fi
-
-free_port_pair() {
-  python3 - <<'EOF'
-import random, socket
-for _ in range(200):
-    p = random.randrange(20000, 60000, 2)
-    socks = []
-    try:
-        for q in (p, p + 1):
-            s = socket.socket(); s.bind(("127.0.0.1", q)); socks.append(s)
-        print(p); break
-    except OSError:
-        pass
-    finally:
-        for s in socks: s.close()
-EOF
-}
-
-PCSCD_PID=""
-MEC_PID=""
 ROUND=0
-CONF=""
-RUN=""
-# start_pcscd: pcscd with the round's reader configuration $CONF, socket in $RUN.
-start_pcscd() {
-  if [ "$PCSCD_MODE" = namespace ]; then
-    timeout --signal=TERM 900 unshare --mount --propagation private sh -c '
-      set -e
-      mount -t tmpfs tmpfs /run
-      mkdir -p /run/pcscd
-      mount --bind "$1" /run/pcscd
-      if [ -d "$2" ]; then mount --bind "$3" "$2"; fi
-      exec pcscd -f -a -c "$4"
-    ' sh "$RUN" /usr/lib/pcsc/drivers/ifd-ccid.bundle "$WORK/empty" "$CONF" >> "$WORK/pcscd.$ROUND.log" 2>&1 &
-    PCSCD_PID="$!"
-    export PCSCLITE_CSOCK_NAME="$RUN/pcscd.comm"
-  else
-    timeout --signal=TERM 900 pcscd -f -a -c "$CONF" >> "$WORK/pcscd.$ROUND.log" 2>&1 &
-    PCSCD_PID="$!"
-    export PCSCLITE_CSOCK_NAME=/run/pcscd/pcscd.comm
-  fi
-  PIDS+=("$PCSCD_PID")
-  for _ in $(seq 100); do [ -S "$PCSCLITE_CSOCK_NAME" ] && break; sleep 0.1; done
-  [ -S "$PCSCLITE_CSOCK_NAME" ] || die "pcscd did not create its socket"
-}
+# start_pcscd: pcscd with the round's reader configuration, socket in $WORK/run.$ROUND.
+start_pcscd() { interop_start_pcscd "$WORK/conf.$ROUND" "$WORK/run.$ROUND" "$WORK/pcscd.$ROUND.log"; }
 # start_round [EXTRA SERVE ARGS...]: the card (state in $WORK/state), then a fresh pcscd.
 start_round() {
   ROUND=$((ROUND + 1))
   local port
-  port="$(free_port_pair)"
+  port="$(interop_free_ports 2)"
   [ -n "$port" ] || die "no free port pair"
-  CONF="$WORK/conf.$ROUND"
-  RUN="$WORK/run.$ROUND"
-  mkdir -p "$CONF" "$RUN" "$WORK/empty"
-  {
-    echo "FRIENDLYNAME \"$READER\""
-    echo "DEVICENAME   127.0.0.1:$(printf '0x%04X' "$port")"
-    echo "LIBPATH      $VPCD_LIB"
-    echo "CHANNELID    $(printf '0x%04X' "$port")"
-  } > "$CONF/vpcd"
-  local mlog="$WORK/mec.$ROUND.log"
-  timeout --signal=TERM 900 "$MEC_BIN" vse serve --profile "$PROFILE" --profile2 "$PROFILE" \
-    --state "$WORK/state" --listen "127.0.0.1:$port" --verbose "$@" > "$mlog" 2>&1 &
-  MEC_PID="$!"
-  PIDS+=("$MEC_PID")
-  for _ in $(seq 300); do
-    [ "$(grep -c 'listening on' "$mlog")" -ge 2 ] && break
-    kill -0 "$MEC_PID" 2>/dev/null || die "mec vse serve exited: $(cat "$mlog")"
-    sleep 0.1
-  done
+  interop_reader_conf "$WORK/conf.$ROUND/vpcd" "$READER" 127.0.0.1 "$port"
+  interop_start_mec_serve "$WORK/mec.$ROUND.log" "listening on" --profile "$PROFILE" \
+    --profile2 "$PROFILE" --state "$WORK/state" --listen "127.0.0.1:$port" --verbose "$@"
   start_pcscd
-  for _ in $(seq 150); do
-    if [ "$(timeout 5 "$MEC_BIN" gp readers 2>/dev/null | grep -c "card present")" = 2 ]; then
-      log "round $ROUND on port $port${*:+ ($*)}"
-      return 0
-    fi
-    sleep 0.2
-  done
-  timeout 5 "$MEC_BIN" gp readers || true
-  die "round $ROUND: the cards did not appear in pcscd"
+  interop_wait_cards mec "$READER" || die "round $ROUND: the cards did not appear in pcscd"
+  log "round $ROUND on port $port${*:+ ($*)}"
 }
-stop_round() {
-  stop_pid "$PCSCD_PID"
-  stop_pid "$MEC_PID"
-  wait "$PCSCD_PID" 2>/dev/null || true
-  wait "$MEC_PID" 2>/dev/null || true
-}
+stop_round() { interop_stop_round; }
 
 FAILED=0
 PASSED=0
