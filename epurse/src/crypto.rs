@@ -297,6 +297,17 @@ mod tests {
             Err(Error::BadLength { .. })
         ));
         assert!(cbc_mac_des(&key, &[&[0; 16]], Padding::None).is_ok());
+        // FIPS 81 / NBS SP 500-20 known answer: DES_0101010101010101(0) = 8CA64DE9C1B123A7.
+        assert_eq!(
+            cbc_mac_des(&key, &[&[0; 8]], Padding::None).unwrap(),
+            [0x8C, 0xA6, 0x4D, 0xE9, 0xC1, 0xB1, 0x23, 0xA7]
+        );
+        // 0101010101010101 is a DES weak key (encryption is an involution), so the second
+        // block's encryption undoes the first: the two-block MAC is all zero.
+        assert_eq!(
+            cbc_mac_des(&key, &[&[0; 16]], Padding::None).unwrap(),
+            [0; 8]
+        );
     }
 
     #[test]

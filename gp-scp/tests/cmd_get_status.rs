@@ -448,7 +448,20 @@ fn tag_lists_and_card_answers() {
     );
     // Legacy format ignores the tag list; a malformed tag list in the tagged format is 6A80.
     let legacy = request.clone().with_format(ResponseFormat::Legacy);
-    assert!(get_status::answer_get_status(&legacy, &entries, 0, 255).is_ok());
+    let legacy_answer = get_status::answer_get_status(&legacy, &entries, 0, 255);
+    assert!(legacy_answer.is_ok());
+    let legacy_answer = legacy_answer.unwrap();
+    let parsed = parse_get_status_response(
+        StatusSubset::Applications,
+        ResponseFormat::Legacy,
+        &legacy_answer.data,
+    )
+    .unwrap();
+    assert_eq!(parsed.len(), 3);
+    for (got, full) in parsed.iter().zip(&entries) {
+        assert_eq!(got.aid, full.aid);
+        assert_eq!(got.life_cycle, full.life_cycle);
+    }
     let bad = GetStatus::new(StatusSubset::Applications).with_tag_list(&[0x9F]);
     assert_eq!(
         get_status::answer_get_status(&bad, &entries, 0, 255)

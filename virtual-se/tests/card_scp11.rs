@@ -40,6 +40,17 @@ fn shipped_scp11b_profile_serves_bare_certificates_and_opens_sessions() {
     let (d, s) = host.hex(&mut card, "80F28002024F00");
     ok(s);
     assert!(!d.is_empty());
+    // GPC 2.3 §11.4.3: the tagged answer is one E3 entry carrying the ISD's AID in 4F.
+    let e3 = apdu_codec::tlv::find(&d, apdu_codec::tlv::Tag::new(0xE3))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        e3.find(apdu_codec::tlv::Tag::new(0x4F))
+            .unwrap()
+            .unwrap()
+            .value(),
+        ISD
+    );
     ok(host.sw(&mut card, "80CA9F7F00"));
     // The same card also runs SCP03 with its key set.
     let mut host = open_scp03(&mut card, gp_scp::SecurityLevel::ALL);
