@@ -80,6 +80,8 @@ fn delegated_signature_is_verifiable_by_the_content_provider() {
         panic!("{:?}", sim.outcome(&tid))
     };
     assert!(result.signature.is_some() && result.subscriber_key.is_some());
+    assert_eq!(result.request_type, RequestType::DigitalSignature);
+    assert_eq!(result.subscriber, E164::parse(ALICE).unwrap());
     completed(&sim, &tid);
 }
 
