@@ -236,4 +236,22 @@ proptest! {
         let _ = epurse::ticket::TicketState::from_bytes(&bytes);
         let _ = epurse::card::LogRecord::parse(&bytes);
     }
+
+    /// Random bytes stop at the format tag; this walks past it by corrupting a valid encoding.
+    #[test]
+    fn purse_state_decoder_survives_corrupted_valid_encodings(
+        at in any::<usize>(), mask in 1u8..=255, cut in any::<usize>()
+    ) {
+        let good = danger::test_purse_state().unwrap().to_bytes();
+        prop_assert_eq!(PurseState::from_bytes(&good).unwrap().to_bytes(), good.clone());
+        let mut bad = good.clone();
+        let i = at % bad.len();
+        bad[i] ^= mask;
+        bad.truncate(cut % (bad.len() + 1));
+        if let Ok(decoded) = PurseState::from_bytes(&bad) {
+            // Whatever is accepted re-encodes to something that decodes to the same state.
+            let again = decoded.to_bytes();
+            prop_assert_eq!(PurseState::from_bytes(&again).unwrap(), decoded);
+        }
+    }
 }

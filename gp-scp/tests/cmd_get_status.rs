@@ -360,6 +360,8 @@ fn paging_6310() {
             }
         }
         assert!(pages >= 2);
+        // Any two entries together exceed the largest one: one entry per page.
+        assert_eq!(pages, entries.len(), "{format:?} sizes {sizes:?}");
         if format == ResponseFormat::Tagged {
             assert_eq!(collected, entries);
         } else {
