@@ -483,6 +483,10 @@ fn load_block_splitting() {
                 ]
             );
             assert!(cmd.data.len() <= block_size);
+            if !last {
+                // Every block but the last is full.
+                assert_eq!(cmd.data.len(), block_size, "block {i}");
+            }
             joined.extend_from_slice(&cmd.data);
         }
         assert_eq!(joined, bytes);
