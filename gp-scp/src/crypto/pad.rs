@@ -31,6 +31,10 @@ mod tests {
             pad_method2(&mut v, 16);
             assert_eq!(v.len() % 16, 0);
             assert!(v.len() > len);
+            // ISO/IEC 9797-1 method 2: 80 then zeros up to the next whole block.
+            assert_eq!(v.len(), (len / 16 + 1) * 16);
+            assert_eq!(v[len], 0x80);
+            assert!(v[len + 1..].iter().all(|&b| b == 0));
             assert_eq!(unpadded_len_method2(&v), Some(len));
         }
         assert_eq!(unpadded_len_method2(&[0u8; 16]), None);
