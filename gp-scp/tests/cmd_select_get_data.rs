@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use apdu_codec::tlv::Tag;
-use apdu_codec::{Command, CommandView, StatusWord};
+use apdu_codec::CommandView;
 use gp_scp::cmd::get_data::{
     self, Cplc, KeyComponent, KeyInformation, KeyReference, KeyUsageAccess,
 };
@@ -651,6 +651,4 @@ fn small_objects() {
         get_data::parse_data_object(&iin, get_data::TAG_IIN).unwrap(),
         &[0x12, 0x34, 0x56]
     );
-    let _ = StatusWord::SUCCESS;
-    let _ = Command::new(0, 0, 0, 0);
 }
