@@ -11,6 +11,7 @@ mod gp;
 mod purse;
 mod roam;
 mod trace;
+mod transport;
 mod vse;
 
 /// Command-line tool for the mec smart-card and secure-element workspace.

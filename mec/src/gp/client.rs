@@ -21,7 +21,7 @@ use gp_scp::scp11::host::{Scp11HostConfig, Scp11HostSession, Scp11bHost};
 use gp_scp::{AuthFailure, SecurityLevel};
 use rand_core::{Rng, SeedableRng};
 
-use super::transport::{Tracer, Transport, TransportError};
+use crate::transport::{Tracer, Transport, TransportError};
 
 /// INITIALIZE UPDATE (GPC 2.3 §11.11.2).
 const INS_INITIALIZE_UPDATE: u8 = 0x50;

@@ -1,7 +1,7 @@
 //! `mec gp`: GlobalPlatform card management over PC/SC (or an in-process virtual SE).
 //!
 //! The command line is here; the card-management logic is [`client::GpClient`] over a
-//! [`transport::Transport`], and the verbs are in [`verbs`]. Exit codes: 0 success,
+//! [`crate::transport::Transport`], and the verbs are in [`verbs`]. Exit codes: 0 success,
 //! 1 the card refused an operation (status word), 2 usage or file errors, 3 authentication
 //! failed (card cryptogram, host cryptogram), 4 the domain is blocked (6983), 5 reader or
 //! PC/SC errors.
@@ -9,7 +9,6 @@
 mod cap;
 mod client;
 mod report;
-mod transport;
 mod verbs;
 
 #[cfg(test)]
@@ -25,8 +24,8 @@ use gp_scp::diversify::Diversification;
 use gp_scp::keys::SecretKey;
 use gp_scp::keys::danger_test_keys::K40;
 
+use crate::transport::{PcscTransport, Tracer, Transport, TransportError, VirtualTransport};
 use client::{AuthOptions, GpClient, GpError, ScpChoice};
-use transport::{PcscTransport, Tracer, Transport, TransportError, VirtualTransport};
 
 /// `mec gp [OPTIONS] <VERB>`
 #[derive(Args, Debug)]
@@ -428,6 +427,9 @@ impl Transport for Box<dyn Transport> {
     }
     fn describe(&self) -> String {
         (**self).describe()
+    }
+    fn reconnect(&mut self, timeout: std::time::Duration) -> Result<(), TransportError> {
+        (**self).reconnect(timeout)
     }
 }
 

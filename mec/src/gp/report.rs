@@ -10,7 +10,7 @@ use gp_scp::cmd::select::Fci;
 use serde::Serialize;
 
 use super::client::{GpClient, GpError, SessionInfo};
-use super::transport::Transport;
+use crate::transport::Transport;
 
 /// One decoded CPLC field.
 #[derive(Debug, Serialize)]

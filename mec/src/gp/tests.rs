@@ -19,8 +19,8 @@ use virtual_se::profile::Profile;
 use virtual_se::store::MemoryStore;
 
 use super::client::{GpClient, GpError};
-use super::transport::{Tracer, VirtualTransport};
 use super::{GpArgs, exit_code, verbs};
+use crate::transport::{Tracer, VirtualTransport};
 
 #[derive(Parser, Debug)]
 struct TestCli {
@@ -882,8 +882,8 @@ struct LegacyCard {
     sent: Vec<Vec<u8>>,
 }
 
-impl super::transport::Transport for LegacyCard {
-    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, super::transport::TransportError> {
+impl crate::transport::Transport for LegacyCard {
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, crate::transport::TransportError> {
         self.sent.push(apdu.to_vec());
         Ok(match apdu.get(..4) {
             Some([0x80, 0xF2, 0x40, 0x02]) => vec![0x6A, 0x86],
@@ -913,8 +913,8 @@ fn get_status_falls_back_to_legacy_and_pages() {
 /// that stored other keys than sent would answer.
 struct TamperPutKey(VCard);
 
-impl super::transport::Transport for TamperPutKey {
-    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, super::transport::TransportError> {
+impl crate::transport::Transport for TamperPutKey {
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, crate::transport::TransportError> {
         let mut r = self.0.transmit(apdu)?;
         if apdu.get(1) == Some(&0xD8) && r.len() > 2 {
             let i = r.len() - 3;
@@ -975,8 +975,8 @@ fn put_key_kcv_mismatch_is_reported() {
 /// A card that answers anything with random bytes (random length, random status word).
 struct RandomCard(chacha20::ChaCha20Rng);
 
-impl super::transport::Transport for RandomCard {
-    fn transmit(&mut self, _apdu: &[u8]) -> Result<Vec<u8>, super::transport::TransportError> {
+impl crate::transport::Transport for RandomCard {
+    fn transmit(&mut self, _apdu: &[u8]) -> Result<Vec<u8>, crate::transport::TransportError> {
         use rand_core::Rng;
         let len = usize::from(self.0.next_u32() as u16 % 300);
         let mut r = vec![0u8; len];

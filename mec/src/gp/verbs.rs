@@ -16,8 +16,8 @@ use gp_scp::diversify::diversify;
 use gp_scp::keys::{KeySet, KeyType, SecretKey};
 
 use super::client::{BLOCK_SIZE, GpClient, GpError, status_error};
-use super::transport::{Transport, list_readers};
 use super::{GpArgs, KeyTypeArg, Verb, cap, parse_hex, report};
+use crate::transport::{Transport, list_readers};
 
 fn w(out: &mut dyn Write, text: &str) -> Result<(), GpError> {
     writeln!(out, "{text}").map_err(|e| GpError::Usage(format!("writing the output: {e}")))

@@ -10,7 +10,6 @@
 //! - `perso-data`: the personalization DGIs for `mec gp store-data`.
 
 mod terminal;
-mod transport;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,8 +22,8 @@ use epurse::host::TacKeyRef;
 use epurse::pboc::{self, DateTime};
 use epurse::perso::{KeyRecord, Personalization};
 
+use crate::transport::{PcscTransport, Transport, VirtualTransport};
 use terminal::{IssuerKeys, PurseError, PurseInfo, Receipt, SoftSam, Terminal};
-use transport::{Link, PcscLink, VirtualLink};
 
 /// `mec purse [OPTIONS] <VERB>`
 #[derive(Args, Debug)]
@@ -487,20 +486,20 @@ fn perso_dgis(verb: &Verb) -> Result<Vec<String>, PurseError> {
     Ok(dgis.iter().map(hex::encode_upper).collect())
 }
 
-fn open_link(args: &PurseArgs) -> Result<Box<dyn Link>, PurseError> {
+fn open_link(args: &PurseArgs) -> Result<Box<dyn Transport>, PurseError> {
     if let Some(profile_path) = &args.virtual_profile {
         let profile = virtual_se::profile::Profile::from_file(profile_path)
             .map_err(|e| PurseError::Usage(format!("profile {}: {e}", profile_path.display())))?;
         let packages = virtual_se::applet::Packages::builtin();
         let seed = [0x5E; 32];
-        let link: Box<dyn Link> = match &args.virtual_state {
+        let link: Box<dyn Transport> = match &args.virtual_state {
             Some(dir) => {
                 let store = virtual_se::store::DiskStore::open(dir).map_err(|e| {
                     PurseError::Usage(format!("virtual card state {}: {e}", dir.display()))
                 })?;
                 let card = virtual_se::card::Card::open(store, &profile, packages, seed)
                     .map_err(|e| PurseError::Usage(format!("opening the virtual card: {e}")))?;
-                Box::new(VirtualLink::new(
+                Box::new(VirtualTransport::with_faults(
                     card,
                     args.virtual_lose_response,
                     args.virtual_drop_apdu,
@@ -514,7 +513,7 @@ fn open_link(args: &PurseArgs) -> Result<Box<dyn Link>, PurseError> {
                     seed,
                 )
                 .map_err(|e| PurseError::Usage(format!("opening the virtual card: {e}")))?;
-                Box::new(VirtualLink::new(
+                Box::new(VirtualTransport::with_faults(
                     card,
                     args.virtual_lose_response,
                     args.virtual_drop_apdu,
@@ -523,7 +522,7 @@ fn open_link(args: &PurseArgs) -> Result<Box<dyn Link>, PurseError> {
         };
         return Ok(link);
     }
-    Ok(Box::new(PcscLink::connect(args.reader.as_deref())?))
+    Ok(Box::new(PcscTransport::connect(args.reader.as_deref())?))
 }
 
 fn exit_code(e: &PurseError) -> u8 {

@@ -15,7 +15,7 @@ use epurse::pboc::{
     self, DateTime, InitLoadResponse, InitPurchaseResponse, InitializeData, PurseKind,
 };
 
-use super::transport::{Link, LinkError};
+use crate::transport::{Transport, TransportError};
 
 /// How long a terminal waits for the card to come back after a lost answer.
 pub(crate) const RECONNECT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -36,7 +36,7 @@ pub(crate) enum PurseError {
     Verification(String),
     /// The reader or connection failed.
     #[error("{0}")]
-    Link(#[from] LinkError),
+    Link(#[from] TransportError),
     /// Bad arguments.
     #[error("{0}")]
     Usage(String),
@@ -61,7 +61,7 @@ pub(crate) struct PurseInfo {
 
 /// A purse terminal over a link.
 pub(crate) struct Terminal<'a> {
-    link: &'a mut dyn Link,
+    link: &'a mut dyn Transport,
     aid: Vec<u8>,
 }
 
@@ -150,7 +150,7 @@ impl IssuerKeys {
 
 impl<'a> Terminal<'a> {
     /// A terminal for the purse `aid` over `link`.
-    pub(crate) fn new(link: &'a mut dyn Link, aid: Vec<u8>) -> Self {
+    pub(crate) fn new(link: &'a mut dyn Transport, aid: Vec<u8>) -> Self {
         Self { link, aid }
     }
 
@@ -159,6 +159,13 @@ impl<'a> Terminal<'a> {
             .to_vec()
             .map_err(|e| PurseError::Usage(format!("encoding a command: {e}")))?;
         let raw = self.link.transmit(&bytes)?;
+        if raw.len() < 2 {
+            // vpcd delivers an empty answer when the card drops the connection mid-command:
+            // the answer was lost, not malformed.
+            return Err(PurseError::Link(TransportError(
+                "no answer from the card (connection lost)".into(),
+            )));
+        }
         let r = parse_response(&raw)
             .map_err(|e| PurseError::Verification(format!("malformed card answer: {e}")))?;
         Ok((r.data().to_vec(), r.status()))

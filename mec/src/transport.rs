@@ -1,14 +1,18 @@
-//! How `mec gp` reaches a card: a [`Transport`] moves one APDU and its answer. Two
-//! implementations: [`PcscTransport`] (a PC/SC reader, so also the virtual SE behind vpcd)
-//! and [`VirtualTransport`] (a `virtual_se` card object in this process, for tests and for
-//! trying `mec gp` without any reader). [`Tracer`] writes the `--trace` lines.
+//! How `mec gp` and `mec purse` reach a card: a [`Transport`] moves one APDU and its answer
+//! and can reconnect after the card went away (a lost response). Two implementations:
+//! [`PcscTransport`] (a PC/SC reader, so also the virtual SE behind vpcd) and
+//! [`VirtualTransport`] (a `virtual_se` card object in this process, for tests and for trying
+//! `mec` without any reader, with optional injected faults like
+//! `mec vse serve --lose-response`). [`Tracer`] writes the `--trace` lines.
 
 use std::ffi::CString;
 use std::fmt::Write as _;
 use std::io::Write;
+use std::time::{Duration, Instant};
 
 use virtual_se::card::Card;
 use virtual_se::store::Store;
+use virtual_se::transport::VirtualCard;
 
 /// A transport failure (the reader, the PC/SC service or the card connection; never a status
 /// word, which is the card's answer).
@@ -40,19 +44,57 @@ pub(crate) trait Transport {
     fn extended(&self) -> bool {
         false
     }
+
+    /// Connect again after a failure (the card left the field and came back), waiting up to
+    /// `timeout` for it.
+    ///
+    /// The default cannot reconnect.
+    ///
+    /// # Errors
+    /// [`TransportError`] when the card does not come back in time.
+    fn reconnect(&mut self, timeout: Duration) -> Result<(), TransportError> {
+        let _ = timeout;
+        Err(TransportError("this transport cannot reconnect".into()))
+    }
 }
 
 /// A virtual SE card in this process.
 pub(crate) struct VirtualTransport<S: Store> {
     /// The card (public so tests can look at its counters and registry).
     pub(crate) card: Card<S>,
+    /// Drop the answer to this committing APDU (0-based), then power the card off.
+    lose_response: Option<u64>,
+    /// Power the card off instead of sending this APDU (0-based, counting every APDU): a
+    /// power cut before the card processed it.
+    drop_apdu: Option<u64>,
+    committed: u64,
+    sent: u64,
+    present: bool,
 }
 
 impl<S: Store> VirtualTransport<S> {
-    /// Power the card on and wrap it.
-    pub(crate) fn new(mut card: Card<S>) -> Self {
+    /// Power the card on and wrap it (no injected faults).
+    pub(crate) fn new(card: Card<S>) -> Self {
+        Self::with_faults(card, None, None)
+    }
+
+    /// Power the card on and wrap it, losing the answer to committing APDU number
+    /// `lose_response` and/or cutting power instead of sending APDU number `drop_apdu`
+    /// (both 0-based); after either, the card is removed until [`Transport::reconnect`].
+    pub(crate) fn with_faults(
+        mut card: Card<S>,
+        lose_response: Option<u64>,
+        drop_apdu: Option<u64>,
+    ) -> Self {
         card.power_on();
-        Self { card }
+        Self {
+            card,
+            lose_response,
+            drop_apdu,
+            committed: 0,
+            sent: 0,
+            present: true,
+        }
     }
 }
 
@@ -65,12 +107,45 @@ impl<S: Store> Transport for VirtualTransport<S> {
     }
 
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
-        Ok(self.card.transmit(apdu))
+        if !self.present {
+            return Err(TransportError("in-process virtual SE: card removed".into()));
+        }
+        let n = self.sent;
+        self.sent = self.sent.saturating_add(1);
+        if self.drop_apdu == Some(n) {
+            self.card.power_off();
+            self.present = false;
+            return Err(TransportError(
+                "in-process virtual SE: card removed before the command (injected)".into(),
+            ));
+        }
+        let answer = self.card.transmit(apdu);
+        if VirtualCard::last_apdu_committed(&self.card) {
+            let n = self.committed;
+            self.committed = self.committed.saturating_add(1);
+            if self.lose_response == Some(n) {
+                self.card.power_off();
+                self.present = false;
+                return Err(TransportError(
+                    "in-process virtual SE: response lost after commit (injected), card removed"
+                        .into(),
+                ));
+            }
+        }
+        Ok(answer)
+    }
+
+    fn reconnect(&mut self, _timeout: Duration) -> Result<(), TransportError> {
+        self.card.power_on();
+        self.present = true;
+        Ok(())
     }
 }
 
 /// A card in a PC/SC reader.
 pub(crate) struct PcscTransport {
+    /// The reader-name filter given to [`PcscTransport::connect`] (used again to reconnect).
+    filter: Option<String>,
     card: pcsc::Card,
     /// The reader's name.
     pub(crate) reader: String,
@@ -186,6 +261,7 @@ impl PcscTransport {
             .map(|s| s.atr().to_vec())
             .unwrap_or_default();
         Ok(Self {
+            filter: filter.map(str::to_owned),
             card,
             reader: reader.name.clone(),
             atr,
@@ -208,6 +284,25 @@ impl Transport for PcscTransport {
             .transmit(apdu, &mut self.buffer)
             .map(<[u8]>::to_vec)
             .map_err(|e| TransportError(format!("{}: transmit: {e}", self.reader)))
+    }
+
+    fn reconnect(&mut self, timeout: Duration) -> Result<(), TransportError> {
+        let start = Instant::now();
+        loop {
+            match Self::connect(self.filter.as_deref()) {
+                Ok(fresh) => {
+                    *self = fresh;
+                    return Ok(());
+                }
+                Err(e) if start.elapsed() >= timeout => {
+                    return Err(TransportError(format!(
+                        "the card did not come back within {} s: {e}",
+                        timeout.as_secs()
+                    )));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
     }
 }
 
