@@ -2,8 +2,8 @@
 //! store, sequence counter).
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use apdu_codec::tlv::Tag;
 use apdu_codec::CommandView;
+use apdu_codec::tlv::Tag;
 use gp_scp::cmd::get_data::{
     self, Cplc, KeyComponent, KeyInformation, KeyReference, KeyUsageAccess,
 };
