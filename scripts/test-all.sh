@@ -36,6 +36,9 @@ if ! .venv/bin/python -c 'import yubikit.securitydomain, ykman.pcsc, joserfc' >/
   timeout 900 .venv/bin/pip install -q -r scripts/requirements.txt
 fi
 
+# Incremental-compilation caches only help repeated local builds; in CI they are pure disk.
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
+
 # ---------------------------------------------------------------------------------------
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -56,8 +59,10 @@ for crate in $(scripts/no-std-crates.sh); do
 done
 
 step "PC/SC interop (pcscd + vpcd + opensc-tool + yubikit against mec vse serve)"
-cargo build -q -p mec --locked
+# `cargo test --workspace` above already built target/debug/mec for mec's CLI tests; reuse it
+# instead of `cargo build -p mec`, whose different feature set would rebuild a second copy.
 target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+if [ ! -x "$target_dir/debug/mec" ]; then cargo build -q -p mec --locked; fi
 export MEC_BIN="$target_dir/debug/mec" INTEROP_NO_INSTALL=1
 ./scripts/interop.sh
 
