@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
 
 # ---------------------------------------------------------------------------------------
-step "toolchain components"
+step "toolchain components (free disk: $(df -h . | awk 'NR==2 {print $4}'))"
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 if ! rustup target list --installed | grep -qx thumbv7em-none-eabi; then
   rustup target add thumbv7em-none-eabi
