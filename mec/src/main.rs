@@ -51,9 +51,20 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // `mec trace decode big.trace | head`: the reader went away; that is not an error.
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("mec: {error:#}");
             ExitCode::from(2)
         }
     }
+}
+
+/// Whether the error comes from writing to a closed pipe (stdout piped into `head`, say).
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

@@ -163,3 +163,31 @@ fn missing_file_is_an_error() {
         text(&output.stderr)
     );
 }
+
+#[test]
+fn a_reader_that_stops_early_is_not_an_error() {
+    // `mec trace decode big.trace | head -1`: stdout closes after the first read.
+    let trace = std::fs::read_to_string(data("scp03.trace")).unwrap();
+    let big = trace.repeat(200);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mec"))
+        .args(["trace", "decode", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        // The decoder may stop reading once its output is gone; ignore that write error.
+        let _ = input.write_all(big.as_bytes());
+    });
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 64];
+    let n = std::io::Read::read(&mut stdout, &mut first).unwrap();
+    assert!(n > 0);
+    drop(stdout);
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(output.stderr.is_empty(), "{}", text(&output.stderr));
+}
