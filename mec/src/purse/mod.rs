@@ -2,11 +2,17 @@
 //! PC/SC reader, or on an in-process virtual SE.
 //!
 //! - `balance`, `log`, `prove`: read the purse.
-//! - `load`: acts as load terminal and issuer load authority (master keys given on the
-//!   command line: test and simulation only; a real deployment asks the issuer's HSM).
-//! - `purchase`: acts as POS terminal with a software SAM (purchase master key on the command
-//!   line); a lost DEBIT answer is settled with GET BALANCE and GET TRANSACTION PROVE, never
-//!   by a second DEBIT.
+//! - `load` (EP or ED), `unload` (ED): act as load terminal and issuer load authority
+//!   (master keys given on the command line: test and simulation only; a real deployment
+//!   asks the issuer's HSM).
+//! - `purchase` (EP or ED): acts as POS terminal with a software SAM (purchase master key on
+//!   the command line); a lost DEBIT answer is settled with GET BALANCE and GET TRANSACTION
+//!   PROVE, never by a second DEBIT.
+//! - `--wallet ed --pin PIN`: the ED, with VERIFY in the same card session.
+//! - `verify-pin`, `change-pin`: the cardholder's PIN.
+//! - `reload-pin`, `unblock-pin`, `block`, `unblock`, `lock-permanently`: the issuer's
+//!   MAC-protected commands (GET CHALLENGE, then the command with its MAC under the card's
+//!   function key, diversified here from a master key).
 //! - `perso-data`: the personalization DGIs for `mec gp store-data`.
 
 mod terminal;
@@ -15,21 +21,26 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use apdu_codec::StatusWord;
 use clap::{Args, Subcommand, ValueEnum};
 use epurse::card::{IssuerData, LogRecord, key_function};
 use epurse::crypto::Key16;
 use epurse::host::TacKeyRef;
-use epurse::pboc::{self, DateTime};
+use epurse::pboc::{self, DateTime, PurseKind};
 use epurse::perso::{KeyRecord, Personalization};
 
 use crate::transport::{PcscTransport, Transport, VirtualTransport};
-use terminal::{IssuerKeys, PurseError, PurseInfo, Receipt, SoftSam, Terminal};
+use terminal::{
+    IssuerCommand, IssuerKeys, PurseError, PurseInfo, Receipt, SoftSam, Terminal, pin_bcd,
+};
 
 /// `mec purse [OPTIONS] <VERB>`
 #[derive(Args, Debug)]
 #[command(
-    about = "E-purse terminal over PC/SC: balance, load, purchase, log, prove (PBOC-style purse applet)",
-    after_help = "Options go before the verb: `mec purse --reader \"Virtual SE\" balance`.\n\
+    about = "E-purse terminal over PC/SC: EP and ED balance, load, unload, purchase, log, prove; PIN and issuer commands (PBOC-style purse applet)",
+    after_help = "Options go before the verb: `mec purse --reader \"Virtual SE\" balance`; --wallet \
+and --pin may also follow it.\n\
+ED: `mec purse --wallet ed --pin 123456 purchase --amount 5` (VERIFY, then the ED command, in one card session).\n\
 Master keys default to the well-known TEST keys of epurse::danger (never on a real card).\n\
 Exit codes: 0 ok, 1 card refused (status word), 2 usage, 3 MAC/TAC verification failed, \
 4 answer lost and the transaction did not complete (or could not be settled), 5 reader/PC/SC."
@@ -58,6 +69,15 @@ pub(crate) struct PurseArgs {
     /// The purse application AID.
     #[arg(long, value_name = "AID", default_value = "A000000333010101")]
     aid: String,
+    /// Which stored value: `ep` (electronic purse, anonymous purchases) or `ed` (electronic
+    /// deposit: every operation needs --pin). Default: ep (`balance` also shows the ED
+    /// balance when --pin is given; `log` shows both).
+    #[arg(long, value_enum, global = true)]
+    wallet: Option<Wallet>,
+    /// The cardholder PIN (4 to 12 digits), presented with VERIFY right after SELECT
+    /// (`perso-data`: the PIN to personalize, default 123456).
+    #[arg(long, value_name = "DIGITS", global = true)]
+    pin: Option<String>,
     /// The operation.
     #[command(subcommand)]
     verb: Verb,
@@ -66,9 +86,11 @@ pub(crate) struct PurseArgs {
 /// The verbs.
 #[derive(Subcommand, Debug)]
 pub(crate) enum Verb {
-    /// SELECT the purse, show its issuer data and the EP balance.
+    /// SELECT the purse, show its issuer data and the EP balance (and the ED balance with
+    /// --pin, or only it with --wallet ed).
     Balance,
-    /// Load (credit) the EP as load terminal + issuer load authority.
+    /// Load (credit) the EP (or with --wallet ed --pin, the ED) as load terminal + issuer
+    /// load authority.
     #[command(
         after_help = "Example:\n  mec purse load --amount 50.00 --terminal-id 000000000042\n\
 A real load terminal sends INITIALIZE FOR LOAD's answer to the issuer's host, whose HSM checks MAC1, \
@@ -97,7 +119,8 @@ returns MAC2 and later checks the TAC; here the master keys are in this process 
         #[arg(long, value_name = "YYYYMMDDhhmmss", value_parser = parse_when)]
         when: Option<DateTime>,
     },
-    /// Pay from the EP as POS terminal with a software SAM.
+    /// Pay from the EP (or with --wallet ed --pin, the ED) as POS terminal with a software
+    /// SAM.
     #[command(
         after_help = "Example:\n  mec purse purchase --amount 12.50 --terminal-id 000000000777"
     )]
@@ -122,14 +145,103 @@ returns MAC2 and later checks the TAC; here the master keys are in this process 
         #[arg(long, value_name = "YYYYMMDDhhmmss", value_parser = parse_when)]
         when: Option<DateTime>,
     },
-    /// The transaction log (READ RECORD, most recent first).
+    /// Unload (debit) the ED back to the issuer's account (ED only; needs --pin).
+    #[command(
+        after_help = "Example:\n  mec purse --pin 123456 unload --amount 20.00\n\
+INITIALIZE FOR UNLOAD's MAC1 is verified and DEBIT FOR UNLOAD's MAC2 computed with the DULK \
+(issuer side, in this process: test/simulation), the TAC checked with the DTK. A lost DEBIT \
+answer is settled with GET TRANSACTION PROVE, never by a second DEBIT."
+    )]
+    Unload {
+        /// Amount in currency units with up to 2 decimals.
+        #[arg(long, value_parser = parse_amount)]
+        amount: u32,
+        /// Terminal id (6 bytes hex).
+        #[arg(long, value_name = "HEX", default_value = "000000000042", value_parser = parse_terminal)]
+        terminal_id: [u8; 6],
+        /// DULK master key (16 bytes hex). Default: the test key.
+        #[arg(long, value_name = "HEX", value_parser = parse_key)]
+        unload_master_key: Option<Key16>,
+        /// DTK (TAC) master key. Default: the test key.
+        #[arg(long, value_name = "HEX", value_parser = parse_key)]
+        tac_master_key: Option<Key16>,
+        /// DULK key index on the card.
+        #[arg(long, default_value_t = 1)]
+        key_index: u8,
+        /// DULK key version on the card.
+        #[arg(long, default_value_t = 1)]
+        key_version: u8,
+        /// Date and time of the transaction, YYYYMMDDhhmmss (default: now, UTC).
+        #[arg(long, value_name = "YYYYMMDDhhmmss", value_parser = parse_when)]
+        when: Option<DateTime>,
+    },
+    /// VERIFY the cardholder PIN (--pin); without --pin, show the tries left.
+    #[command(
+        after_help = "A wrong PIN costs a try (63Cx, x tries left, exit 1); at 0 the PIN is \
+blocked (6983) until the issuer unblocks or reloads it."
+    )]
+    VerifyPin,
+    /// CHANGE PIN: the cardholder replaces the PIN (the old one must be right).
+    ChangePin {
+        /// The current PIN.
+        #[arg(long, value_name = "DIGITS")]
+        old: String,
+        /// The new PIN (4 to 12 digits).
+        #[arg(long, value_name = "DIGITS")]
+        new: String,
+    },
+    /// Issuer: RELOAD PIN (MAC under the DRPK): set a new PIN and reset the try counter.
+    ReloadPin {
+        /// The new PIN (4 to 12 digits).
+        #[arg(long, value_name = "DIGITS")]
+        new: String,
+        /// DRPK (PIN reload) master key. Default: the test key.
+        #[arg(long, value_name = "HEX", value_parser = parse_key)]
+        key: Option<Key16>,
+    },
+    /// Issuer: PIN UNBLOCK (PIN block enciphered and MACed under the DPUK): set a new PIN
+    /// and reset the try counter.
+    UnblockPin {
+        /// The new PIN (4 to 12 digits).
+        #[arg(long, value_name = "DIGITS")]
+        new: String,
+        /// DPUK (PIN unblock) master key. Default: the test key.
+        #[arg(long, value_name = "HEX", value_parser = parse_key)]
+        key: Option<Key16>,
+    },
+    /// Issuer: APPLICATION BLOCK (temporary, MAC under the DAMK): transactions are refused
+    /// (6985) until `unblock`.
+    Block {
+        /// DAMK (application maintenance) master key. Default: the test key.
+        #[arg(long, value_name = "HEX", value_parser = parse_key)]
+        key: Option<Key16>,
+    },
+    /// Issuer: APPLICATION UNBLOCK (MAC under the DAMK) of a temporarily blocked purse.
+    Unblock {
+        /// DAMK (application maintenance) master key. Default: the test key.
+        #[arg(long, value_name = "HEX", value_parser = parse_key)]
+        key: Option<Key16>,
+    },
+    /// Issuer: permanent APPLICATION BLOCK (MAC under the DAMK). IRREVERSIBLE: afterwards
+    /// the purse answers 9303 to every command, whatever value it holds.
+    LockPermanently {
+        /// Required: confirms that the purse is to be locked for good.
+        #[arg(long)]
+        yes_really: bool,
+        /// DAMK (application maintenance) master key. Default: the test key.
+        #[arg(long, value_name = "HEX", value_parser = parse_key)]
+        key: Option<Key16>,
+    },
+    /// The transaction log (READ RECORD, most recent first); --wallet keeps only that
+    /// wallet's records.
     Log,
     /// GET TRANSACTION PROVE: the MAC and TAC of a completed transaction.
     Prove {
-        /// The ATC of the transaction (decimal; offline ATC for purchases, online for loads).
+        /// The ATC of the transaction (decimal; offline ATC for purchases, online for loads
+        /// and unloads).
         #[arg(long)]
         atc: u16,
-        /// Transaction type.
+        /// Transaction type (of the --wallet's purse; `unload` is always ED).
         #[arg(long = "type", value_enum, default_value_t = TxType::Purchase)]
         tx_type: TxType,
     },
@@ -146,9 +258,12 @@ mec gp --virtual P --virtual-state S store-data A000000333010101 --dgi $(mec pur
         /// Issuer id (8 bytes hex).
         #[arg(long, value_name = "HEX", default_value = "1000000000000001")]
         issuer_id: String,
-        /// PIN (4 to 12 digits).
-        #[arg(long, default_value = "123456")]
-        pin: String,
+        /// PIN try limit (1 to 15).
+        #[arg(long, default_value_t = 3)]
+        pin_tries: u8,
+        /// ED overdraft limit (currency units; 0 for none).
+        #[arg(long, value_parser = parse_amount_or_zero, default_value = "0")]
+        ed_overdraft: u32,
         /// Maximum balance (currency units).
         #[arg(long, value_parser = parse_amount, default_value = "10000.00")]
         max_balance: u32,
@@ -167,16 +282,48 @@ mec gp --virtual P --virtual-state S store-data A000000333010101 --dgi $(mec pur
         /// DTK master key. Default: the test key.
         #[arg(long, value_name = "HEX", value_parser = parse_key)]
         tac_master_key: Option<Key16>,
+        /// DULK (unload) master key. Default: the test key.
+        #[arg(long, value_name = "HEX", value_parser = parse_key)]
+        unload_master_key: Option<Key16>,
+        /// DPUK (PIN unblock) master key. Default: the test key.
+        #[arg(long, value_name = "HEX", value_parser = parse_key)]
+        pin_unblock_master_key: Option<Key16>,
+        /// DRPK (PIN reload) master key. Default: the test key.
+        #[arg(long, value_name = "HEX", value_parser = parse_key)]
+        pin_reload_master_key: Option<Key16>,
+        /// DAMK (application block / unblock / lock) master key. Default: the test key.
+        #[arg(long, value_name = "HEX", value_parser = parse_key)]
+        maintenance_master_key: Option<Key16>,
     },
+}
+
+/// `--wallet`
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Wallet {
+    /// Electronic purse (P2 02): anonymous purchases.
+    Ep,
+    /// Electronic deposit (P2 01): every operation needs a verified PIN.
+    Ed,
+}
+
+impl Wallet {
+    const fn kind(self) -> PurseKind {
+        match self {
+            Wallet::Ep => PurseKind::Ep,
+            Wallet::Ed => PurseKind::Ed,
+        }
+    }
 }
 
 /// `prove --type`
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum TxType {
-    /// EP purchase (type 06).
+    /// EP purchase (type 06), or ED purchase (05) with --wallet ed.
     Purchase,
-    /// EP load (type 02).
+    /// EP load (type 02), or ED load (01) with --wallet ed.
     Load,
+    /// ED unload (type 03).
+    Unload,
 }
 
 /// Parse `12`, `12.3` or `12.34` into cents.
@@ -209,6 +356,14 @@ pub(crate) fn parse_amount(s: &str) -> Result<u32, String> {
         return Err("amount must be more than 0.00".into());
     }
     Ok(total)
+}
+
+/// Like [`parse_amount`], also accepting `0`.
+fn parse_amount_or_zero(s: &str) -> Result<u32, String> {
+    if matches!(s, "0" | "0.0" | "0.00") {
+        return Ok(0);
+    }
+    parse_amount(s)
 }
 
 /// Format cents with 2 decimals.
@@ -331,6 +486,7 @@ pub(crate) fn format_receipt(r: &Receipt) -> String {
     lines.extend([
         format!("{:<20}{:>25}", "Purse", up(&r.aid)),
         format!("{:<20}{:>25}", "Card ASN", up(&r.asn)),
+        format!("{:<20}{:>25}", "Wallet", wallet_name(r.wallet)),
         format!("{:<20}{:>25}", "Amount", format_amount(i64::from(r.amount))),
         format!(
             "{:<20}{:>25}",
@@ -344,10 +500,10 @@ pub(crate) fn format_receipt(r: &Receipt) -> String {
         ),
         format!(
             "{:<20}{:>25}",
-            if r.kind == "LOAD" {
-                "Online ATC"
-            } else {
+            if r.kind == "PURCHASE" {
                 "Offline ATC"
+            } else {
+                "Online ATC"
             },
             r.atc
         ),
@@ -363,6 +519,22 @@ pub(crate) fn format_receipt(r: &Receipt) -> String {
     }
     lines.push("=============================================".to_string());
     lines.join("\n")
+}
+
+fn wallet_name(kind: PurseKind) -> &'static str {
+    match kind {
+        PurseKind::Ep => "EP (electronic purse)",
+        PurseKind::Ed => "ED (electronic deposit)",
+    }
+}
+
+/// The wallet a logged transaction type belongs to.
+fn wallet_of(t: u8) -> Option<Wallet> {
+    match t {
+        pboc::TYPE_ED_LOAD | pboc::TYPE_ED_UNLOAD | pboc::TYPE_ED_PURCHASE => Some(Wallet::Ed),
+        pboc::TYPE_EP_LOAD | pboc::TYPE_EP_PURCHASE | pboc::TYPE_EP_TO_TAG => Some(Wallet::Ep),
+        _ => None,
+    }
 }
 
 fn type_name(t: u8) -> &'static str {
@@ -402,8 +574,8 @@ fn format_log(records: &[LogRecord]) -> String {
     out.join("\n")
 }
 
-fn info_lines(aid: &[u8], info: &PurseInfo, balance: i32) -> String {
-    [
+fn info_lines(aid: &[u8], info: &PurseInfo, balances: &[(PurseKind, i32)]) -> String {
+    let mut lines = vec![
         format!("{:<20}{}", "Purse", hex::encode_upper(aid)),
         format!("{:<20}{}", "Card ASN", hex::encode_upper(info.asn)),
         format!("{:<20}{}", "Issuer", hex::encode_upper(info.issuer_id)),
@@ -413,26 +585,43 @@ fn info_lines(aid: &[u8], info: &PurseInfo, balance: i32) -> String {
             format_day(&info.start),
             format_day(&info.end)
         ),
-        format!("{:<20}{}", "EP balance", format_amount(i64::from(balance))),
-    ]
-    .join("\n")
+    ];
+    if info.blocked {
+        lines.push(format!(
+            "{:<20}{}",
+            "Status", "BLOCKED by the issuer (SELECT answered 6283; `mec purse unblock`)"
+        ));
+    }
+    for (kind, balance) in balances {
+        let name = match kind {
+            PurseKind::Ep => "EP balance",
+            PurseKind::Ed => "ED balance",
+        };
+        lines.push(format!("{name:<20}{}", format_amount(i64::from(*balance))));
+    }
+    lines.join("\n")
 }
 
 fn test_key(function: u8) -> Key16 {
     epurse::danger::test_master_key(function, 1)
 }
 
-fn perso_dgis(verb: &Verb) -> Result<Vec<String>, PurseError> {
+fn perso_dgis(verb: &Verb, pin: Option<&str>) -> Result<Vec<String>, PurseError> {
     let Verb::PersoData {
         asn,
         issuer_id,
-        pin,
+        pin_tries,
+        ed_overdraft,
         max_balance,
         start,
         end,
         purchase_master_key,
         issuer_master_key,
         tac_master_key,
+        unload_master_key,
+        pin_unblock_master_key,
+        pin_reload_master_key,
+        maintenance_master_key,
     } = verb
     else {
         return Err(PurseError::Usage("not perso-data".into()));
@@ -443,14 +632,10 @@ fn perso_dgis(verb: &Verb) -> Result<Vec<String>, PurseError> {
         let w = parse_when(&format!("{s}000000")).map_err(PurseError::Usage)?;
         Ok(w.date)
     };
-    if !(4..=12).contains(&pin.len()) || !pin.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(PurseError::Usage("PIN: 4 to 12 digits".into()));
+    let pin = pin_bcd(pin.unwrap_or("123456")).map_err(PurseError::Usage)?;
+    if !(1..=15).contains(pin_tries) {
+        return Err(PurseError::Usage("--pin-tries: 1 to 15".into()));
     }
-    let mut pin_hex = pin.clone();
-    if !pin_hex.len().is_multiple_of(2) {
-        pin_hex.push('F');
-    }
-    let pin = hex::decode(&pin_hex).map_err(|e| PurseError::Usage(e.to_string()))?;
     let diversify = |function: u8, master: &Option<Key16>| KeyRecord {
         function,
         index: 1,
@@ -470,14 +655,18 @@ fn perso_dgis(verb: &Verb) -> Result<Vec<String>, PurseError> {
             end_date: day(end)?,
         },
         max_balance: *max_balance,
-        overdraft_limit: 0,
+        overdraft_limit: *ed_overdraft,
         keys: vec![
             diversify(key_function::PURCHASE, purchase_master_key),
             diversify(key_function::LOAD, issuer_master_key),
             diversify(key_function::TAC, tac_master_key),
+            diversify(key_function::UNLOAD, unload_master_key),
+            diversify(key_function::PIN_UNBLOCK, pin_unblock_master_key),
+            diversify(key_function::PIN_RELOAD, pin_reload_master_key),
+            diversify(key_function::MAINTENANCE, maintenance_master_key),
         ],
-        pin,
-        pin_try_limit: 3,
+        pin: pin.to_vec(),
+        pin_try_limit: *pin_tries,
         tag: None,
     };
     let dgis = perso
@@ -541,37 +730,165 @@ fn warn_test_keys(keys: &[&Option<Key16>]) {
     }
 }
 
+fn master_or_test(key: &Option<Key16>, function: u8) -> Key16 {
+    key.clone().unwrap_or_else(|| test_key(function))
+}
+
+/// The issuer verb's command, master key and new PIN.
+fn issuer_verb(verb: &Verb) -> Option<(IssuerCommand, &Option<Key16>, Option<&str>)> {
+    match verb {
+        Verb::ReloadPin { new, key } => Some((IssuerCommand::ReloadPin, key, Some(new))),
+        Verb::UnblockPin { new, key } => Some((IssuerCommand::UnblockPin, key, Some(new))),
+        Verb::Block { key } => Some((IssuerCommand::Block, key, None)),
+        Verb::Unblock { key } => Some((IssuerCommand::Unblock, key, None)),
+        Verb::LockPermanently { key, .. } => Some((IssuerCommand::LockPermanently, key, None)),
+        _ => None,
+    }
+}
+
+fn issuer_done(command: IssuerCommand, aid: &[u8], info: &PurseInfo) -> String {
+    let what = match command {
+        IssuerCommand::ReloadPin => "PIN reloaded: the new PIN is set and the try counter reset",
+        IssuerCommand::UnblockPin => "PIN unblocked: the new PIN is set and the try counter reset",
+        IssuerCommand::Block => {
+            "application blocked: SELECT now answers 6283 and transactions 6985 until `mec purse unblock`"
+        }
+        IssuerCommand::Unblock => "application unblocked: transactions are accepted again",
+        IssuerCommand::LockPermanently => {
+            "application permanently locked: every command now answers 9303"
+        }
+    };
+    format!(
+        "{} {}: {what}\n{:<20}{}\n{:<20}{}",
+        command.name(),
+        "9000",
+        "Purse",
+        hex::encode_upper(aid),
+        "Card ASN",
+        hex::encode_upper(info.asn)
+    )
+}
+
 fn execute(args: &PurseArgs) -> Result<String, PurseError> {
     if let Verb::PersoData { .. } = &args.verb {
-        return Ok(perso_dgis(&args.verb)?.join("\n"));
+        return Ok(perso_dgis(&args.verb, args.pin.as_deref())?.join("\n"));
     }
     let aid = hex::decode(&args.aid).map_err(|e| PurseError::Usage(format!("--aid: {e}")))?;
     if !(5..=16).contains(&aid.len()) {
         return Err(PurseError::Usage("--aid: 5 to 16 bytes".into()));
     }
+    let pin = args
+        .pin
+        .as_deref()
+        .map(pin_bcd)
+        .transpose()
+        .map_err(|e| PurseError::Usage(format!("--pin: {e}")))?;
+    let kind = args.wallet.map_or(PurseKind::Ep, Wallet::kind);
+    // Arguments that cannot work are refused before the card is touched.
+    match &args.verb {
+        Verb::Unload { .. } if args.wallet == Some(Wallet::Ep) => {
+            return Err(PurseError::Usage(
+                "unload: only the ED can be unloaded (drop --wallet ep)".into(),
+            ));
+        }
+        Verb::LockPermanently {
+            yes_really: false, ..
+        } => {
+            return Err(PurseError::Usage(
+                "lock-permanently is irreversible: the purse and the value in it can never be \
+                 used again; add --yes-really to confirm"
+                    .into(),
+            ));
+        }
+        Verb::ChangePin { .. } | Verb::ReloadPin { .. } | Verb::UnblockPin { .. }
+            if args.pin.is_some() =>
+        {
+            return Err(PurseError::Usage(
+                "--pin is for VERIFY; this verb takes --old/--new or --new".into(),
+            ));
+        }
+        _ => {}
+    }
     let mut link = open_link(args)?;
-    let mut term = Terminal::new(link.as_mut(), aid.clone());
+    let term = Terminal::new(link.as_mut(), aid.clone());
+    // Issuer and PIN-management verbs do not VERIFY first.
+    let mut term = match &args.verb {
+        Verb::Balance
+        | Verb::Load { .. }
+        | Verb::Unload { .. }
+        | Verb::Purchase { .. }
+        | Verb::VerifyPin => term.with_pin(pin),
+        _ => term,
+    };
+    let result = run_verb(args, &mut term, &aid, kind);
+    // 6985 is generic ("conditions of use not satisfied"); say which condition when we know.
+    result.map_err(|e| match e {
+        PurseError::Status { what, sw, hint } if sw == StatusWord::CONDITIONS_NOT_SATISFIED => {
+            let hint = if matches!(args.verb, Verb::Unblock { .. }) && !term.blocked() {
+                ": the application is not blocked".to_string()
+            } else if term.blocked() {
+                ": the issuer has blocked the application (SELECT answered 6283); \
+                 `mec purse unblock` lifts the block"
+                    .to_string()
+            } else {
+                hint
+            };
+            PurseError::Status { what, sw, hint }
+        }
+        other => other,
+    })
+}
+
+fn run_verb(
+    args: &PurseArgs,
+    term: &mut Terminal<'_>,
+    aid: &[u8],
+    kind: PurseKind,
+) -> Result<String, PurseError> {
+    if let Some((command, key, new_pin)) = issuer_verb(&args.verb) {
+        warn_test_keys(&[key]);
+        let master = master_or_test(key, command.function());
+        let new_pin = new_pin
+            .map(pin_bcd)
+            .transpose()
+            .map_err(|e| PurseError::Usage(format!("--new: {e}")))?;
+        let info = term.issuer_command(command, &master, new_pin.as_ref().map(|p| p.as_slice()))?;
+        return Ok(issuer_done(command, aid, &info));
+    }
     match &args.verb {
         Verb::Balance => {
             let info = term.select()?;
-            let balance = term.balance()?;
-            Ok(info_lines(&aid, &info, balance))
+            let mut balances = Vec::new();
+            if args.wallet != Some(Wallet::Ed) {
+                balances.push((PurseKind::Ep, term.balance(PurseKind::Ep)?));
+            }
+            if args.wallet == Some(Wallet::Ed) || (args.wallet.is_none() && args.pin.is_some()) {
+                term.verify_pin()?;
+                balances.push((PurseKind::Ed, term.balance(PurseKind::Ed)?));
+            }
+            Ok(info_lines(aid, &info, &balances))
         }
         Verb::Log => {
             term.select()?;
-            Ok(format_log(&term.log()?))
+            let records: Vec<LogRecord> = term
+                .log()?
+                .into_iter()
+                .filter(|r| args.wallet.is_none() || wallet_of(r.tx_type) == args.wallet)
+                .collect();
+            Ok(format_log(&records))
         }
         Verb::Prove { atc, tx_type } => {
             term.select()?;
             let t = match tx_type {
-                TxType::Purchase => pboc::TYPE_EP_PURCHASE,
-                TxType::Load => pboc::TYPE_EP_LOAD,
+                TxType::Purchase => kind.purchase_type(),
+                TxType::Load => kind.load_type(),
+                TxType::Unload => pboc::TYPE_ED_UNLOAD,
             };
             let (mac, tac) = term.prove(t, *atc)?;
             Ok(format!(
                 "{} ATC {atc}: {} {}, TAC {}",
                 type_name(t),
-                if t == pboc::TYPE_EP_PURCHASE {
+                if *tx_type == TxType::Purchase {
                     "card MAC2"
                 } else {
                     "issuer MAC2"
@@ -579,6 +896,22 @@ fn execute(args: &PurseArgs) -> Result<String, PurseError> {
                 hex::encode_upper(mac),
                 hex::encode_upper(tac)
             ))
+        }
+        Verb::VerifyPin => {
+            term.select()?;
+            if term.verify_pin()? {
+                Ok("VERIFY 9000: PIN correct (the try counter is back at its limit)".into())
+            } else {
+                let left = term.pin_tries_left()?;
+                Ok(format!("PIN tries left: {left}"))
+            }
+        }
+        Verb::ChangePin { old, new } => {
+            let old = pin_bcd(old).map_err(|e| PurseError::Usage(format!("--old: {e}")))?;
+            let new = pin_bcd(new).map_err(|e| PurseError::Usage(format!("--new: {e}")))?;
+            term.select()?;
+            term.change_pin(&old, &new)?;
+            Ok("CHANGE PIN 9000: the new PIN is set".into())
         }
         Verb::Load {
             amount,
@@ -591,19 +924,37 @@ fn execute(args: &PurseArgs) -> Result<String, PurseError> {
         } => {
             warn_test_keys(&[issuer_master_key, tac_master_key]);
             let keys = IssuerKeys {
-                load_master: issuer_master_key
-                    .clone()
-                    .unwrap_or_else(|| test_key(key_function::LOAD)),
-                tac_master: tac_master_key
-                    .clone()
-                    .unwrap_or_else(|| test_key(key_function::TAC)),
+                load_master: master_or_test(issuer_master_key, key_function::LOAD),
+                tac_master: master_or_test(tac_master_key, key_function::TAC),
                 load_key: (*key_index, *key_version),
                 tac_key: TacKeyRef {
                     index: 1,
                     version: 1,
                 },
             };
-            let r = term.load(&keys, *amount, *terminal_id, when.unwrap_or_else(now))?;
+            let r = term.load(&keys, kind, *amount, *terminal_id, when.unwrap_or_else(now))?;
+            Ok(format_receipt(&r))
+        }
+        Verb::Unload {
+            amount,
+            terminal_id,
+            unload_master_key,
+            tac_master_key,
+            key_index,
+            key_version,
+            when,
+        } => {
+            warn_test_keys(&[unload_master_key, tac_master_key]);
+            let keys = IssuerKeys {
+                load_master: master_or_test(unload_master_key, key_function::UNLOAD),
+                tac_master: master_or_test(tac_master_key, key_function::TAC),
+                load_key: (*key_index, *key_version),
+                tac_key: TacKeyRef {
+                    index: 1,
+                    version: 1,
+                },
+            };
+            let r = term.unload(&keys, *amount, *terminal_id, when.unwrap_or_else(now))?;
             Ok(format_receipt(&r))
         }
         Verb::Purchase {
@@ -615,19 +966,28 @@ fn execute(args: &PurseArgs) -> Result<String, PurseError> {
             when,
         } => {
             warn_test_keys(&[purchase_master_key]);
-            let master = purchase_master_key
-                .clone()
-                .unwrap_or_else(|| test_key(key_function::PURCHASE));
+            let master = master_or_test(purchase_master_key, key_function::PURCHASE);
             let serial = serial.unwrap_or_else(|| {
                 SystemTime::now()
                     .duration_since(UNIX_EPOCH)
                     .map_or(0, |d| u32::try_from(d.as_secs() & 0xFFFF_FFFF).unwrap_or(0))
             });
             let mut sam = SoftSam::new(&master, *key_index, serial);
-            let r = term.purchase(&mut sam, *amount, *terminal_id, when.unwrap_or_else(now))?;
+            let r = term.purchase(
+                &mut sam,
+                kind,
+                *amount,
+                *terminal_id,
+                when.unwrap_or_else(now),
+            )?;
             Ok(format_receipt(&r))
         }
-        Verb::PersoData { .. } => Err(PurseError::Usage("perso-data".into())),
+        Verb::PersoData { .. }
+        | Verb::ReloadPin { .. }
+        | Verb::UnblockPin { .. }
+        | Verb::Block { .. }
+        | Verb::Unblock { .. }
+        | Verb::LockPermanently { .. } => Err(PurseError::Usage("unexpected verb".into())),
     }
 }
 
@@ -678,5 +1038,63 @@ mod tests {
         assert!(parse_when("20261341071500").is_err());
         assert!(parse_when("2026112107150").is_err());
         assert!(now().is_valid());
+    }
+
+    #[test]
+    fn pins_are_packed_bcd_with_f_filler() {
+        assert_eq!(pin_bcd("123456").unwrap().as_slice(), &[0x12, 0x34, 0x56]);
+        assert_eq!(pin_bcd("12345").unwrap().as_slice(), &[0x12, 0x34, 0x5F]);
+        assert_eq!(pin_bcd("123456789012").unwrap().len(), 6);
+        for bad in ["123", "1234567890123", "12a4", "", "12 34"] {
+            assert!(pin_bcd(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn issuer_commands_carry_the_documented_header_and_mac() {
+        let key = Key16::new([0x11; 16]);
+        let challenge = [1, 2, 3, 4, 5, 6, 7, 8];
+        for (cmd, header) in [
+            (IssuerCommand::Block, [0x84, 0x1E, 0x00, 0x00]),
+            (IssuerCommand::LockPermanently, [0x84, 0x1E, 0x00, 0x01]),
+            (IssuerCommand::Unblock, [0x84, 0x18, 0x00, 0x00]),
+        ] {
+            let apdu = cmd.apdu(&key, challenge, None).unwrap().to_vec().unwrap();
+            let mac = epurse::card::issuer_mac(&key, challenge, header, 4, &[]).unwrap();
+            assert_eq!(apdu[..4], header);
+            assert_eq!(apdu[4], 4);
+            assert_eq!(apdu[5..], mac);
+        }
+        let pin = pin_bcd("1234").unwrap();
+        let apdu = IssuerCommand::ReloadPin
+            .apdu(&key, challenge, Some(&pin))
+            .unwrap()
+            .to_vec()
+            .unwrap();
+        assert_eq!(apdu[..7], [0x80, 0x5E, 0x00, 0x00, 0x06, 0x12, 0x34]);
+        // PIN UNBLOCK: the PIN block enciphered under the DPUK, then the MAC.
+        let apdu = IssuerCommand::UnblockPin
+            .apdu(&key, challenge, Some(&pin))
+            .unwrap()
+            .to_vec()
+            .unwrap();
+        assert_eq!(apdu[..5], [0x84, 0x24, 0x00, 0x00, 0x0C]);
+        let mut block: [u8; 8] = apdu[5..13].try_into().unwrap();
+        epurse::crypto::TdesKey::new(&key).decrypt(&mut block);
+        assert_eq!(block, [0x02, 0x12, 0x34, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]);
+        assert!(
+            IssuerCommand::UnblockPin
+                .apdu(&key, challenge, None)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn status_word_hints() {
+        assert!(terminal::hint(StatusWord::new(0x63, 0xC1)).contains("1 try left"));
+        assert!(terminal::hint(StatusWord::new(0x63, 0xC0)).contains("now blocked"));
+        assert!(terminal::hint(StatusWord::new(0x69, 0x82)).contains("--pin"));
+        assert!(terminal::hint(StatusWord::new(0x93, 0x03)).contains("for good"));
+        assert_eq!(terminal::hint(StatusWord::SUCCESS), "");
     }
 }
