@@ -12,8 +12,8 @@ use crate::jose::keys::PrivateKey;
 use crate::message::{PaymentMethod, RequestType, parse_envelope};
 use crate::registry::{Registry, parse_update_json, parse_update_toml};
 use crate::seeded_rng::SeededRng;
-use crate::server::{HomeInput, UserRequest, VisitedInput};
-use crate::sim::{ALICE, BOB, CAROL, NOBODY, Sim, UserScript};
+use crate::server::{HomeInput, Transmit, Undeliverable, UserRequest, VisitedInput};
+use crate::sim::{ALICE, BOB, CAROL, Fault, HOME, NOBODY, Sim, UserScript, VISITED};
 use crate::store::Pin;
 
 fn fixed_key() -> &'static PrivateKey {
@@ -99,8 +99,9 @@ pub fn registry_update(data: &[u8]) {
 }
 
 /// `roaming_machines`: both servers driven by a byte-coded script of content-provider
-/// requests, garbage and replayed or bit-flipped messages, user actions and clock jumps. Never
-/// panics; never more than one payment per transaction.
+/// requests, garbage and replayed or bit-flipped messages, user actions, clock jumps, partners
+/// going down, refusing or silent, and transport failure reports (also late and repeated
+/// ones). Never panics; never more than one payment per transaction.
 pub fn machines(data: &[u8]) {
     let Ok(mut sim) = Sim::new(
         u64::from(data.first().copied().unwrap_or(0)),
@@ -211,6 +212,33 @@ pub fn machines(data: &[u8]) {
                     .now
                     .saturating_add(Duration::from_secs(u64::from(arg) * 4))
             }
+            _ if arg >= 0xC0 => {
+                // A server's endpoint goes down, refuses, falls silent or recovers.
+                let name = if arg & 1 == 0 { VISITED } else { HOME };
+                match (arg >> 1) & 3 {
+                    0 => sim.faults.remove(name),
+                    1 => sim.faults.insert(name.to_owned(), Fault::Down),
+                    2 => sim.faults.insert(name.to_owned(), Fault::Refuses),
+                    _ => sim.faults.insert(name.to_owned(), Fault::Silent),
+                };
+            }
+            _ if arg >= 0x80 => {
+                // A transport failure report for any captured message, to its sender.
+                if let Some((from, to, kind, jws)) = sim
+                    .wire
+                    .get(usize::from(arg) % sim.wire.len().max(1))
+                    .cloned()
+                    && let Some(u) = report_for(&to, &kind, &jws, arg & 1 == 1)
+                {
+                    let _ = if from == VISITED {
+                        sim.visited
+                            .handle_input(sim.now, VisitedInput::Undeliverable(u))
+                    } else {
+                        sim.home.handle_input(sim.now, HomeInput::Undeliverable(u))
+                    };
+                    sim.drain();
+                }
+            }
             _ => {
                 let _ = sim.visited.handle_input(sim.now, VisitedInput::Timeout);
                 let _ = sim.home.handle_input(sim.now, HomeInput::Timeout);
@@ -232,4 +260,19 @@ pub fn machines(data: &[u8]) {
     let n = tids.len();
     tids.dedup();
     assert_eq!(n, tids.len(), "a transaction was paid twice");
+}
+
+/// The transport failure report for a captured message.
+fn report_for(to: &str, kind: &str, jws: &str, permanent: bool) -> Option<Undeliverable> {
+    let parsed = parse_compact(jws).ok()?;
+    let env = parse_envelope(parsed.unverified_payload()).ok()?;
+    let t = Transmit {
+        to: to.to_owned(),
+        url: String::new(),
+        tid: env.tid,
+        message_type: kind.to_owned(),
+        mid: env.mid,
+        jws: jws.to_owned(),
+    };
+    Some(Undeliverable::new(&t, permanent, "fuzz"))
 }

@@ -22,8 +22,9 @@ use crate::registry::{PartnerConfig, Registry, RegistryConfig};
 use crate::security::{Endpoint, Validity};
 use crate::seeded_rng::SeededRng;
 use crate::server::{
-    CpEvent, HomeConfig, HomeInput, HomeOutput, HomeServer, MemoryAcquirer, StartRequest,
-    UserReply, UserRequest, VisitedConfig, VisitedInput, VisitedOutput, VisitedServer,
+    CpEvent, HomeConfig, HomeInput, HomeOutput, HomeServer, MemoryAcquirer, StartRequest, Transmit,
+    Undeliverable, UserReply, UserRequest, VisitedConfig, VisitedInput, VisitedOutput,
+    VisitedServer,
 };
 use crate::store::{
     CardCredential, MemorySubscriber, MemorySubscriberStore, Pin, PinKey, PinVerifier, Subscriber,
@@ -58,6 +59,18 @@ pub struct NetConfig {
     pub max_delay_ms: u64,
 }
 
+/// How a partner's server-to-server endpoint fails (see [`Sim::faults`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Messages vanish without a trace: only the sender's deadlines notice.
+    Silent,
+    /// Nothing listens: the transport gives up on every message after
+    /// [`Sim::transport_give_up_ms`] and reports it undeliverable (not permanent).
+    Down,
+    /// The endpoint refuses every message (an HTTP 4xx): reported undeliverable, permanent.
+    Refuses,
+}
+
 /// What the simulated user does when redirected to the home server.
 #[derive(Debug)]
 pub enum UserScript {
@@ -79,6 +92,10 @@ enum Node {
     Visited,
     Home,
     User,
+    /// A transport failure report to the visited server (payload: key in `reports`).
+    VisitedReport,
+    /// A transport failure report to the home server.
+    HomeReport,
 }
 
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -102,6 +119,12 @@ pub struct Sim {
     pub net: NetConfig,
     /// Drop every message to the home server.
     pub home_silent: bool,
+    /// Partners (by name) whose endpoint fails, and how. [`SILENT`] is silent without an entry.
+    pub faults: HashMap<String, Fault>,
+    /// How long the simulated transport tries before reporting a message undeliverable.
+    pub transport_give_up_ms: u64,
+    /// Every transport failure report fed to a machine: (receiving machine, report).
+    pub reports: Vec<(&'static str, Undeliverable)>,
     /// Content-provider notifications.
     pub cp_events: Vec<(TransactionId, CpEvent)>,
     /// User-agent replies from home.
@@ -123,6 +146,18 @@ pub struct Sim {
     next_script: Option<UserScript>,
     sessions: HashMap<String, TransactionId>,
     pins_used: HashMap<String, usize>,
+    pending_reports: HashMap<u64, Undeliverable>,
+}
+
+impl Node {
+    /// Where a transport failure report for a message sent by `from` goes.
+    fn from_name(from: &str) -> Self {
+        if from == VISITED {
+            Self::VisitedReport
+        } else {
+            Self::HomeReport
+        }
+    }
 }
 
 fn key_from(rng: &mut SeededRng) -> PrivateKey {
@@ -290,6 +325,9 @@ impl Sim {
                 ..NetConfig::default()
             },
             home_silent: false,
+            faults: HashMap::new(),
+            transport_give_up_ms: 300,
+            reports: Vec::new(),
             cp_events: Vec::new(),
             user_replies: Vec::new(),
             refused: Vec::new(),
@@ -305,6 +343,7 @@ impl Sim {
             next_script: None,
             sessions: HashMap::new(),
             pins_used: HashMap::new(),
+            pending_reports: HashMap::new(),
         })
     }
 
@@ -370,15 +409,34 @@ impl Sim {
             }
     }
 
-    fn send_net(&mut self, from: &str, to_name: &str, kind: &str, jws: String) {
+    fn send_net(&mut self, from: &str, t: Transmit) {
+        let (to_name, kind) = (t.to.as_str(), t.message_type.as_str());
         self.transcript
             .push(format!("{} {from}->{to_name} {kind}", self.now.as_millis()));
         self.wire.push((
             from.to_owned(),
             to_name.to_owned(),
             kind.to_owned(),
-            jws.clone(),
+            t.jws.clone(),
         ));
+        match self.faults.get(to_name).copied() {
+            Some(Fault::Silent) => return,
+            Some(f @ (Fault::Down | Fault::Refuses)) => {
+                let report = Node::from_name(from);
+                let permanent = f == Fault::Refuses;
+                let reason = if permanent {
+                    "refused (HTTP 400)"
+                } else {
+                    "connection refused"
+                };
+                self.push(self.transport_give_up_ms, report, String::new());
+                self.pending_reports
+                    .insert(self.seq, Undeliverable::new(&t, permanent, reason));
+                return;
+            }
+            None => {}
+        }
+        let jws = t.jws;
         let to = match to_name {
             VISITED => Node::Visited,
             HOME if !self.home_silent => Node::Home,
@@ -405,9 +463,7 @@ impl Sim {
             while let Some(o) = self.visited.poll_output() {
                 moved = true;
                 match o {
-                    VisitedOutput::Transmit(t) => {
-                        self.send_net(VISITED, &t.to, &t.message_type, t.jws)
-                    }
+                    VisitedOutput::Transmit(t) => self.send_net(VISITED, t),
                     VisitedOutput::RedirectUser { tid, url } => {
                         let session = url.rsplit('/').next().unwrap_or_default().to_owned();
                         self.sessions.insert(session.clone(), tid);
@@ -421,7 +477,7 @@ impl Sim {
             while let Some(o) = self.home.poll_output() {
                 moved = true;
                 match o {
-                    HomeOutput::Transmit(t) => self.send_net(HOME, &t.to, &t.message_type, t.jws),
+                    HomeOutput::Transmit(t) => self.send_net(HOME, t),
                     HomeOutput::ToUser { session, reply } => self.on_user_reply(session, reply),
                 }
             }
@@ -498,6 +554,22 @@ impl Sim {
                     .handle_input(self.now, HomeInput::Receive { jws: ev.payload })
                 {
                     self.refused.push((HOME, ErrorCode::from(&e)));
+                }
+            }
+            Node::VisitedReport | Node::HomeReport => {
+                let Some(u) = self.pending_reports.remove(&ev.seq) else {
+                    return;
+                };
+                if ev.to == Node::VisitedReport {
+                    self.reports.push((VISITED, u.clone()));
+                    let _ = self
+                        .visited
+                        .handle_input(self.now, VisitedInput::Undeliverable(u));
+                } else {
+                    self.reports.push((HOME, u.clone()));
+                    let _ = self
+                        .home
+                        .handle_input(self.now, HomeInput::Undeliverable(u));
                 }
             }
             Node::User => {

@@ -1,4 +1,5 @@
-//! Property: any interleaving of losses, duplicates, delays and replays yields at most one
+//! Property: any interleaving of losses, duplicates, delays, replays and a server outage (its
+//! endpoint down, the transport reporting messages to it undeliverable) yields at most one
 //! payment per transaction and states on both servers that agree about the money.
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -6,7 +7,7 @@ use core::time::Duration;
 
 use mec_roaming::message::{PaymentMethod, RequestType};
 use mec_roaming::server::{CpEvent, HomeServer, HomeTxState, VisitedTxState};
-use mec_roaming::sim::{ALICE, CAROL, NetConfig, Sim, UserScript, VISITED};
+use mec_roaming::sim::{ALICE, CAROL, Fault, HOME, NetConfig, Sim, UserScript, VISITED};
 use mec_roaming::store::{MemorySubscriberStore, SubscriberStore};
 use mec_roaming::{E164, SeededRng};
 use proptest::prelude::*;
@@ -23,6 +24,7 @@ proptest! {
         encrypt in any::<bool>(),
         second_tx in any::<bool>(),
         replays in proptest::collection::vec((any::<u16>(), any::<bool>(), 0u64..20_000), 0..12),
+        outage in proptest::option::of((any::<bool>(), 0u64..10_000, 0u64..40_000)),
     ) {
         let mut sim = Sim::new(seed, encrypt).unwrap();
         sim.net = NetConfig { loss_permille: loss, dup_permille: dup, min_delay_ms: 1, max_delay_ms: max_delay };
@@ -30,6 +32,14 @@ proptest! {
         let mut tids = vec![sim.start(Sim::request(ALICE, RequestType::Payment, Some(1500), &[method]), UserScript::Pins(vec!["1234".into()], None)).unwrap()];
         if second_tx {
             tids.push(sim.start(Sim::request(CAROL, RequestType::Payment, Some(200), &[PaymentMethod::Wallet]), UserScript::Pins(vec!["2468".into()], None)).unwrap());
+        }
+        // One server's endpoint is down for a while (up to 40 s: below the 120 s give-up time).
+        if let Some((home_down, after_ms, for_ms)) = outage {
+            let name = if home_down { HOME } else { VISITED };
+            sim.run_for(Duration::from_millis(after_ms));
+            sim.faults.insert(name.into(), Fault::Down);
+            sim.run_for(Duration::from_millis(for_ms));
+            sim.faults.clear();
         }
         // Interleave replays of captured messages (to either side) with the run.
         for (pick, to_home, wait_ms) in replays {
@@ -39,8 +49,8 @@ proptest! {
                 let _ = if to_home { sim.inject_to_home(w) } else { sim.inject_to_visited(w) };
             }
         }
-        // At most 240 s of replays plus 300 s: below the 600 s for which finished transactions
-        // are kept, so both sides still hold every state checked below.
+        // At most 50 s of outage, 240 s of replays plus 300 s: below the 600 s for which
+        // finished transactions are kept, so both sides still hold every state checked below.
         sim.run_for(Duration::from_secs(300));
 
         let payments = &sim.visited.acquirer().payments;

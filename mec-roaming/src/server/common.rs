@@ -21,8 +21,64 @@ pub struct Transmit {
     pub tid: TransactionId,
     /// Message `type` (for logs).
     pub message_type: String,
+    /// Message id (`mid`) inside the JWS: names this message in an [`Undeliverable`] report.
+    pub mid: MessageId,
     /// The compact JWS.
     pub jws: String,
+}
+
+/// The transport's report that a [`Transmit`] could not be delivered: feed it back as
+/// `VisitedInput::Undeliverable` / `HomeInput::Undeliverable`.
+///
+/// Only a report about the message a transaction is currently waiting on (or, at home, an
+/// answer the visited server refused) acts; a duplicate or late report, or one about a message
+/// the transaction has moved past, changes nothing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Undeliverable {
+    /// Partner the message was for ([`Transmit::to`]).
+    pub to: String,
+    /// Transaction ([`Transmit::tid`]).
+    pub tid: TransactionId,
+    /// The message ([`Transmit::mid`]).
+    pub mid: MessageId,
+    /// `true`: the partner answered and refused the message (an HTTP 4xx: the receiver changed
+    /// nothing, and sending it again cannot succeed). `false`: it could not be reached or kept
+    /// failing (connection errors, timeouts, 5xx) until the transport gave up.
+    pub permanent: bool,
+    /// What happened (for logs and the failure detail).
+    pub reason: String,
+}
+
+impl Undeliverable {
+    /// The report for `transmit`.
+    #[must_use]
+    pub fn new(transmit: &Transmit, permanent: bool, reason: impl Into<String>) -> Self {
+        Self {
+            to: transmit.to.clone(),
+            tid: transmit.tid.clone(),
+            mid: transmit.mid.clone(),
+            permanent,
+            reason: reason.into(),
+        }
+    }
+
+    /// The wire code a transaction aborted by this report fails with: 404 permanent failure
+    /// for a refusal, 405 system connection failure otherwise (EMVCo 3DS Core Spec 2.3.1,
+    /// Table A.4).
+    #[must_use]
+    pub fn code(&self) -> ErrorCode {
+        if self.permanent {
+            ErrorCode::PermanentFailure
+        } else {
+            ErrorCode::ConnectionFailure
+        }
+    }
+
+    /// True when it reports `transmit` (same partner, transaction and message id).
+    #[must_use]
+    pub fn is_about(&self, transmit: &Transmit) -> bool {
+        self.mid == transmit.mid && self.to == transmit.to && self.tid == transmit.tid
+    }
 }
 
 /// Timers of both machines.
@@ -110,6 +166,7 @@ pub(crate) fn seal_to(
             url: partner.url().to_owned(),
             tid: tid.clone(),
             message_type,
+            mid: mid.clone(),
             jws,
         },
         mid,

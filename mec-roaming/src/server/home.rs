@@ -8,7 +8,7 @@ use std::collections::{HashMap, VecDeque};
 use p256::ecdsa::signature::{Signer, Verifier};
 use p256::ecdsa::{Signature, VerifyingKey};
 
-use super::common::{Pending, Timeouts, Transmit, min_deadline, seal_to};
+use super::common::{Pending, Timeouts, Transmit, Undeliverable, min_deadline, seal_to};
 use crate::e164::E164;
 use crate::error::{Error, ErrorCode};
 use crate::jose::{b64, jwe, keys};
@@ -124,6 +124,14 @@ pub enum HomeInput {
         /// The request.
         request: UserRequest,
     },
+    /// The transport gave up on a message this server sent (see [`Undeliverable`]). A refused
+    /// security result or payment authorization aborts the transaction (404; a wallet debit is
+    /// given back: the refusal means the visited server did not act on it); an unreachable
+    /// visited server gets it again on the timer, since an earlier copy may have been acted on
+    /// (after the give-up time the transaction is in doubt, as before). A refused
+    /// roamUserResponse or contractAck means the visited server has moved on: the transaction
+    /// is aborted. Anything else changes nothing.
+    Undeliverable(Undeliverable),
     /// Time passed.
     Timeout,
 }
@@ -363,10 +371,39 @@ impl<S: SubscriberStore, R: rand_core::CryptoRng> HomeServer<S, R> {
                     .push_back(HomeOutput::ToUser { session, reply });
                 Ok(())
             }
+            HomeInput::Undeliverable(u) => {
+                self.undeliverable(now, &u);
+                Ok(())
+            }
             HomeInput::Timeout => {
                 self.timeout(now);
                 Ok(())
             }
+        }
+    }
+
+    /// Acts on a transport failure report; only a refusal of what the transaction waits on
+    /// (or of its last answer) counts.
+    fn undeliverable(&mut self, now: Timestamp, u: &Undeliverable) {
+        if !u.permanent {
+            return; // re-sent on the timer (results) or on the visited side's retransmission
+        }
+        let key: TxKey = (u.to.clone(), u.tid.clone());
+        let Some(tx) = self.txs.get(&key) else {
+            return;
+        };
+        let refused = match tx.state {
+            HomeTxState::ResultSent => tx.pending.as_ref().is_some_and(|p| u.is_about(&p.transmit)),
+            HomeTxState::AwaitingUser => tx.contract_ack.as_ref().is_some_and(|t| u.is_about(t)),
+            HomeTxState::Accepted => self
+                .answers
+                .values()
+                .any(|(t, _)| u.is_about(t) && t.message_type == "roamUserResponse"),
+            HomeTxState::InDoubt | HomeTxState::Completed | HomeTxState::Failed { .. } => false,
+        };
+        if refused {
+            let reason = format!("visited refused the message: {}", u.reason);
+            self.abort(now, &key, u.code(), &reason, false);
         }
     }
 

@@ -9,7 +9,7 @@ mod common;
 pub mod home;
 pub mod visited;
 
-pub use common::{Timeouts, Transmit};
+pub use common::{Timeouts, Transmit, Undeliverable};
 pub use home::{
     HomeConfig, HomeInput, HomeOutput, HomeServer, HomeTxState, UserReply, UserRequest,
 };

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use p256::ecdsa::signature::Verifier;
 use p256::ecdsa::{Signature, VerifyingKey};
 
-use super::common::{Pending, Timeouts, Transmit, min_deadline, seal_to};
+use super::common::{Pending, Timeouts, Transmit, Undeliverable, min_deadline, seal_to};
 use crate::e164::{E164, NormalizeOptions};
 use crate::error::{Error, ErrorCode};
 use crate::jose::{b64, jwe, keys};
@@ -114,6 +114,13 @@ pub enum VisitedInput {
         /// Compact JWS.
         jws: String,
     },
+    /// The transport gave up on a message this server sent (see [`Undeliverable`]). While
+    /// locating the home, an undeliverable roamUserRequest counts as no Accept from that
+    /// candidate and the next one is asked; an undeliverable contract aborts the transaction
+    /// (405 connection failure, or 404 permanent failure for a refusal) and notifies the content
+    /// provider as a deadline would; an undeliverable final answer (payment result, receipt) is
+    /// re-sent on the timer, or no longer when refused. Anything else changes nothing.
+    Undeliverable(Undeliverable),
     /// Time passed (call at or after [`VisitedServer::poll_timeout`]).
     Timeout,
 }
@@ -283,6 +290,12 @@ struct VisitedTx {
     ended_at: Option<Timestamp>,
     /// Some home candidate never answered.
     silent_candidate: bool,
+    /// Some home candidate could not be reached (transport gave up on the roamUserRequest).
+    #[serde(default)]
+    unreachable_candidate: bool,
+    /// Some home candidate refused the roamUserRequest outright.
+    #[serde(default)]
+    refusing_candidate: bool,
 }
 
 /// Everything a visited server must keep across a restart besides its keys, registry and
@@ -446,6 +459,8 @@ impl<A: Acquirer, R: rand_core::CryptoRng> VisitedServer<A, R> {
             final_answer: None,
             ended_at: None,
             silent_candidate: false,
+            unreachable_candidate: false,
+            refusing_candidate: false,
         };
         let cp_ref = tx.cp_ref.clone();
         self.txs.insert(tid.clone(), tx);
@@ -468,6 +483,10 @@ impl<A: Acquirer, R: rand_core::CryptoRng> VisitedServer<A, R> {
         match input {
             VisitedInput::Start(req) => self.start(now, req).map(|_| ()),
             VisitedInput::Receive { jws } => self.receive(now, &jws),
+            VisitedInput::Undeliverable(u) => {
+                self.undeliverable(now, &u);
+                Ok(())
+            }
             VisitedInput::Timeout => {
                 self.timeout(now);
                 Ok(())
@@ -596,23 +615,27 @@ impl<A: Acquirer, R: rand_core::CryptoRng> VisitedServer<A, R> {
             return;
         };
         let Some(home) = candidates.get(*index).cloned() else {
-            if tx.silent_candidate {
-                self.fail(
-                    now,
-                    tid,
-                    ErrorCode::Timeout,
-                    "no home server answered in time",
-                    None,
-                );
+            // No candidate accepted. The most telling reason wins: a candidate that could not
+            // be reached or never answered may have been the home.
+            let (code, why) = if tx.unreachable_candidate {
+                (
+                    ErrorCode::ConnectionFailure,
+                    "no home server accepted the subscriber; a candidate could not be reached",
+                )
+            } else if tx.silent_candidate {
+                (ErrorCode::Timeout, "no home server answered in time")
+            } else if tx.refusing_candidate {
+                (
+                    ErrorCode::PermanentFailure,
+                    "no home server accepted the subscriber; a candidate refused the request",
+                )
             } else {
-                self.fail(
-                    now,
-                    tid,
+                (
                     ErrorCode::AccessDenied,
                     "no home server accepted the subscriber",
-                    None,
-                );
-            }
+                )
+            };
+            self.fail(now, tid, code, why, None);
             return;
         };
         let body = Body::RoamUserRequest {
@@ -637,6 +660,51 @@ impl<A: Acquirer, R: rand_core::CryptoRng> VisitedServer<A, R> {
             tx.attempt_deadline = None;
         }
         self.ask_candidate(now, tid);
+    }
+
+    /// Acts on a transport failure report; only the message the transaction waits on counts.
+    fn undeliverable(&mut self, now: Timestamp, u: &Undeliverable) {
+        let Some(tx) = self.txs.get_mut(&u.tid) else {
+            return;
+        };
+        if !tx.pending.as_ref().is_some_and(|p| u.is_about(&p.transmit)) {
+            return; // late, duplicate, or about a message nothing waits on
+        }
+        match tx.state.clone() {
+            VisitedTxState::Locating { .. } => {
+                // No Accept from this candidate: on to the next one in the defined order.
+                if u.permanent {
+                    tx.refusing_candidate = true;
+                } else {
+                    tx.unreachable_candidate = true;
+                }
+                let number = tx.subscriber;
+                if self.cache.lookup(now, &number) == Some(u.to.as_str()) {
+                    self.cache.forget(&number);
+                }
+                self.next_candidate(now, &u.tid);
+            }
+            VisitedTxState::AwaitingContractAck { home } => {
+                let reason = if u.permanent {
+                    format!("home refused the contract: {}", u.reason)
+                } else {
+                    format!("home could not be reached with the contract: {}", u.reason)
+                };
+                self.fail(now, &u.tid, u.code(), &reason, Some(home));
+            }
+            VisitedTxState::Finishing { .. } => {
+                // The outcome is known and reported. A refused final answer is not sent again;
+                // an unreachable home gets it again on the timer until it acknowledges or the
+                // give-up time passes (its wallet may depend on it).
+                if u.permanent {
+                    tx.pending = None;
+                    tx.state = VisitedTxState::Completed;
+                }
+            }
+            VisitedTxState::AwaitingUser { .. }
+            | VisitedTxState::Completed
+            | VisitedTxState::Failed { .. } => {}
+        }
     }
 
     fn receive(&mut self, now: Timestamp, jws: &str) -> Result<(), Error> {
