@@ -22,6 +22,13 @@
 #      reconnects, re-reads the balance, proves the purchase with GET TRANSACTION PROVE and
 #      never debits twice.
 #   3. The same for CREDIT FOR LOAD.
+#   4. The ED and the PIN: ED load / purchase / unload with --pin (VERIFY in the same card
+#      session), an ED purchase without the PIN (6982), an unload above the balance (9401),
+#      wrong PINs (63Cx), CHANGE PIN, the issuer's RELOAD PIN, APPLICATION BLOCK (purchases
+#      refused with 6985) and UNBLOCK.
+#   5. `--lose-response 0`: the answer to DEBIT FOR UNLOAD is lost; `mec purse` reconnects,
+#      VERIFYs the PIN again, proves the unload and never debits twice. Then the issuer locks
+#      the purse for good (9303 afterwards).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -200,6 +207,54 @@ expect "balance after the lost load answer" 0 purse balance
 expect_field "credited exactly once" "EP balance" "100.25"
 expect "log after recovery" 0 purse log
 [ "$(printf '%s\n' "$OUT" | grep -c 'EP ')" = 4 ] && pass "log has each transaction once" || fail "log: $OUT"
+stop_round
+
+# Round 4: the ED, the PIN and the issuer's commands.
+start_round
+expect "ED purchase without the PIN" 1 purse --wallet ed purchase --amount 1
+expect_err "6982 message" "INITIALIZE FOR PURCHASE: card answered 6982 (security status not satisfied)"
+expect "ED load 60.00 with the PIN" 0 purse --wallet ed --pin 123456 load --amount 60.00 --when 20261121081000
+expect_field "ED load receipt" "Wallet" "ED (electronic deposit)"
+expect_field "ED load receipt" "Balance after" "60.00"
+expect "ED purchase 10.00 with the PIN" 0 purse --wallet ed --pin 123456 purchase --amount 10.00 --serial 300
+expect_field "ED purchase receipt" "Balance after" "50.00"
+expect "unload above the ED balance" 1 purse --pin 123456 unload --amount 50.01
+expect_err "9401 message (unload)" "INITIALIZE FOR UNLOAD: card answered 9401 (insufficient balance)"
+expect "unload 15.00" 0 purse --pin 123456 unload --amount 15.00 --when 20261121081100
+expect_field "unload receipt" "Balance after" "35.00"
+expect_field "unload receipt" "Online ATC" "1"
+UNLOAD_TAC="$(field TAC)"
+expect "prove the unload" 0 purse prove --type unload --atc 1
+printf '%s\n' "$OUT" | grep -q "TAC $UNLOAD_TAC" && pass "prove gives the unload TAC" || fail "prove: $OUT"
+expect "both balances" 0 purse --pin 123456 balance
+expect_field "EP untouched by the ED" "EP balance" "100.25"
+expect_field "ED balance" "ED balance" "35.00"
+expect "wrong PIN" 1 purse verify-pin --pin 000000
+expect_err "63C2 message" "VERIFY PIN: card answered 63C2"
+expect "tries left" 0 purse verify-pin
+[ "$OUT" = "PIN tries left: 2" ] && pass "2 tries left" || fail "tries: $OUT"
+expect "change PIN" 0 purse change-pin --old 123456 --new 2468
+expect "old PIN refused" 1 purse verify-pin --pin 123456
+expect "issuer reloads the PIN" 0 purse reload-pin --new 123456
+expect "reloaded PIN accepted" 0 purse verify-pin --pin 123456
+expect "issuer blocks the purse" 0 purse block
+expect "purchase on a blocked purse" 1 purse purchase --amount 1.00
+expect_err "6985 message" "card answered 6985 (conditions of use not satisfied): the issuer has blocked the application"
+expect "issuer unblocks the purse" 0 purse unblock
+expect "purchase after unblock" 0 purse purchase --amount 1.00 --serial 400
+expect_field "purchase after unblock" "Balance after" "99.25"
+stop_round
+
+# Round 5: the answer to DEBIT FOR UNLOAD is lost after the commit; then the permanent lock.
+start_round --lose-response 0
+expect_lossy "unload with a lost answer" 0 purse --pin 123456 unload --amount 5.00
+printf '%s\n' "$OUT" | grep -q "MAC2 and TAC proved" && pass "unload recovered via GET TRANSACTION PROVE" || fail "no recovery note: $OUT $ERR"
+expect "ED balance after the lost unload answer" 0 purse --wallet ed --pin 123456 balance
+expect_field "unloaded exactly once" "ED balance" "30.00"
+expect "lock without confirmation" 2 purse lock-permanently
+expect "issuer locks the purse for good" 0 purse lock-permanently --yes-really
+expect "locked purse" 1 purse balance
+expect_err "9303 message" "card answered 9303 (application permanently locked)"
 stop_round
 
 log "$PASSED passed, $FAILED failed"
