@@ -20,10 +20,25 @@ struct Run {
 }
 
 fn mec(args: &[&str]) -> Run {
-    let o = Command::new(env!("CARGO_BIN_EXE_mec"))
+    mec_stdin(args, "")
+}
+
+fn mec_stdin(args: &[&str], input: &str) -> Run {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mec"))
         .args(args)
-        .output()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
     Run {
         code: o.status.code().unwrap_or(-1),
         out: String::from_utf8_lossy(&o.stdout).into_owned(),
@@ -33,6 +48,11 @@ fn mec(args: &[&str]) -> Run {
 
 /// A card with the purse installed and personalized; returns the state directory.
 fn card() -> tempfile::TempDir {
+    card_with(&[])
+}
+
+/// A card personalized with `mec purse perso-data PERSO...`.
+fn card_with(perso: &[&str]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let p = profile();
     let (p, s) = (p.to_str().unwrap(), dir.path().to_str().unwrap());
@@ -51,7 +71,9 @@ fn card() -> tempfile::TempDir {
         AID,
     ]);
     assert_eq!(r.code, 0, "{}", r.err);
-    let dgis = mec(&["purse", "perso-data"]);
+    let mut perso_args = vec!["purse", "perso-data"];
+    perso_args.extend_from_slice(perso);
+    let dgis = mec(&perso_args);
     assert_eq!(dgis.code, 0, "{}", dgis.err);
     let mut args = vec![
         "gp",
@@ -739,4 +761,61 @@ fn lost_ed_answers_are_recovered_with_the_pin_again() {
         "25.00"
     );
     assert_eq!(log_lines(&dir, &["--wallet", "ed"]), 3);
+}
+
+#[test]
+fn ed_overdraft_pin_from_stdin_and_personalized_pin() {
+    // A purse personalized with PIN 2580 (read from standard input), 5 tries and an ED
+    // overdraft limit of 10.00.
+    let dir = card_with(&["--pin", "2580", "--pin-tries", "5", "--ed-overdraft", "10"]);
+    let p = profile();
+    let base = [
+        "purse",
+        "--virtual",
+        p.to_str().unwrap(),
+        "--virtual-state",
+        dir.path().to_str().unwrap(),
+    ];
+    let run = |extra: &[&str], input: &str| {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        mec_stdin(&args, input)
+    };
+    assert_eq!(run(&["verify-pin"], "").out, "PIN tries left: 5\n");
+    let r = run(&["--pin", "-", "verify-pin"], "2580\n");
+    assert_eq!(r.code, 0, "{}", r.err);
+    let r = run(
+        &["--wallet", "ed", "--pin", "-", "load", "--amount", "5"],
+        "2580\n",
+    );
+    assert_eq!(r.code, 0, "{}", r.err);
+    // Into the overdraft: 5.00 - 12.00 = -7.00.
+    let r = run(
+        &["--wallet", "ed", "--pin", "-", "purchase", "--amount", "12"],
+        "2580\n",
+    );
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert_eq!(field(&r.out, "Balance after"), "-7.00");
+    // Beyond it: 9401.
+    let r = run(
+        &[
+            "--wallet", "ed", "--pin", "-", "purchase", "--amount", "3.01",
+        ],
+        "2580\n",
+    );
+    assert_eq!(r.code, 1);
+    assert!(r.err.contains("9401"), "{}", r.err);
+    // An unload never goes below zero.
+    let r = run(&["--pin", "-", "unload", "--amount", "1"], "2580\n");
+    assert_eq!(r.code, 1);
+    assert!(
+        r.err.contains("INITIALIZE FOR UNLOAD: card answered 9401"),
+        "{}",
+        r.err
+    );
+    let r = run(&["--pin", "-", "balance"], "2580\n");
+    assert_eq!(field(&r.out, "ED balance"), "-7.00");
+    // An empty standard input is a usage error.
+    assert_eq!(run(&["--pin", "-", "verify-pin"], "").code, 2);
+    assert_eq!(run(&["verify-pin"], "").out, "PIN tries left: 5\n");
 }

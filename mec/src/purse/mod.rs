@@ -30,6 +30,8 @@ use epurse::pboc::{self, DateTime, PurseKind};
 use epurse::perso::{KeyRecord, Personalization};
 
 use crate::transport::{PcscTransport, Transport, VirtualTransport};
+use zeroize::Zeroizing;
+
 use terminal::{
     IssuerCommand, IssuerKeys, PurseError, PurseInfo, Receipt, SoftSam, Terminal, pin_bcd,
 };
@@ -74,8 +76,9 @@ pub(crate) struct PurseArgs {
     /// balance when --pin is given; `log` shows both).
     #[arg(long, value_enum, global = true)]
     wallet: Option<Wallet>,
-    /// The cardholder PIN (4 to 12 digits), presented with VERIFY right after SELECT
-    /// (`perso-data`: the PIN to personalize, default 123456).
+    /// The cardholder PIN (4 to 12 digits), presented with VERIFY right after SELECT; `-`
+    /// reads it from the first line of standard input (`perso-data`: the PIN to
+    /// personalize, default 123456).
     #[arg(long, value_name = "DIGITS", global = true)]
     pin: Option<String>,
     /// The operation.
@@ -769,18 +772,33 @@ fn issuer_done(command: IssuerCommand, aid: &[u8], info: &PurseInfo) -> String {
     )
 }
 
+/// `--pin -`: the PIN is the first line of standard input (kept out of the process list).
+fn read_pin_line() -> Result<Zeroizing<String>, PurseError> {
+    let mut line = Zeroizing::new(String::new());
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| PurseError::Usage(format!("--pin -: reading standard input: {e}")))?;
+    Ok(Zeroizing::new(
+        line.trim_end_matches(['\r', '\n']).to_string(),
+    ))
+}
+
 fn execute(args: &PurseArgs) -> Result<String, PurseError> {
+    let pin_text = match args.pin.as_deref() {
+        Some("-") => Some(read_pin_line()?),
+        Some(p) => Some(Zeroizing::new(p.to_string())),
+        None => None,
+    };
     if let Verb::PersoData { .. } = &args.verb {
-        return Ok(perso_dgis(&args.verb, args.pin.as_deref())?.join("\n"));
+        return Ok(perso_dgis(&args.verb, pin_text.as_deref().map(String::as_str))?.join("\n"));
     }
     let aid = hex::decode(&args.aid).map_err(|e| PurseError::Usage(format!("--aid: {e}")))?;
     if !(5..=16).contains(&aid.len()) {
         return Err(PurseError::Usage("--aid: 5 to 16 bytes".into()));
     }
-    let pin = args
-        .pin
+    let pin = pin_text
         .as_deref()
-        .map(pin_bcd)
+        .map(|p| pin_bcd(p))
         .transpose()
         .map_err(|e| PurseError::Usage(format!("--pin: {e}")))?;
     let kind = args.wallet.map_or(PurseKind::Ep, Wallet::kind);
