@@ -33,7 +33,7 @@ enum Group {
     Vse(vse::VseCommand),
     /// GlobalPlatform card management over PC/SC (list, install, personalize, lock, delete, keys).
     Gp(Box<gp::GpArgs>),
-    /// E-purse terminal: balance, load, purchase, log, prove (PBOC-style purse applet).
+    /// E-purse terminal: EP/ED balance, load, unload, purchase, log, prove; PIN and issuer commands (PBOC-style purse applet).
     Purse(Box<purse::PurseArgs>),
     /// Roaming for mobile e-commerce: the visited and home reference servers.
     #[command(subcommand)]
