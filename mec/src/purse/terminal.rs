@@ -17,7 +17,7 @@ use epurse::pboc::{
     self, DateTime, InitLoadResponse, InitPurchaseResponse, InitializeData, PurseKind,
 };
 
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use crate::transport::{Transport, TransportError};
 
@@ -418,7 +418,7 @@ impl<'a> Terminal<'a> {
         }
     }
 
-    /// CHANGE PIN `80 5E 01 00 Lc old FF new` (ISO PIN formats, `docs/epurse.md`).
+    /// CHANGE PIN `80 5E 01 00 Lc old FF new` (packed BCD PINs, `docs/epurse.md`).
     ///
     /// # Errors
     /// [`PurseError::Status`]: `63Cx` wrong old PIN, `6983` blocked, `6A80` malformed new PIN.
@@ -433,9 +433,7 @@ impl<'a> Terminal<'a> {
             0x00,
         )
         .with_data(data.to_vec());
-        let r = self.expect("CHANGE PIN", &cmd).map(|_| ());
-        data.zeroize();
-        r
+        self.expect("CHANGE PIN", &cmd).map(|_| ())
     }
 
     /// An issuer command: GET CHALLENGE (8 bytes), then the command MACed with the card's
