@@ -90,6 +90,12 @@ pub enum Error {
     /// The card's SCP11 public key is not one the caller trusts.
     #[error("the card's SCP11 key is not trusted")]
     UntrustedCardKey,
+    /// The SD's SCP11 certificate chain was refused (host side): which certificate and why.
+    #[error("SD certificate chain refused: {0}")]
+    Certificate(crate::scp11::chain::CertificateError),
+    /// A trust anchor could not be read (not a P-256 key or CA certificate).
+    #[error("trust anchor refused: {0}")]
+    TrustAnchor(crate::scp11::chain::CertificateFault),
     /// A PUT KEY key check value did not match the decrypted key.
     #[error("key check value mismatch")]
     KcvMismatch,

@@ -336,3 +336,52 @@ pub fn internal_authenticate_request(data: &[u8]) {
         assert_eq!(session.level(), SecurityLevel::ALL);
     }
 }
+
+/// Fuzz target `scp11_cert_chain`: SD certificate chain verification never panics, is
+/// deterministic, and when it accepts a chain returns the key of the chain's last
+/// certificate.
+///
+/// Input: one flags byte (bit 0: an 8-byte big-endian Unix time follows, passed as `now`),
+/// then segments of `u16` big-endian length + bytes: the first segment is the trust anchor
+/// (a certificate or a `SubjectPublicKeyInfo`), the others are the chain, root-most first.
+pub fn cert_chain(data: &[u8]) {
+    use crate::scp11::chain::{TrustAnchor, UnixTime, verify_chain};
+    let Some((&flags, mut rest)) = data.split_first() else {
+        return;
+    };
+    let mut now = None;
+    if flags & 1 == 1 {
+        let Some((time, after)) = rest.split_first_chunk::<8>() else {
+            return;
+        };
+        now = Some(UnixTime(u64::from_be_bytes(*time)));
+        rest = after;
+    }
+    let mut segments = Vec::new();
+    while let Some((len, after)) = rest.split_first_chunk::<2>() {
+        let len = usize::from(u16::from_be_bytes(*len));
+        let Some(segment) = after.get(..len) else {
+            break;
+        };
+        segments.push(segment);
+        rest = after.get(len..).unwrap_or(&[]);
+    }
+    let Some((anchor, chain)) = segments.split_first() else {
+        return;
+    };
+    let anchors: Vec<TrustAnchor> = TrustAnchor::from_der(anchor).into_iter().collect();
+    let first = verify_chain(chain, &anchors, now);
+    assert_eq!(
+        first,
+        verify_chain(chain, &anchors, now),
+        "not deterministic"
+    );
+    if let (Ok(key), Some(last)) = (first, chain.last()) {
+        let leaf = TrustAnchor::from_certificate(last).map(|a| *a.public_key());
+        assert_eq!(
+            leaf,
+            Ok(key),
+            "accepted chain returned another key than its last"
+        );
+    }
+}

@@ -4,10 +4,15 @@
 //!
 //! - [`host`]: builds INTERNAL AUTHENTICATE, verifies the receipt;
 //! - [`card`]: holds SK.SD (from PKCS#8) and its certificate chain, answers INTERNAL
-//!   AUTHENTICATE.
+//!   AUTHENTICATE;
+//! - [`chain`]: verifies the SD's certificate chain (GET DATA BF21, X.509 or GlobalPlatform
+//!   format) against the host's trust anchors ([`verify_chain`]).
 
 pub mod card;
+pub mod chain;
 pub mod host;
+
+pub use chain::{CertificateError, CertificateFault, TrustAnchor, UnixTime, verify_chain};
 
 use alloc::vec::Vec;
 
