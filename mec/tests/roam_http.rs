@@ -24,6 +24,9 @@ use serde_json::{Value, json};
 
 const ALICE: &str = "+447700900123";
 const BOB: &str = "+447701900456";
+/// Served by prefix 7799 at `dead-uk` (a free loopback port with nothing listening), found at
+/// `home-uk` (same country code) after that.
+const CAROL: &str = "+447799900789";
 const NOBODY: &str = "+15550100";
 const MERCHANT: &str = "Helsinki Tickets Oy";
 const WAIT: Duration = Duration::from_secs(30);
@@ -115,6 +118,31 @@ struct World {
     device_key: PrivateKey,
     http: Client,
     orders: std::cell::Cell<u32>,
+    /// Bearer tokens made with `mec roam token`.
+    cp_token: String,
+    admin_token: String,
+}
+
+/// `mec roam token --scope <scope>`: (token, config line).
+fn make_token(scope: &str) -> (String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mec"))
+        .args(["roam", "token", "--scope", scope])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    let token = lines.next().unwrap().to_owned();
+    let line = lines.next().unwrap().to_owned();
+    assert!(
+        line.starts_with(&format!("{scope}_token_sha256 = [\"")),
+        "{line}"
+    );
+    assert!(
+        !line.contains(&token),
+        "only the hash goes into the configuration"
+    );
+    (token, line)
 }
 
 fn pem_toml(key: &PrivateKey) -> String {
@@ -130,7 +158,7 @@ impl World {
         let home_key = PrivateKey::generate(&mut rng);
         let signing = PrivateKey::generate(&mut rng);
         let device_key = PrivateKey::generate(&mut rng);
-        let (vp, hp) = (free_port(), free_port());
+        let (vp, hp, dead) = (free_port(), free_port(), free_port());
         fs::write(
             d.join("visited.key.pem"),
             visited_key.to_pkcs8_pem().unwrap().as_bytes(),
@@ -152,6 +180,8 @@ impl World {
         )
         .unwrap();
         fs::write(d.join("pin.hex"), "11".repeat(32)).unwrap();
+        let (cp_token, cp_line) = make_token("cp");
+        let (admin_token, admin_line) = make_token("admin");
         fs::write(
             d.join("partners.toml"),
             format!(
@@ -174,9 +204,19 @@ country_code = "44"
 local_prefixes = ["7700", "7701"]
 verifying_key = """
 {hk}"""
+
+[[partner]]
+name = "dead-uk"
+url = "http://127.0.0.1:{dead}/roam/v1/s2s/messages"
+country = "GB"
+country_code = "44"
+local_prefixes = ["7799"]
+verifying_key = """
+{dk}"""
 "#,
                 vk = pem_toml(&visited_key),
                 hk = pem_toml(&home_key),
+                dk = pem_toml(&signing),
             ),
         )
         .unwrap();
@@ -199,6 +239,9 @@ request_timeout_ms = 2000
 delivery_attempts = 3
 retry_backoff_ms = 100
 max_body_bytes = 65536
+[auth]
+{cp_line}
+{admin_line}
 [acquirer]
 decline_above = 100000
 "#
@@ -219,6 +262,8 @@ home_response_ms = 5000
 user_ms = 60000
 give_up_ms = 30000
 linger_ms = 600000
+[auth]
+{admin_line}
 [home]
 pin_key = "pin.hex"
 max_pin_tries = 3
@@ -237,6 +282,12 @@ id = "{BOB}"
 pin = "4321"
 payment_methods = ["card"]
 card = "5500000000000004"
+
+[[subscriber]]
+id = "{CAROL}"
+pin = "2468"
+payment_methods = ["wallet"]
+wallet = {{ value = 500, currency = "EUR" }}
 "#
             ),
         )
@@ -257,6 +308,8 @@ card = "5500000000000004"
             device_key,
             http,
             orders: std::cell::Cell::new(0),
+            cp_token,
+            admin_token,
         };
         w.wait_healthy(&w.v_url, "visited");
         w.wait_healthy(&w.h_url, "home");
@@ -290,8 +343,23 @@ card = "5500000000000004"
         }
     }
 
+    /// Adds the bearer token the endpoint at `url` needs (content provider or admin).
+    fn authed(
+        &self,
+        req: reqwest::blocking::RequestBuilder,
+        url: &str,
+    ) -> reqwest::blocking::RequestBuilder {
+        if url.contains("/roam/v1/cp/") {
+            req.bearer_auth(&self.cp_token)
+        } else if url.contains("/roam/v1/admin/") {
+            req.bearer_auth(&self.admin_token)
+        } else {
+            req
+        }
+    }
+
     fn get(&self, url: &str) -> (StatusCode, Value) {
-        let r = self.http.get(url).send().unwrap();
+        let r = self.authed(self.http.get(url), url).send().unwrap();
         let s = r.status();
         (
             s,
@@ -301,8 +369,7 @@ card = "5500000000000004"
 
     fn post(&self, url: &str, body: &Value) -> (StatusCode, Value) {
         let r = self
-            .http
-            .post(url)
+            .authed(self.http.post(url), url)
             .header("content-type", "application/json")
             .body(body.to_string())
             .send()
@@ -875,7 +942,7 @@ fn unknown_subscriber_bad_requests_and_restart_keeps_transactions() {
     let (s, v) = w.post(&updates, &add(2));
     assert_eq!(
         (s, v["serial"].as_u64(), v["partners"].as_u64()),
-        (StatusCode::OK, Some(2), Some(3)),
+        (StatusCode::OK, Some(2), Some(4)), // visited-fi, home-uk, dead-uk + the new one
         "{v}"
     );
     let (s, v) = w.post(&updates, &add(2));
@@ -900,17 +967,31 @@ fn unknown_subscriber_bad_requests_and_restart_keeps_transactions() {
 }
 
 #[test]
-fn a_home_server_that_never_answers_times_out() {
+fn a_home_server_that_is_down_fails_the_transaction_promptly() {
     let mut w = World::new(5);
     w.home.kill();
+    let t0 = Instant::now();
     let tid = w.start(ALICE, "authentication", None, &[]);
-    // Deliveries fail (connection refused), the machine's home-response deadline (5 s here)
-    // passes on a tokio timer, and there is no other candidate: 402.
+    // Deliveries fail (connection refused) to home-uk and then to the other GB candidate
+    // (dead-uk); each report of the delivery task moves location on, and with no candidate
+    // left the transaction fails with 405 (system connection failure), well before the 5 s
+    // home-response deadline.
     let out = w.outcome(&tid);
+    assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
     assert_eq!(
         (out["event"].as_str(), out["code"].as_u64()),
-        (Some("failed"), Some(402)),
+        (Some("failed"), Some(405)),
         "{out}"
+    );
+    let asked: Vec<String> = w
+        .sent("visited.sqlite3", &tid)
+        .into_iter()
+        .map(|m| m.0)
+        .collect();
+    assert_eq!(
+        asked,
+        ["roamUserRequest", "roamUserRequest"],
+        "each candidate once"
     );
     let c = rusqlite::Connection::open_with_flags(
         w.dir.path().join("visited.sqlite3"),
@@ -926,6 +1007,172 @@ fn a_home_server_that_never_answers_times_out() {
         .unwrap();
     assert_eq!(attempts, 3, "bounded retries: {status}");
     assert!(status.starts_with("error"), "{status}");
+}
+
+#[test]
+fn a_partner_with_nothing_listening_is_skipped_and_the_home_found() {
+    let w = World::new(7);
+    let t0 = Instant::now();
+    let tid = w.start(CAROL, "payment", Some(300), &["wallet"]);
+    let url = w.user_url(&tid);
+    // Failed over when the delivery task gave up on dead-uk (3 attempts, 100 + 200 ms
+    // back-off), not at the 5 s home-response deadline.
+    assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
+    assert!(url.starts_with(&w.h_url), "{url}");
+    assert_eq!(w.pin(&url, "2468", None)["status"], "submitted");
+    let out = w.outcome(&tid);
+    assert_eq!(out["event"], "paid", "{out}");
+    assert_eq!(w.subscriber(CAROL)["wallet"]["value"], 200);
+    let c = rusqlite::Connection::open_with_flags(
+        w.dir.path().join("visited.sqlite3"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let mut st = c
+        .prepare(
+            "SELECT to_partner, message_type, attempts, last_status FROM outbox \
+             WHERE tid = ?1 ORDER BY id",
+        )
+        .unwrap();
+    let rows: Vec<(String, String, u32, String)> = st
+        .query_map([&tid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        (rows[0].0.as_str(), rows[0].1.as_str(), rows[0].2),
+        ("dead-uk", "roamUserRequest", 3),
+        "{rows:?}"
+    );
+    assert!(rows[0].3.starts_with("error"), "{rows:?}");
+    assert_eq!(
+        (rows[1].0.as_str(), rows[1].1.as_str()),
+        ("home-uk", "roamUserRequest"),
+        "{rows:?}"
+    );
+    assert_eq!(
+        rows.iter().filter(|r| r.0 == "dead-uk").count(),
+        1,
+        "dead-uk asked once: {rows:?}"
+    );
+    assert!(
+        w.visited.log().contains("undeliverable"),
+        "{}",
+        w.visited.log()
+    );
+}
+
+/// The content-provider and admin endpoints need their bearer token: without one, with a
+/// wrong one, or with the other scope's, 401 with `WWW-Authenticate: Bearer` and nothing
+/// changes; with it, success.
+#[test]
+fn content_provider_and_admin_endpoints_need_their_bearer_token() {
+    let w = World::new(8);
+    let starts = format!("{}/roam/v1/cp/transactions", w.v_url);
+    let body = w.order(ALICE, "authentication", None, &[]);
+    let wrong = "d3JvbmctdG9rZW4td3JvbmctdG9rZW4td3JvbmctdG9rZW4";
+    let try_post = |url: &str, token: Option<&str>, body: String| {
+        let mut r = w
+            .http
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send().unwrap()
+    };
+    let try_get = |url: &str, token: Option<&str>| {
+        let mut r = w.http.get(url);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send().unwrap()
+    };
+    let refused = |r: reqwest::blocking::Response, what: &str| {
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{what}");
+        let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+        assert!(challenge.starts_with("Bearer "), "{what}: {challenge}");
+        let v: Value = serde_json::from_str(&r.text().unwrap()).unwrap();
+        assert_eq!(v["code"], 303, "{what}: {v}");
+        challenge
+    };
+    let c = refused(try_post(&starts, None, body.to_string()), "no token");
+    assert!(
+        !c.contains("error="),
+        "no token: no error code (RFC 6750 §3.1): {c}"
+    );
+    let c = refused(
+        try_post(&starts, Some(wrong), body.to_string()),
+        "wrong token",
+    );
+    assert!(c.contains("error=\"invalid_token\""), "{c}");
+    refused(
+        try_post(&starts, Some(&w.admin_token), body.to_string()),
+        "admin token at a cp endpoint",
+    );
+    let r = w
+        .http
+        .post(&starts)
+        .header("content-type", "application/json")
+        .header("authorization", format!("Basic {}", w.cp_token))
+        .body(body.to_string())
+        .send()
+        .unwrap();
+    refused(r, "another scheme");
+    // Nothing was started: the same cpRef with the right token creates the transaction.
+    let r = try_post(&starts, Some(&w.cp_token), body.to_string());
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let v: Value = serde_json::from_str(&r.text().unwrap()).unwrap();
+    let tid = v["transactionId"].as_str().unwrap().to_owned();
+    let status = format!("{}/roam/v1/cp/transactions/{tid}", w.v_url);
+    refused(try_get(&status, None), "status without token");
+    refused(try_get(&status, Some(wrong)), "status with a wrong token");
+    assert_eq!(try_get(&status, Some(&w.cp_token)).status(), StatusCode::OK);
+    let account = format!("{}/roam/v1/cp/accounts/M", w.v_url);
+    refused(try_get(&account, Some(wrong)), "account with a wrong token");
+    assert_eq!(
+        try_get(&account, Some(&w.cp_token)).status(),
+        StatusCode::OK
+    );
+
+    // Admin: registry updates (both servers) and subscribers (home).
+    let update = json!({ "serial": 2, "operation": [{ "op": "delete", "name": "dead-uk" }] });
+    for base in [&w.v_url, &w.h_url] {
+        let url = format!("{base}/roam/v1/admin/registry/updates");
+        refused(
+            try_post(&url, None, update.to_string()),
+            "update without token",
+        );
+        refused(
+            try_post(&url, Some(wrong), update.to_string()),
+            "wrong token",
+        );
+        refused(
+            try_post(&url, Some(&w.cp_token), update.to_string()),
+            "cp token at an admin endpoint",
+        );
+        let (_, v) = w.get(&format!("{base}/roam/v1/health"));
+        assert_eq!(v["registrySerial"], 1, "nothing applied: {v}");
+        let r = try_post(&url, Some(&w.admin_token), update.to_string());
+        let v: Value = serde_json::from_str(&r.text().unwrap()).unwrap();
+        assert_eq!(v["serial"], 2, "{v}");
+    }
+    let sub = format!("{}/roam/v1/admin/subscribers/{ALICE}", w.h_url);
+    refused(try_get(&sub, None), "subscriber without token");
+    refused(try_get(&sub, Some(wrong)), "subscriber with a wrong token");
+    let r = try_get(&sub, Some(&w.admin_token));
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // Health, s2s and user-agent endpoints take no bearer token.
+    assert_eq!(
+        try_get(&format!("{}/roam/v1/health", w.h_url), None).status(),
+        StatusCode::OK
+    );
+    let url = w.user_url(&tid);
+    assert_eq!(try_get(&url, None).status(), StatusCode::OK);
+    assert_eq!(w.pin(&url, "1234", None)["status"], "submitted");
+    assert_eq!(w.outcome(&tid)["event"], "securityCompleted");
 }
 
 /// Percent-encodes every byte (a valid path segment whatever the bytes).
@@ -1025,9 +1272,11 @@ fn garbage_at_every_endpoint_never_crashes_a_server() {
             ),
         };
         let req = if method == "GET" {
-            w.http.get(&target)
+            w.authed(w.http.get(&target), &target)
         } else {
-            w.http.post(&target).header("content-type", ct).body(body)
+            w.authed(w.http.post(&target), &target)
+                .header("content-type", ct)
+                .body(body)
         };
         let r = req.send().unwrap_or_else(|e| {
             panic!(

@@ -15,6 +15,8 @@ use mec_roaming::server::Timeouts;
 use mec_roaming::store::PinKey;
 use serde::Deserialize;
 
+use super::auth::{Tokens, check_for_role};
+
 /// Which machine a server runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -58,6 +60,9 @@ pub(crate) struct ConfigFile {
     pub(crate) validity: ValidityConfig,
     #[serde(default)]
     pub(crate) http: HttpConfig,
+    /// Bearer tokens of the content-provider and admin endpoints (their SHA-256 only).
+    #[serde(default)]
+    pub(crate) auth: AuthConfig,
     /// Visited only.
     pub(crate) acquirer: Option<AcquirerConfig>,
     /// Home only.
@@ -159,6 +164,21 @@ impl Default for HttpConfig {
     }
 }
 
+/// Bearer tokens (RFC 6750) of the HTTP endpoints, as SHA-256 hashes in hex: the tokens
+/// themselves are never stored. Several per scope allow rotation. Create one with
+/// `mec roam token --scope cp|admin`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AuthConfig {
+    /// Content-provider tokens (`/roam/v1/cp/...`); a visited server needs at least one.
+    #[serde(default)]
+    pub(crate) cp_token_sha256: Vec<String>,
+    /// Admin tokens (`/roam/v1/admin/...`); without any, the admin endpoints refuse every
+    /// request.
+    #[serde(default)]
+    pub(crate) admin_token_sha256: Vec<String>,
+}
+
 /// The visited side's acquirer (a ledger of merchant accounts in the database).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -224,6 +244,8 @@ pub(crate) struct Loaded {
     pub(crate) database: PathBuf,
     /// Home: PIN key.
     pub(crate) pin_key: Option<PinKey>,
+    /// Accepted bearer-token hashes.
+    pub(crate) tokens: Tokens,
     base: PathBuf,
 }
 
@@ -343,6 +365,8 @@ pub(crate) fn load(path: &Path, role: Role) -> anyhow::Result<Loaded> {
     if role == Role::Home && file.acquirer.is_some() {
         bail!("[acquirer] belongs in a visited server's configuration");
     }
+    let tokens = Tokens::from_config(&file.auth)?;
+    check_for_role(&tokens, role == Role::Visited)?;
     let database = resolve(&base, &file.database);
     Ok(Loaded {
         file,
@@ -352,6 +376,7 @@ pub(crate) fn load(path: &Path, role: Role) -> anyhow::Result<Loaded> {
         public_url,
         database,
         pin_key,
+        tokens,
         base,
     })
 }
@@ -359,6 +384,7 @@ pub(crate) fn load(path: &Path, role: Role) -> anyhow::Result<Loaded> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use super::super::auth::Scope;
     use super::*;
 
     #[test]
@@ -377,8 +403,20 @@ mod tests {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/roam");
         let v = load(&dir.join("visited.toml"), Role::Visited).unwrap();
         assert_eq!(v.file.name, "visited-fi");
+        // The README beside the files gives the test-only tokens these hashes are of.
+        assert!(
+            v.tokens
+                .allows(Scope::Cp, b"TEST-ONLY-content-provider-token")
+        );
+        assert!(v.tokens.allows(Scope::Admin, b"TEST-ONLY-admin-token"));
+        assert!(
+            !v.tokens
+                .allows(Scope::Admin, b"TEST-ONLY-content-provider-token")
+        );
         let h = load(&dir.join("home.toml"), Role::Home).unwrap();
         assert_eq!(h.file.subscribers.len(), 3);
+        assert!(h.tokens.allows(Scope::Admin, b"TEST-ONLY-admin-token"));
+        assert!(h.tokens.is_empty(Scope::Cp));
         assert!(
             load(&dir.join("home.toml"), Role::Visited).is_err(),
             "role mismatch refused"

@@ -21,6 +21,7 @@ use super::api::{
     Accepted, CpEventJson, ErrorBody, Health, MerchantAccount, RegistryState, StartTransaction,
     SubmitPin, SubmitSignature, SubscriberInfo, TransactionStatus, UserReplyJson, visited_state,
 };
+use super::auth::Scope;
 use super::config::Role;
 use super::server::{App, Machine, now};
 use super::sqlite::TxFields;
@@ -58,6 +59,9 @@ pub(crate) struct Route {
     pub(crate) roles: &'static [Role],
     /// Handler.
     pub(crate) op: Op,
+    /// Bearer-token scope required (`None`: s2s messages are authenticated by their JWS,
+    /// user-agent requests by the session id, health is open).
+    pub(crate) auth: Option<Scope>,
 }
 
 const BOTH: &[Role] = &[Role::Visited, Role::Home];
@@ -71,66 +75,77 @@ pub(crate) const ROUTES: &[Route] = &[
         path: "/roam/v1/health",
         roles: BOTH,
         op: Op::Health,
+        auth: None,
     },
     Route {
         method: "POST",
         path: "/roam/v1/admin/registry/updates",
         roles: BOTH,
         op: Op::RegistryUpdate,
+        auth: Some(Scope::Admin),
     },
     Route {
         method: "POST",
         path: "/roam/v1/s2s/messages",
         roles: BOTH,
         op: Op::S2sMessage,
+        auth: None,
     },
     Route {
         method: "POST",
         path: "/roam/v1/cp/transactions",
         roles: VISITED,
         op: Op::CpStart,
+        auth: Some(Scope::Cp),
     },
     Route {
         method: "GET",
         path: "/roam/v1/cp/transactions/{tid}",
         roles: VISITED,
         op: Op::CpStatus,
+        auth: Some(Scope::Cp),
     },
     Route {
         method: "GET",
         path: "/roam/v1/cp/accounts/{merchant}",
         roles: VISITED,
         op: Op::CpAccount,
+        auth: Some(Scope::Cp),
     },
     Route {
         method: "GET",
         path: "/roam/v1/user/sessions/{session}",
         roles: HOME,
         op: Op::UserContract,
+        auth: None,
     },
     Route {
         method: "GET",
         path: "/roam/v1/user/sessions/{session}/status",
         roles: HOME,
         op: Op::UserStatus,
+        auth: None,
     },
     Route {
         method: "POST",
         path: "/roam/v1/user/sessions/{session}/pin",
         roles: HOME,
         op: Op::UserPin,
+        auth: None,
     },
     Route {
         method: "POST",
         path: "/roam/v1/user/sessions/{session}/signature",
         roles: HOME,
         op: Op::UserSignature,
+        auth: None,
     },
     Route {
         method: "GET",
         path: "/roam/v1/admin/subscribers/{subscriber}",
         roles: HOME,
         op: Op::AdminSubscriber,
+        auth: Some(Scope::Admin),
     },
 ];
 
@@ -139,7 +154,15 @@ pub(crate) fn router(app: Arc<App>) -> Router {
     let limit = app.http.max_body_bytes;
     let mut r: Router<Arc<App>> = Router::new();
     for route in ROUTES.iter().filter(|r| r.roles.contains(&app.role)) {
-        r = r.route(route.path, method_router(route));
+        let mut m = method_router(route);
+        if let Some(scope) = route.auth {
+            // Checked before the handler runs: a refused request changes nothing.
+            m = m.layer(axum::middleware::from_fn_with_state(
+                (Arc::clone(&app), scope),
+                authorize,
+            ));
+        }
+        r = r.route(route.path, m);
     }
     r.fallback(|| async {
         error(
@@ -170,6 +193,21 @@ fn method_router(route: &Route) -> MethodRouter<Arc<App>> {
         Op::UserPin => on(m, user_pin),
         Op::UserSignature => on(m, user_signature),
         Op::AdminSubscriber => on(m, admin_subscriber),
+    }
+}
+
+/// Lets the request through only with a bearer token of `scope`; otherwise 401.
+async fn authorize(
+    State((app, scope)): State<(Arc<App>, Scope)>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match app.tokens.check(scope, req.headers()) {
+        Ok(()) => next.run(req).await,
+        Err(refusal) => {
+            warn!(path = %req.uri().path(), scope = scope.scheme(), "request without an accepted bearer token refused");
+            *refusal
+        }
     }
 }
 
@@ -699,6 +737,41 @@ mod tests {
                 .collect();
             let ours: BTreeSet<&str> = r.roles.iter().map(|r| r.as_str()).collect();
             assert_eq!(roles, ours, "x-mec-roles of {} {}", r.method, r.path);
+        }
+    }
+
+    /// Every route's bearer-token scope is its OpenAPI `security`, with 401 documented; the
+    /// others declare no HTTP security (`security: []`).
+    #[test]
+    fn openapi_security_matches_the_route_table() {
+        let doc = openapi();
+        for scope in [Scope::Cp, Scope::Admin] {
+            let s = &doc["components"]["securitySchemes"][scope.scheme()];
+            assert_eq!(
+                (s["type"].as_str(), s["scheme"].as_str()),
+                (Some("http"), Some("bearer")),
+                "{}",
+                scope.scheme()
+            );
+        }
+        for r in ROUTES {
+            let op = &doc["paths"][r.path][r.method.to_lowercase()];
+            let expected = match r.auth {
+                Some(scope) => serde_json::json!([{ scope.scheme(): [] }]),
+                None => serde_json::json!([]),
+            };
+            assert_eq!(
+                op["security"], expected,
+                "security of {} {}",
+                r.method, r.path
+            );
+            assert_eq!(
+                r.auth.is_some(),
+                op["responses"].get("401").is_some(),
+                "401 of {} {}",
+                r.method,
+                r.path
+            );
         }
     }
 

@@ -5,6 +5,7 @@
 //! recorded. See `docs/roaming-server.md` and `docs/roaming-openapi.json`.
 
 mod api;
+mod auth;
 mod config;
 mod http;
 mod server;
@@ -30,6 +31,14 @@ pub(crate) enum RoamCommand {
         /// Configuration file (TOML), see docs/roaming-server.md.
         #[arg(long)]
         config: PathBuf,
+    },
+    /// Create a bearer token for the content-provider or admin endpoints: prints the token
+    /// (give it to the client; it is not stored anywhere) and the line for the server's
+    /// `[auth]` section, which holds only its SHA-256.
+    Token {
+        /// Which endpoints the token opens.
+        #[arg(long, value_enum)]
+        scope: auth::Scope,
     },
     /// Generate a P-256 key: PKCS#8 PEM to FILE (mode 0600), the public key (SPKI PEM) to stdout.
     Keygen {
@@ -61,6 +70,12 @@ pub(crate) fn run(command: RoamCommand) -> anyhow::Result<ExitCode> {
                 .build()
                 .context("tokio runtime")?;
             rt.block_on(server::serve(loaded))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        RoamCommand::Token { scope } => {
+            let (token, hash) = auth::generate()?;
+            println!("{}", token.as_str());
+            println!("{} = [\"{hash}\"]", scope.config_key());
             Ok(ExitCode::SUCCESS)
         }
         RoamCommand::Keygen { out } => {

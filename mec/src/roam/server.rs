@@ -11,8 +11,8 @@ use chacha20::ChaCha20Rng;
 use mec_roaming::message::TransactionId;
 use mec_roaming::security::Endpoint;
 use mec_roaming::server::{
-    HomeConfig, HomeOutput, HomeServer, Transmit, UserReply, VisitedConfig, VisitedOutput,
-    VisitedServer,
+    HomeConfig, HomeInput, HomeOutput, HomeServer, Transmit, Undeliverable, UserReply,
+    VisitedConfig, VisitedInput, VisitedOutput, VisitedServer,
 };
 use mec_roaming::store::{CardCredential, Pin, PinVerifier};
 use mec_roaming::{E164, Timestamp};
@@ -228,6 +228,8 @@ pub(crate) struct App {
     pub(crate) role: Role,
     pub(crate) name: String,
     pub(crate) http: HttpConfig,
+    /// Accepted bearer tokens (hashes) of the content-provider and admin endpoints.
+    pub(crate) tokens: super::auth::Tokens,
     client: reqwest::Client,
 }
 
@@ -438,6 +440,10 @@ pub(crate) fn is_loopback_http(url: &str) -> bool {
 
 /// Runs the server until Ctrl-C or SIGTERM.
 pub(crate) async fn serve(loaded: Loaded) -> anyhow::Result<()> {
+    let tokens = loaded.tokens.clone();
+    if tokens.is_empty(super::auth::Scope::Admin) {
+        warn!("no [auth] admin_token_sha256: the admin endpoints refuse every request");
+    }
     let (core, role, name, http, listen) = build(loaded)?;
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_millis(http.request_timeout_ms))
@@ -453,6 +459,7 @@ pub(crate) async fn serve(loaded: Loaded) -> anyhow::Result<()> {
         role,
         name,
         http,
+        tokens,
         client,
     });
     let listener = tokio::net::TcpListener::bind(listen)
@@ -560,7 +567,23 @@ async fn delivery_loop(app: Arc<App>, mut rx: mpsc::UnboundedReceiver<(i64, Tran
     }
 }
 
+/// Tells the machine that the transport gave up on `t` (see [`Undeliverable`]).
+fn report_undeliverable(app: &App, t: &Transmit, permanent: bool, reason: String) {
+    warn!(to = %t.to, tid = %t.tid, message_type = %t.message_type, mid = %t.mid, permanent, reason = %reason, "message undeliverable; reported to the state machine");
+    let u = Undeliverable::new(t, permanent, reason);
+    let _ = app.input(|c| match &mut c.machine {
+        Machine::Visited(v) => v.handle_input(now(), VisitedInput::Undeliverable(u)),
+        Machine::Home(h) => h.handle_input(now(), HomeInput::Undeliverable(u)),
+    });
+}
+
+/// At most this much of a refusal's body goes into the failure reason.
+const REASON_MAX: usize = 200;
+
 /// POSTs one message, retrying connection errors and 5xx answers with exponential back-off.
+/// A 4xx refusal (the receiver changed nothing) is reported to the machine as a permanent
+/// failure, exhausted retries as a transient one; the machine decides what that means for the
+/// transaction (next home candidate, abort, or its own re-send timer).
 async fn deliver(app: Arc<App>, id: i64, t: Transmit) {
     if !is_loopback_http(&t.url) {
         error!(to = %t.to, url = %t.url, "refusing to send to a URL that is not plain HTTP on loopback");
@@ -568,6 +591,12 @@ async fn deliver(app: Arc<App>, id: i64, t: Transmit) {
             app.lock()
                 .journal
                 .outbox_result(id, 0, "not sent: URL not on loopback"),
+        );
+        report_undeliverable(
+            &app,
+            &t,
+            true,
+            "partner URL is not plain HTTP on loopback".into(),
         );
         return;
     }
@@ -581,7 +610,7 @@ async fn deliver(app: Arc<App>, id: i64, t: Transmit) {
             .body(t.jws.clone())
             .send()
             .await;
-        let (status, retry) = match r {
+        let (status, outcome) = match r {
             Ok(resp) => {
                 let code = resp.status();
                 let body = resp.text().await.unwrap_or_default();
@@ -590,20 +619,55 @@ async fn deliver(app: Arc<App>, id: i64, t: Transmit) {
                 } else {
                     warn!(to = %t.to, tid = %t.tid, message_type = %t.message_type, status = code.as_u16(), answer = %body, attempt, "message refused");
                 }
-                (code.as_u16().to_string(), code.is_server_error())
+                let outcome = if code.is_success() {
+                    Attempt::Delivered
+                } else if code.is_server_error() {
+                    Attempt::Retry(format!("HTTP {}", code.as_u16()))
+                } else {
+                    let answer: String = body.chars().take(REASON_MAX).collect();
+                    Attempt::Refused(format!("HTTP {}: {answer}", code.as_u16()))
+                };
+                (code.as_u16().to_string(), outcome)
             }
             Err(e) => {
                 warn!(to = %t.to, tid = %t.tid, message_type = %t.message_type, error = %e, attempt, "delivery failed");
-                (format!("error: {e}"), true)
+                (
+                    format!("error: {e}"),
+                    Attempt::Retry(format!("delivery failed: {e}")),
+                )
             }
         };
         log_db(app.lock().journal.outbox_result(id, attempt, &status));
-        if !retry || attempt == attempts {
-            return;
+        match outcome {
+            Attempt::Delivered => return,
+            Attempt::Refused(reason) => {
+                report_undeliverable(&app, &t, true, reason);
+                return;
+            }
+            Attempt::Retry(reason) if attempt == attempts => {
+                report_undeliverable(
+                    &app,
+                    &t,
+                    false,
+                    format!("{reason} (after {attempts} attempts)"),
+                );
+                return;
+            }
+            Attempt::Retry(_) => {}
         }
         tokio::time::sleep(backoff).await;
         backoff = backoff.saturating_mul(2);
     }
+}
+
+/// What one POST came to.
+enum Attempt {
+    /// 2xx.
+    Delivered,
+    /// 4xx (or another non-retryable answer): the receiver refused it.
+    Refused(String),
+    /// Connection error, timeout or 5xx: try again.
+    Retry(String),
 }
 
 #[cfg(test)]
