@@ -217,13 +217,36 @@ pub fn registry(
     Ok(Registry::from_config(cfg)?)
 }
 
-impl Sim {
-    /// A world from `seed`, with card tokens encrypted to the visited server when
-    /// `encrypt_tokens`.
+/// The key material and registry of one simulated world, derived from a seed: the slow part
+/// of [`Sim::new`] (six P-256 key generations and their encodings). Make it once with
+/// [`SimKeys::generate`] and start any number of identical worlds with [`Sim::with_keys`].
+#[derive(Clone)]
+pub struct SimKeys {
+    seed: u64,
+    vk: PrivateKey,
+    hk: PrivateKey,
+    alice_device: PrivateKey,
+    visited_enc: PrivateKey,
+    alice_sign_der: Zeroizing<Vec<u8>>,
+    reg: Registry,
+    keys: Zeroizing<Vec<u8>>,
+    pin_seed: Zeroizing<[u8; 32]>,
+}
+
+impl core::fmt::Debug for SimKeys {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SimKeys")
+            .field("seed", &self.seed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimKeys {
+    /// The keys of the world [`Sim::new`]`(seed, encrypt_tokens)` builds.
     ///
     /// # Errors
-    /// Setup errors (keys, registry), which do not happen for the fixed world.
-    pub fn new(seed: u64, encrypt_tokens: bool) -> Result<Self, Error> {
+    /// Key encoding or registry errors, which do not happen for the fixed world.
+    pub fn generate(seed: u64, encrypt_tokens: bool) -> Result<Self, Error> {
         let mut rng = SeededRng::from_u64(seed);
         let vk = key_from(&mut rng);
         let hk = key_from(&mut rng);
@@ -238,11 +261,52 @@ impl Sim {
             keys.extend_from_slice(&u16::try_from(der.len()).unwrap_or(0).to_be_bytes());
             keys.extend_from_slice(&der);
         }
+        let mut pin_seed = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(&mut *pin_seed);
+        Ok(Self {
+            seed,
+            alice_sign_der: alice_sign.to_pkcs8_der()?,
+            vk,
+            hk,
+            alice_device,
+            visited_enc,
+            reg,
+            keys,
+            pin_seed,
+        })
+    }
+}
+
+impl Sim {
+    /// A world from `seed`, with card tokens encrypted to the visited server when
+    /// `encrypt_tokens`.
+    ///
+    /// # Errors
+    /// Setup errors (keys, registry), which do not happen for the fixed world.
+    pub fn new(seed: u64, encrypt_tokens: bool) -> Result<Self, Error> {
+        Self::with_keys(&SimKeys::generate(seed, encrypt_tokens)?)
+    }
+
+    /// A world from key material made earlier by [`SimKeys::generate`]: the same world as
+    /// [`Sim::new`] with that seed and flag, without generating and encoding the keys again
+    /// (fuzz targets build thousands of worlds per second from a few cached [`SimKeys`]).
+    ///
+    /// # Errors
+    /// Setup errors (subscriber records), which do not happen for the fixed world.
+    pub fn with_keys(world: &SimKeys) -> Result<Self, Error> {
+        let SimKeys {
+            seed,
+            vk,
+            hk,
+            alice_device,
+            visited_enc,
+            alice_sign_der,
+            reg,
+            keys,
+            pin_seed,
+        } = world.clone();
         let now = Timestamp::from_unix_secs(1_760_000_000);
-        let mut pin_seed = [0u8; 32];
-        rng.fill_bytes(&mut pin_seed);
-        let pin_key = PinKey::new(pin_seed);
-        let pin_seed = Zeroizing::new(pin_seed);
+        let pin_key = PinKey::new(*pin_seed);
         let mut store = MemorySubscriberStore::new();
         let alice = E164::parse(ALICE)?;
         let bob = E164::parse(BOB)?;
@@ -259,7 +323,7 @@ impl Sim {
                 has_signing_key: true,
                 device_key: Some(alice_device.public_key()),
             },
-            signing_key_der: Some(alice_sign.to_pkcs8_der()?),
+            signing_key_der: Some(alice_sign_der),
             card: Some(CardCredential::new("4111111111111111")?),
             wallet: Some(Amount {
                 value: 10_000,

@@ -14,7 +14,9 @@ use crate::Error;
 
 /// A P-256 private key used for ES256 signatures and ECDH-ES decryption.
 ///
-/// `Debug` prints only the public half; the scalar is zeroized on drop (by `p256`).
+/// `Debug` prints only the public half; the scalar is zeroized on drop (by `p256`), in every
+/// clone as well.
+#[derive(Clone)]
 pub struct PrivateKey {
     key: SigningKey,
 }
