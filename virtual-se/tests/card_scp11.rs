@@ -15,7 +15,9 @@ fn scp11b_session<S: virtual_se::store::Store>(
     card: &mut virtual_se::card::Card<S>,
     cert: &[u8],
 ) -> Host {
-    let card_key = public_key_from_certificate(cert).unwrap();
+    // The SD certificate is the last one of the store (BF21 is root-most first).
+    let certs = gp_scp::cmd::get_data::parse_certificate_store(cert).unwrap();
+    let card_key = public_key_from_certificate(certs.last().unwrap()).unwrap();
     let cfg = Scp11HostConfig {
         key_version: 0x01,
         key_id: 0x13,
@@ -28,10 +30,12 @@ fn scp11b_session<S: virtual_se::store::Store>(
 fn shipped_scp11b_profile_serves_bare_certificates_and_opens_sessions() {
     let p = Profile::from_file(&profile_path("scp11b.toml")).unwrap();
     let mut card = card_with(p, MemoryStore::new());
-    // yubikit format: BF21 answers the bare DER certificate, E0 the C0 entries.
+    // yubikit format: BF21 answers the bare DER certificates (test CA, then the SD's own),
+    // E0 the C0 entries.
     let (certs, s) = send(&mut card, &h("80CABF21 000000"));
     ok(s);
-    let shipped = std::fs::read(profile_path("danger-test-scp11b-cert.der")).unwrap();
+    let mut shipped = std::fs::read(profile_path("danger-test-scp11b-ca-cert.der")).unwrap();
+    shipped.extend(std::fs::read(profile_path("danger-test-scp11b-cert.der")).unwrap());
     assert_eq!(certs, shipped);
     let (info, s) = send(&mut card, &h("80CA00E000"));
     ok(s);

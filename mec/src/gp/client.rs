@@ -18,8 +18,10 @@ use gp_scp::scp02::Scp02Option;
 use gp_scp::scp02::host::{Scp02Host, Scp02HostConfig, Scp02HostSession};
 use gp_scp::scp03::host::{Scp03Host, Scp03HostConfig, Scp03HostSession};
 use gp_scp::scp11::host::{Scp11HostConfig, Scp11HostSession, Scp11bHost};
+use gp_scp::scp11::{TrustAnchor, UnixTime, verify_chain};
 use gp_scp::{AuthFailure, SecurityLevel};
 use rand_core::{Rng, SeedableRng};
+use std::io::Write as _;
 
 use crate::transport::{Tracer, Transport, TransportError};
 
@@ -65,6 +67,22 @@ pub(crate) struct AuthOptions {
     pub(crate) level: SecurityLevel,
     /// Fixed host challenge (8 bytes, or 16 for SCP03 S16).
     pub(crate) host_challenge: Option<Vec<u8>>,
+    /// SCP11b: how the card's key PK.SD is authenticated.
+    pub(crate) scp11: Scp11Trust,
+}
+
+/// How `mec gp` authenticates the security domain's SCP11b key (PK.SD) before it sends INTERNAL
+/// AUTHENTICATE: with the certificate chain (`--ca`), a pinned key (`--sd-key`), both, or
+/// neither (then with a warning: the session is encrypted, but with whoever holds the key the
+/// card presented).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Scp11Trust {
+    /// Trust anchors (`--ca`): the chain must verify against one of them.
+    pub(crate) anchors: Vec<TrustAnchor>,
+    /// Pinned PK.SD (`--sd-key`).
+    pub(crate) pinned: Option<p256::PublicKey>,
+    /// The time the certificates' validity is checked at (the caller's clock).
+    pub(crate) now: Option<UnixTime>,
 }
 
 /// Everything `mec gp` reports as a failure, each with what the user can do about it.
@@ -100,6 +118,9 @@ pub(crate) enum GpError {
     Scp(gp_scp::Error),
     /// A malformed response or request.
     Command(CommandError),
+    /// SCP11b: the card's key could not be authenticated (certificate chain refused, or not
+    /// the pinned key); nothing was sent after GET DATA BF21.
+    Untrusted(String),
     /// A PUT KEY answer whose key check values do not match the keys sent.
     KcvMismatch {
         /// KCVs computed by the host.
@@ -144,6 +165,11 @@ impl std::fmt::Display for GpError {
             ),
             GpError::Scp(e) => write!(f, "secure channel: {e}"),
             GpError::Command(e) => write!(f, "malformed card data: {e}"),
+            GpError::Untrusted(m) => write!(
+                f,
+                "SCP11b: {m}; the card's key is not authenticated, so no INTERNAL AUTHENTICATE \
+                 was sent"
+            ),
             GpError::KcvMismatch { expected, card } => write!(
                 f,
                 "PUT KEY: the card answered key check values {} but the keys sent have {}; \
@@ -330,6 +356,8 @@ pub(crate) struct GpClient<T: Transport> {
     /// Number of INITIALIZE UPDATE / INTERNAL AUTHENTICATE commands sent (tests check that
     /// nothing is retried).
     pub(crate) auth_attempts: usize,
+    /// Where warnings go (stderr).
+    warnings: Box<dyn std::io::Write>,
 }
 
 impl<T: Transport> GpClient<T> {
@@ -345,7 +373,14 @@ impl<T: Transport> GpClient<T> {
             sd_channels: Vec::new(),
             session: None,
             auth_attempts: 0,
+            warnings: Box::new(std::io::stderr()),
         }
+    }
+
+    /// Send warnings (one line each) to `sink` instead of stderr.
+    #[cfg(test)]
+    pub(crate) fn set_warnings(&mut self, sink: Box<dyn std::io::Write>) {
+        self.warnings = sink;
     }
 
     /// The transport (tests inspect the virtual card through it).
@@ -772,15 +807,7 @@ impl<T: Transport> GpClient<T> {
                 )),
             })?;
         let certificates = get_data::parse_certificate_store(&store)?;
-        let Some(last) = certificates.last() else {
-            return Err(GpError::Usage("the certificate store is empty".into()));
-        };
-        let card_key = gp_scp::scp11::public_key_from_certificate(last)?;
-        // The certificate chain is not verified against a trust anchor: mec gp trusts the
-        // key the card presents (as `gp` does without --ca). SCP11b still authenticates the
-        // card to that key.
-        self.tracer
-            .comment("SCP11b: PK.SD taken from the card's certificate (chain not verified)");
+        let card_key = self.authenticate_sd_key(&certificates, &keys.scp11)?;
         let config = Scp11HostConfig {
             key_version: version,
             key_id: SCP11B_KEY_ID,
@@ -805,6 +832,56 @@ impl<T: Transport> GpClient<T> {
             kdd: None,
             sequence_counter: None,
         })
+    }
+
+    /// PK.SD from the certificate store (root-most first, the SD's certificate last),
+    /// authenticated as `trust` says. Without `--ca` and `--sd-key` the key is taken as the
+    /// card presents it (as GlobalPlatformPro does without a CA) and a warning is printed.
+    fn authenticate_sd_key(
+        &mut self,
+        certificates: &[&[u8]],
+        trust: &Scp11Trust,
+    ) -> Result<p256::PublicKey, GpError> {
+        let Some(last) = certificates.last() else {
+            return Err(GpError::Usage("the certificate store is empty".into()));
+        };
+        let sd_key = if trust.anchors.is_empty() {
+            gp_scp::scp11::public_key_from_certificate(last)?
+        } else {
+            let key = verify_chain(certificates, &trust.anchors, trust.now).map_err(|e| {
+                GpError::Untrusted(match e {
+                    gp_scp::Error::Certificate(c) => {
+                        format!("the card's certificate chain does not verify against --ca: {c}")
+                    }
+                    other => other.to_string(),
+                })
+            })?;
+            self.tracer.comment(&format!(
+                "SCP11b: certificate chain ({} certificate(s)) verified against --ca",
+                certificates.len()
+            ));
+            key
+        };
+        if let Some(pinned) = &trust.pinned {
+            if *pinned != sd_key {
+                return Err(GpError::Untrusted(format!(
+                    "the card's key PK.SD {} is not the pinned --sd-key {}",
+                    point_hex(&sd_key),
+                    point_hex(pinned)
+                )));
+            }
+            self.tracer.comment("SCP11b: PK.SD is the pinned --sd-key");
+        }
+        if trust.anchors.is_empty() && trust.pinned.is_none() {
+            self.tracer
+                .comment("SCP11b: PK.SD taken from the card's certificate (chain not verified)");
+            let _ = writeln!(
+                self.warnings,
+                "mec gp: warning: SCP11b: the card's key was not authenticated (no --ca or \
+                 --sd-key): the session is encrypted, but possibly with an impostor"
+            );
+        }
+        Ok(sd_key)
     }
 
     /// The session DEK and its type (for PUT KEY).
@@ -856,6 +933,12 @@ impl<T: Transport> GpClient<T> {
             request = request.next_occurrence();
         }
     }
+}
+
+/// A P-256 public key as uncompressed hex (04 || X || Y).
+pub(crate) fn point_hex(key: &p256::PublicKey) -> String {
+    use p256::elliptic_curve::sec1::ToSec1Point;
+    hex::encode_upper(key.to_sec1_point(false).as_bytes())
 }
 
 /// The error for a status word, with hints for the common ones.

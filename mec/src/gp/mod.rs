@@ -9,6 +9,7 @@
 mod cap;
 mod client;
 mod report;
+mod trust;
 mod verbs;
 
 #[cfg(test)]
@@ -33,7 +34,10 @@ use client::{AuthOptions, GpClient, GpError, ScpChoice};
     about = "GlobalPlatform card management over PC/SC: list, install, personalize, lock, delete, keys",
     after_help = "Options go before the verb: `mec gp --key 404142434445464748494A4B4C4D4E4F --trace list`.\n\
 Without --key the default test keys 404142..4F are used.\n\
-Exit codes: 0 ok, 1 card refused (status word), 2 usage/file, 3 authentication failed, 4 domain blocked (6983), 5 reader/PC/SC."
+SCP11b: --ca FILE verifies the card's certificate chain (GET DATA BF21) against a CA \
+certificate or public key; --sd-key pins the card's key. Without either the card's key is \
+used unauthenticated, with a warning on stderr.\n\
+Exit codes: 0 ok, 1 card refused (status word), 2 usage/file, 3 authentication failed (or SCP11b card key not trusted), 4 domain blocked (6983), 5 reader/PC/SC."
 )]
 pub(crate) struct GpArgs {
     /// Use the first PC/SC reader whose name contains this text (case-insensitive).
@@ -70,6 +74,16 @@ pub(crate) struct GpArgs {
     /// Security domain to work with (default: the issuer security domain, found by SELECT).
     #[arg(long, value_name = "AID")]
     sd: Option<String>,
+    /// SCP11b: verify the card's certificate chain (GET DATA BF21, X.509 or GlobalPlatform
+    /// format) against this CA: a certificate or a public key, PEM or DER. Repeatable (any
+    /// of them may anchor the chain); a chain that does not verify stops before INTERNAL
+    /// AUTHENTICATE.
+    #[arg(long = "ca", value_name = "FILE")]
+    ca: Vec<PathBuf>,
+    /// SCP11b: pin the card's key PK.SD: the uncompressed point in hex (04 || X || Y), or a
+    /// file with the public key or the SD certificate (PEM or DER).
+    #[arg(long, value_name = "FILE|HEX")]
+    sd_key: Option<String>,
     /// Fixed host challenge (hex, 8 bytes; 16 for SCP03 S16), for reproducible traces.
     /// Otherwise random.
     #[arg(long, value_name = "HEX")]
@@ -409,6 +423,33 @@ impl GpArgs {
             scp: self.scp,
             level: self.security.level(),
             host_challenge,
+            scp11: self.scp11_trust()?,
+        })
+    }
+
+    /// `--ca` and `--sd-key`, read and parsed; the validity time is the system clock.
+    fn scp11_trust(&self) -> Result<client::Scp11Trust, GpError> {
+        let mut anchors = Vec::new();
+        for path in &self.ca {
+            anchors.extend(
+                trust::read_anchors(path)
+                    .map_err(|e| GpError::Usage(format!("--ca {}: {e}", path.display())))?,
+            );
+        }
+        let pinned = self
+            .sd_key
+            .as_deref()
+            .map(trust::parse_sd_key)
+            .transpose()
+            .map_err(|e| GpError::Usage(format!("--sd-key: {e}")))?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| gp_scp::scp11::UnixTime(d.as_secs()));
+        Ok(client::Scp11Trust {
+            anchors,
+            pinned,
+            now,
         })
     }
 
@@ -437,7 +478,7 @@ fn exit_code(e: &GpError) -> u8 {
     match e {
         GpError::Status { .. } | GpError::KcvMismatch { .. } | GpError::Scp(_) => 1,
         GpError::Command(_) | GpError::Usage(_) => 2,
-        GpError::Authentication { .. } | GpError::HostCryptogram(_) => 3,
+        GpError::Authentication { .. } | GpError::HostCryptogram(_) | GpError::Untrusted(_) => 3,
         GpError::Blocked { .. } => 4,
         GpError::Transport(_) => 5,
     }

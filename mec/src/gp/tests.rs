@@ -1138,3 +1138,147 @@ fn trace_matches_samsung_scp03_s8_level_33() {
         );
     }
 }
+
+/// The virtual SE's SCP11b test material (`virtual-se/profiles/danger-test-scp11b-*`).
+fn scp11_file(name: &str) -> String {
+    profiles_dir().join(name).display().to_string()
+}
+
+/// A harness on the SCP11b profile whose warnings are captured.
+fn scp11_harness() -> (Harness, SharedBuf) {
+    let mut h = Harness::named("scp11b.toml");
+    let warnings = SharedBuf::default();
+    h.client.set_warnings(Box::new(warnings.clone()));
+    (h, warnings)
+}
+
+#[test]
+fn scp11b_ca_verifies_the_card_chain() {
+    for ca in [
+        "danger-test-scp11b-ca-cert.pem",
+        "danger-test-scp11b-ca-cert.der",
+        "danger-test-scp11b-ca-pk.pem",
+    ] {
+        let (mut h, warnings) = scp11_harness();
+        let ca = scp11_file(ca);
+        let out = h.ok(&["--scp", "11b", "--ca", &ca, "list"]);
+        assert!(out.contains("ISD: "), "{out}");
+        assert_eq!(h.client.auth_attempts, 1);
+        assert_eq!(
+            h.trace_lines("# SCP11b: certificate chain (2 certificate(s)) verified")
+                .len(),
+            1,
+            "{}",
+            h.trace.text()
+        );
+        assert_eq!(warnings.text(), "", "no warning with --ca");
+    }
+    // Several --ca: one that fits is enough.
+    let (mut h, _) = scp11_harness();
+    let other = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../gp-scp/tests/data/scp11_chain/danger-test-other-root.der");
+    let (ca, other) = (
+        scp11_file("danger-test-scp11b-ca-cert.pem"),
+        other.display().to_string(),
+    );
+    h.ok(&["--scp", "11b", "--ca", &other, "--ca", &ca, "list"]);
+}
+
+#[test]
+fn scp11b_wrong_ca_stops_before_internal_authenticate() {
+    let other = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../gp-scp/tests/data/scp11_chain/danger-test-other-root.der")
+        .display()
+        .to_string();
+    // The SD's own certificate as "CA": it signed nothing.
+    let leaf = scp11_file("danger-test-scp11b-cert.der");
+    for ca in [other, leaf] {
+        let (mut h, warnings) = scp11_harness();
+        let e = h.err(&["--scp", "11b", "--ca", &ca, "list"]);
+        assert!(matches!(e, GpError::Untrusted(_)), "{e:?}");
+        assert_eq!(exit_code(&e), 3);
+        let msg = e.to_string();
+        assert!(msg.contains("certificate 1 of 2"), "{msg}");
+        assert!(msg.contains("mec virtual SE SCP11b TEST CA"), "{msg}");
+        assert!(msg.contains("not a trusted CA"), "{msg}");
+        assert!(msg.contains("no INTERNAL AUTHENTICATE was sent"), "{msg}");
+        assert_eq!(h.client.auth_attempts, 0);
+        assert!(h.trace_lines("C: 8088").is_empty(), "{}", h.trace.text());
+        assert_eq!(warnings.text(), "");
+    }
+    // An unreadable or unsuitable --ca file is a usage error (exit 2), before authentication.
+    let (mut h, _) = scp11_harness();
+    let toml = scp11_file("scp11b.toml");
+    let e = h.err(&["--scp", "11b", "--ca", &toml, "list"]);
+    assert!(matches!(e, GpError::Usage(_)), "{e:?}");
+    assert_eq!(exit_code(&e), 2);
+    assert!(e.to_string().contains("--ca"), "{e}");
+    assert_eq!(h.client.auth_attempts, 0);
+    assert!(h.trace_lines("C: 80CABF21").is_empty());
+}
+
+#[test]
+fn scp11b_pinned_sd_key() {
+    let point = "048F42829D707E9C52CB71228A8A0D44789A11E9E971950C3F74ACB41875BEB5412112715CFFEA68EEB3852BA6077926EC1D60027D6720C5135F62074E42376DC7";
+    // Match: as hex, as the SD certificate file; with and without --ca.
+    let leaf = scp11_file("danger-test-scp11b-cert.der");
+    let ca = scp11_file("danger-test-scp11b-ca-cert.pem");
+    for args in [
+        vec!["--sd-key", point],
+        vec!["--sd-key", &leaf],
+        vec!["--sd-key", point, "--ca", &ca],
+    ] {
+        let (mut h, warnings) = scp11_harness();
+        let mut argv = vec!["--scp", "11b"];
+        argv.extend(args.iter().copied());
+        argv.push("list");
+        h.ok(&argv);
+        assert_eq!(
+            h.trace_lines("# SCP11b: PK.SD is the pinned --sd-key")
+                .len(),
+            1
+        );
+        assert_eq!(warnings.text(), "", "{args:?}");
+    }
+    // Mismatch: the CA's key pinned as the SD key.
+    let (mut h, _) = scp11_harness();
+    let wrong = scp11_file("danger-test-scp11b-ca-pk.pem");
+    let e = h.err(&["--scp", "11b", "--sd-key", &wrong, "list"]);
+    assert!(matches!(e, GpError::Untrusted(_)), "{e:?}");
+    assert_eq!(exit_code(&e), 3);
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&format!("PK.SD {point} is not the pinned --sd-key")),
+        "{msg}"
+    );
+    assert_eq!(h.client.auth_attempts, 0);
+    assert!(h.trace_lines("C: 8088").is_empty());
+    // A bad point is a usage error.
+    let e = h.err(&[
+        "--scp",
+        "11b",
+        "--sd-key",
+        &point.replace("048F", "0400"),
+        "list",
+    ]);
+    assert!(matches!(e, GpError::Usage(_)), "{e:?}");
+}
+
+#[test]
+fn scp11b_without_trust_options_warns() {
+    let (mut h, warnings) = scp11_harness();
+    h.ok(&["--scp", "11b", "list"]);
+    assert_eq!(h.client.auth_attempts, 1);
+    let w = warnings.text();
+    assert_eq!(w.lines().count(), 1, "{w}");
+    assert!(
+        w.starts_with(
+            "mec gp: warning: SCP11b: the card's key was not authenticated (no --ca or --sd-key)"
+        ),
+        "{w}"
+    );
+    // SCP03 on the same card: no SCP11b warning.
+    let (mut h, warnings) = scp11_harness();
+    h.ok(&["--scp", "03", "list"]);
+    assert_eq!(warnings.text(), "");
+}
