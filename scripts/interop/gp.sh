@@ -19,7 +19,7 @@
 # vpcd only creates reverse-mode readers whose card is listening when pcscd starts, so each
 # pair of card profiles is one "round": start `mec vse serve` (slot 0 and slot 1), start
 # pcscd, run the checks, stop pcscd, stop the card. Rounds:
-#   1. default (SCP03 S8 i=70)       + scp11b (SCP03 + SCP11b)
+#   1. default (SCP03 S8 i=70)       + scp11b (SCP03 + SCP11b; chain checked with --ca/--sd-key)
 #   2. scp03-s16 (S16, AES-256)      + scp02-i55 (SCP02)
 #   3. diversified-emv (SCP02)       + diversified-visa2 (SCP02)
 #   4. diversified-kdf3 (SCP03)      + kaoh-scp03 (the kaoh/globalplatform vector card), twice:
@@ -183,6 +183,16 @@ ok "SCP11b info" 1 --scp 11b --json info
 has "SCP11b session" "$OUT" '"scp": "11b"'
 ok "SCP11b apdu -s" 1 --scp 11b apdu -s 80CA006600
 ok "SCP11b card also runs SCP03" 1 --scp 03 list
+# SCP11b with the card's certificate chain verified (BF21 = test CA, SD certificate).
+gp 1 --scp 11b list
+has "SCP11b without --ca/--sd-key: warning on stderr" "$ERR" "warning: SCP11b: the card's key was not authenticated"
+ok "SCP11b --ca (PEM CA certificate) verifies the chain" 1 --scp 11b --ca "$PROFILES/danger-test-scp11b-ca-cert.pem" --trace list
+has "SCP11b --ca: chain verified in the trace" "$ERR" "certificate chain (2 certificate(s)) verified against --ca"
+if printf '%s\n' "$ERR" | grep -q "warning:"; then fail "SCP11b --ca: unexpected warning"; else pass "SCP11b --ca: no warning"; fi
+ok "SCP11b --ca (PEM public key) + --sd-key (SD certificate)" 1 --scp 11b --ca "$PROFILES/danger-test-scp11b-ca-pk.pem" --sd-key "$PROFILES/danger-test-scp11b-cert.der" list
+expect_rc "SCP11b --ca with the wrong CA: exit 3" 3 1 --scp 11b --ca "$PROFILES/danger-test-scp11b-cert.der" --trace list
+has "SCP11b wrong CA: the refused certificate is named" "$ERR" "certificate 1 of 2"
+if printf '%s\n' "$ERR" | grep -q '^C: 8088'; then fail "SCP11b wrong CA: INTERNAL AUTHENTICATE sent"; else pass "SCP11b wrong CA: no INTERNAL AUTHENTICATE"; fi
 stop_round
 
 # ---------------------------------------------------------------------------------------
