@@ -5,7 +5,7 @@
 //!
 //! - **X.509** (RFC 5280), signed with `ecdsa-with-SHA256` (RFC 5758 §3.2), as YubiKeys and the
 //!   virtual SE serve them;
-//! - **GlobalPlatform** certificates (GPC 2.3 Amd F §6.x, "Certificate Format", Table 6-12):
+//! - **GlobalPlatform** certificates (GPC 2.3 Amd F, certificate format, Table 6-12):
 //!   `7F21 { 93 serial, 42 CA-KLOC identifier, 5F20 subject identifier, 95 key usage,
 //!   [5F25 effective date], 5F24 expiration date, [53 | 73 discretionary data], [BF20 ..],
 //!   7F49 { B0 Q, F0 key parameter reference }, 5F37 signature }`. The signature covers the
@@ -15,9 +15,37 @@
 //!   and imKey `CertificateSCP11.getSignatureMessage`.)
 //!
 //! The chain is ordered as BF21 serves it: the certificate closest to the root first, the SD's
-//! own certificate last (GPC 2.3 Amd F §7.4.2; yubikit's `get_certificate_bundle` reads it
-//! "leaf-last"). Sans-IO: the caller passes the time ([`UnixTime`]) when validity periods are
-//! to be checked; without one they are not.
+//! own certificate last (yubikit's `get_certificate_bundle` documents it as "leaf-last" and
+//! takes the last certificate as the SD's; the virtual SE serves it so). Sans-IO: the caller
+//! passes the time ([`UnixTime`]) when validity periods are to be checked; without one they
+//! are not.
+//!
+//! ```
+//! use gp_scp::cmd::get_data::parse_certificate_store;
+//! use gp_scp::scp11::{TrustAnchor, UnixTime, verify_chain};
+//!
+//! # fn main() -> Result<(), Box<dyn core::error::Error>> {
+//! // The virtual SE's TEST chain: BF21 = test CA certificate || SD certificate.
+//! let ca = include_bytes!(concat!(
+//!     env!("CARGO_MANIFEST_DIR"),
+//!     "/../virtual-se/profiles/danger-test-scp11b-ca-cert.der"
+//! ));
+//! let sd = include_bytes!(concat!(
+//!     env!("CARGO_MANIFEST_DIR"),
+//!     "/../virtual-se/profiles/danger-test-scp11b-cert.der"
+//! ));
+//! let bf21 = [&ca[..], &sd[..]].concat(); // what GET DATA BF21 answered
+//! let certificates = parse_certificate_store(&bf21)?;
+//! let anchors = [TrustAnchor::from_der(ca)?]; // what the host trusts
+//! let now = UnixTime::from_date(2027, 1, 1); // the caller's clock
+//! let pk_sd = verify_chain(&certificates, &anchors, now)?;
+//! // A chain the anchors did not sign is refused, naming the certificate and the reason.
+//! let err = verify_chain(&certificates[1..], &[TrustAnchor::from_der(sd)?], now).unwrap_err();
+//! assert!(err.to_string().contains("certificate 1 of 1"));
+//! # let _ = pk_sd;
+//! # Ok(())
+//! # }
+//! ```
 
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -75,8 +103,8 @@ const TAG_GP_SIGNATURE: u32 = 0x5F37;
 /// Key usage bit "key agreement" (`0080`), as in the SD/OCE ECKA certificates (Amd F Table
 /// 6-12; the public OneKey OCE certificate carries `95 02 0080`).
 const GP_KEY_USAGE_KEY_AGREEMENT: u16 = 0x0080;
-/// Key parameter reference `00`: NIST P-256 (GPC 2.3 Amd F §6.x / GPC 2.3 Table B-?, the
-/// value every SCP11 P-256 certificate carries in `F0`).
+/// Key parameter reference `00`: NIST P-256 (the `F0` value of GPC 2.3 ECC keys on P-256, as in
+/// PUT KEY; the public OneKey certificate carries `F0 01 00`).
 const GP_CURVE_P256: u8 = 0x00;
 
 /// Largest chain and certificate accepted (a DoS bound; real chains hold 1-3 certificates of
