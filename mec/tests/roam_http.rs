@@ -118,6 +118,8 @@ struct World {
     device_key: PrivateKey,
     http: Client,
     orders: std::cell::Cell<u32>,
+    /// Port of the `dead-uk` partner (nothing listens there unless a test starts something).
+    dead_port: u16,
     /// Bearer tokens made with `mec roam token`.
     cp_token: String,
     admin_token: String,
@@ -308,6 +310,7 @@ wallet = {{ value = 500, currency = "EUR" }}
             device_key,
             http,
             orders: std::cell::Cell::new(0),
+            dead_port: dead,
             cp_token,
             admin_token,
         };
@@ -1060,6 +1063,70 @@ fn a_partner_with_nothing_listening_is_skipped_and_the_home_found() {
         "{}",
         w.visited.log()
     );
+
+    // Now dead-uk answers, but refuses every message (403): refused once, not retried, and
+    // location moves on; home-uk does not know this number either, so the transaction fails
+    // with 404 (a candidate refused) at once.
+    let listener = TcpListener::bind(("127.0.0.1", w.dead_port)).unwrap();
+    std::thread::spawn(move || refuse_everything(&listener));
+    let t0 = Instant::now();
+    let tid = w.start("+447799000001", "authentication", None, &[]);
+    let out = w.outcome(&tid);
+    assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
+    assert_eq!(
+        (out["event"].as_str(), out["code"].as_u64()),
+        (Some("failed"), Some(404)),
+        "{out}"
+    );
+    let (attempts, status): (u32, String) = c
+        .query_row(
+            "SELECT attempts, last_status FROM outbox WHERE tid = ?1 AND to_partner = 'dead-uk'",
+            [&tid],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (attempts, status.as_str()),
+        (1, "403"),
+        "a refusal is not retried"
+    );
+}
+
+/// A partner endpoint that answers every request with 403 and a wire error body.
+fn refuse_everything(listener: &TcpListener) {
+    use std::io::{Read, Write};
+    for stream in listener.incoming() {
+        let Ok(mut s) = stream else { return };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+        // Read the whole request (headers, then content-length bytes) before answering, so
+        // closing the socket cannot reset the connection under the client.
+        let mut req = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let head_end = req.windows(4).position(|w| w == b"\r\n\r\n");
+            if let Some(end) = head_end {
+                let head = String::from_utf8_lossy(&req[..end]).to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                if req.len() >= end + 4 + len {
+                    break;
+                }
+            }
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => req.extend_from_slice(&buf[..n]),
+            }
+        }
+        let body = r#"{"code":303,"detail":"unknown sender"}"#;
+        let _ = write!(
+            s,
+            "HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+    }
 }
 
 /// The content-provider and admin endpoints need their bearer token: without one, with a
