@@ -35,8 +35,9 @@ use client::{AuthOptions, GpClient, GpError, ScpChoice};
     after_help = "Options go before the verb: `mec gp --key 404142434445464748494A4B4C4D4E4F --trace list`.\n\
 Without --key the default test keys 404142..4F are used.\n\
 SCP11b: --ca FILE verifies the card's certificate chain (GET DATA BF21) against a CA \
-certificate or public key; --sd-key pins the card's key. Without either the card's key is \
-used unauthenticated, with a warning on stderr.\n\
+certificate or public key; --sd-key pins the card's key (both imply --scp 11b): \
+`mec gp --ca ca.pem list`. Without either the card's key is used unauthenticated, with a \
+warning on stderr.\n\
 Exit codes: 0 ok, 1 card refused (status word), 2 usage/file, 3 authentication failed (or SCP11b card key not trusted), 4 domain blocked (6983), 5 reader/PC/SC."
 )]
 pub(crate) struct GpArgs {
@@ -420,11 +421,23 @@ impl GpArgs {
             default_keys,
             kvn: self.kvn,
             kdf: self.kdf.method(),
-            scp: self.scp,
+            scp: self.scp_choice()?,
             level: self.security.level(),
             host_challenge,
             scp11: self.scp11_trust()?,
         })
+    }
+
+    /// `--scp`; `--ca` / `--sd-key` imply SCP11b and make no sense with another protocol.
+    fn scp_choice(&self) -> Result<Option<ScpChoice>, GpError> {
+        let scp11_trust = !self.ca.is_empty() || self.sd_key.is_some();
+        match self.scp {
+            None if scp11_trust => Ok(Some(ScpChoice::Scp11b)),
+            Some(ScpChoice::Scp02 | ScpChoice::Scp03) if scp11_trust => Err(GpError::Usage(
+                "--ca and --sd-key authenticate an SCP11b card key: use them with --scp 11b".into(),
+            )),
+            other => Ok(other),
+        }
     }
 
     /// `--ca` and `--sd-key`, read and parsed; the validity time is the system clock.

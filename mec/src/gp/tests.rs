@@ -1282,3 +1282,19 @@ fn scp11b_without_trust_options_warns() {
     h.ok(&["--scp", "03", "list"]);
     assert_eq!(warnings.text(), "");
 }
+
+#[test]
+fn scp11b_trust_options_imply_scp11b() {
+    let ca = scp11_file("danger-test-scp11b-ca-cert.pem");
+    // Without --scp, --ca selects SCP11b (no INITIALIZE UPDATE).
+    let (mut h, _) = scp11_harness();
+    h.ok(&["--ca", &ca, "list"]);
+    assert_eq!(h.trace_lines("C: 8088").len(), 1);
+    assert!(h.trace_lines("C: 8050").is_empty());
+    // With another protocol they are a usage error.
+    for scp in ["02", "03"] {
+        let e = h.err(&["--scp", scp, "--ca", &ca, "list"]);
+        assert!(matches!(e, GpError::Usage(_)), "{e:?}");
+        assert!(e.to_string().contains("--scp 11b"), "{e}");
+    }
+}
