@@ -293,14 +293,22 @@ fn wallet_payment(sim: &mut Sim) -> TransactionId {
 fn a_refused_payment_authorization_aborts_home_and_gives_the_debit_back() {
     let mut sim = Sim::new(48, false).unwrap();
     let tid = wallet_payment(&mut sim);
-    // The user is redirected at 80 ms and submits the PIN at 580 ms.
+    // The user is redirected at 80 ms and submits the PIN at 580 ms; the authorization is
+    // refused then, and the transport's report reaches home at 880 ms.
     sim.run_for(Duration::from_millis(300));
     assert!(matches!(
         sim.visited.state(&tid),
         Some(VisitedTxState::AwaitingUser { .. })
     ));
     sim.faults.insert(VISITED.into(), Fault::Refuses);
-    sim.run_for(Duration::from_secs(2));
+    sim.run_for(Duration::from_millis(300));
+    assert_eq!(
+        sim.home.state(VISITED, &tid),
+        Some(&HomeTxState::ResultSent)
+    );
+    assert!(standing_debit(&sim, &tid));
+    sim.faults.clear();
+    sim.run_for(Duration::from_secs(1));
     assert_eq!(
         sim.home.state(VISITED, &tid),
         Some(&HomeTxState::Failed {
@@ -309,7 +317,28 @@ fn a_refused_payment_authorization_aborts_home_and_gives_the_debit_back() {
     );
     assert!(!standing_debit(&sim, &tid), "debit given back");
     assert_eq!(wallet(&sim, ALICE), 10_000);
-    // The visited side never saw the authorization: it times out, nothing is paid.
+    // As for a deadline, home tells the visited side, which was still waiting: the content
+    // provider hears of the failure now, not at the visited side's own deadline.
+    assert_eq!(failures(&sim, &tid), [ErrorCode::PermanentFailure]);
+    sim.run_for(Duration::from_secs(400));
+    assert_eq!(failures(&sim, &tid), [ErrorCode::PermanentFailure], "once");
+    assert!(sim.visited.acquirer().payments.is_empty());
+    assert_eq!(wallet(&sim, ALICE), 10_000);
+    replay_reports(&mut sim);
+    assert_eq!(wallet(&sim, ALICE), 10_000);
+    assert!(sim.visited.acquirer().payments.is_empty());
+
+    // With the visited side refusing everything, the error is refused too: home is done, the
+    // visited side fails at its own deadline; nothing is paid either way.
+    let mut sim = Sim::new(51, false).unwrap();
+    let tid = wallet_payment(&mut sim);
+    sim.run_for(Duration::from_millis(300));
+    sim.faults.insert(VISITED.into(), Fault::Refuses);
+    sim.run_for(Duration::from_secs(2));
+    assert!(matches!(
+        sim.home.state(VISITED, &tid),
+        Some(HomeTxState::Failed { .. })
+    ));
     sim.faults.clear();
     sim.run_for(Duration::from_secs(400));
     assert_eq!(failures(&sim, &tid), [ErrorCode::Timeout]);

@@ -126,7 +126,8 @@ pub enum HomeInput {
     },
     /// The transport gave up on a message this server sent (see [`Undeliverable`]). A refused
     /// security result or payment authorization aborts the transaction (404; a wallet debit is
-    /// given back: the refusal means the visited server did not act on it); an unreachable
+    /// given back: the refusal means the visited server did not act on it; the visited server
+    /// is sent an error, as for a deadline); an unreachable
     /// visited server gets it again on the timer, since an earlier copy may have been acted on
     /// (after the give-up time the transaction is in doubt, as before). A refused
     /// roamUserResponse or contractAck means the visited server has moved on: the transaction
@@ -402,8 +403,12 @@ impl<S: SubscriberStore, R: rand_core::CryptoRng> HomeServer<S, R> {
             HomeTxState::InDoubt | HomeTxState::Completed | HomeTxState::Failed { .. } => false,
         };
         if refused {
+            // As for a deadline: the user sees the failure, a wallet debit is given back, and a
+            // visited side still waiting for this result hears of it (one that moved on ignores
+            // or refuses the error; nothing more is sent then).
+            let tell_visited = tx.state == HomeTxState::ResultSent;
             let reason = format!("visited refused the message: {}", u.reason);
-            self.abort(now, &key, u.code(), &reason, false);
+            self.abort(now, &key, u.code(), &reason, tell_visited);
         }
     }
 
