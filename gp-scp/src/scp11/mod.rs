@@ -215,8 +215,8 @@ pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 /// (GET DATA BF21): a GlobalPlatform certificate (`7F21 { .. 7F49 { B0 point } .. }`) or an
 /// X.509 certificate (the `id-ecPublicKey`/`prime256v1` SubjectPublicKeyInfo).
 ///
-/// This only locates the key; verifying the certificate chain is the caller's business (the
-/// host then checks the key against what it trusts).
+/// This only locates the key and authenticates nothing: to trust the key, verify the chain
+/// with [`verify_chain`] (which also returns the key) or compare it with a pinned key.
 ///
 /// # Errors
 /// [`Error::Malformed`] when no P-256 key is found, [`Error::Ecc`] when it is invalid.
