@@ -13,9 +13,15 @@
 //! - `reload-pin`, `unblock-pin`, `block`, `unblock`, `lock-permanently`: the issuer's
 //!   MAC-protected commands (GET CHALLENGE, then the command with its MAC under the card's
 //!   function key, diversified here from a master key).
-//! - `perso-data`: the personalization DGIs for `mec gp store-data`.
+//! - `perso-data`: the personalization DGIs for `mec gp store-data` (with the value-block
+//!   tag's access data, DGI `0401`).
+//! - `tag ...` ([`tag`]): the value-block tag: show its blocks, move value from the purse
+//!   (the purse as gatekeeper), resume a move, decrement as a transit gate.
+//! - `ticket ...` ([`ticket`]): the e-ticket store: list, deliver, buy, gate reader.
 
+mod tag;
 mod terminal;
+mod ticket;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,7 +45,7 @@ use terminal::{
 /// `mec purse [OPTIONS] <VERB>`
 #[derive(Args, Debug)]
 #[command(
-    about = "E-purse terminal over PC/SC: EP and ED balance, load, unload, purchase, log, prove; PIN and issuer commands (PBOC-style purse applet)",
+    about = "E-purse terminal over PC/SC: EP and ED balance, load, unload, purchase, log, prove; PIN and issuer commands (PBOC-style purse applet); the value-block tag and the e-ticket store",
     after_help = "Options go before the verb: `mec purse --reader \"Virtual SE\" balance`; --wallet \
 and --pin may also follow it.\n\
 ED: `mec purse --wallet ed --pin 123456 purchase --amount 5` (VERIFY, then the ED command, in one card session).\n\
@@ -248,6 +254,11 @@ blocked (6983) until the issuer unblocks or reloads it."
         #[arg(long = "type", value_enum, default_value_t = TxType::Purchase)]
         tx_type: TxType,
     },
+    /// The value-block tag next to the purse: show its blocks, move value from the purse to
+    /// it, resume a move, decrement it as a transit gate.
+    Tag(tag::TagArgs),
+    /// The e-ticket store next to the purse: list, deliver, buy (purchase + delivery), gate.
+    Ticket(ticket::TicketArgs),
     /// Print the personalization DGIs (hex, one per line) for `mec gp store-data AID --dgi ...`.
     #[command(
         after_help = "Example (in-process card; drop --virtual/--virtual-state for a reader):\n  \
@@ -297,6 +308,19 @@ mec gp --virtual P --virtual-state S store-data A000000333010101 --dgi $(mec pur
         /// DAMK (application block / unblock / lock) master key. Default: the test key.
         #[arg(long, value_name = "HEX", value_parser = parse_key)]
         maintenance_master_key: Option<Key16>,
+        /// The value-block tag's AN10922 master key, kept by the purse as the tag's gatekeeper
+        /// (DGI 0401; `mec purse tag move`). Default: the test key.
+        #[arg(long, value_name = "HEX", value_parser = parse_key)]
+        tag_master_key: Option<Key16>,
+        /// AN10922 application identifier of the tag keys (3 bytes hex).
+        #[arg(long, value_name = "HEX", default_value = "3042F5")]
+        tag_an10922_aid: String,
+        /// AN10922 system identifier of the tag keys (0 to 21 bytes hex; default "MEC TAG").
+        #[arg(long, value_name = "HEX", default_value = "4D454320544147")]
+        tag_system_id: String,
+        /// Personalize no tag access data (the purse then refuses MOVE TO TAG with 6A88).
+        #[arg(long, conflicts_with = "tag_master_key")]
+        no_tag: bool,
     },
 }
 
@@ -625,6 +649,10 @@ fn perso_dgis(verb: &Verb, pin: Option<&str>) -> Result<Vec<String>, PurseError>
         pin_unblock_master_key,
         pin_reload_master_key,
         maintenance_master_key,
+        tag_master_key,
+        tag_an10922_aid,
+        tag_system_id,
+        no_tag,
     } = verb
     else {
         return Err(PurseError::Usage("not perso-data".into()));
@@ -670,7 +698,21 @@ fn perso_dgis(verb: &Verb, pin: Option<&str>) -> Result<Vec<String>, PurseError>
         ],
         pin: pin.to_vec(),
         pin_try_limit: *pin_tries,
-        tag: None,
+        tag: if *no_tag {
+            None
+        } else {
+            let aid = parse_hex_exact::<3>(tag_an10922_aid, "--tag-an10922-aid")
+                .map_err(PurseError::Usage)?;
+            let si = hex::decode(tag_system_id)
+                .map_err(|e| PurseError::Usage(format!("--tag-system-id: {e}")))?;
+            let master = tag_master_key
+                .clone()
+                .unwrap_or_else(epurse::danger::test_tag_master_key);
+            Some(
+                epurse::card::TagAccess::new(master, aid, &si)
+                    .map_err(|_| PurseError::Usage("--tag-system-id: at most 21 bytes".into()))?,
+            )
+        },
     };
     let dgis = perso
         .dgis()
@@ -802,6 +844,22 @@ fn execute(args: &PurseArgs) -> Result<String, PurseError> {
         .transpose()
         .map_err(|e| PurseError::Usage(format!("--pin: {e}")))?;
     let kind = args.wallet.map_or(PurseKind::Ep, Wallet::kind);
+    match &args.verb {
+        Verb::Tag(t) => {
+            return tag::execute(
+                t,
+                &aid,
+                args.wallet == Some(Wallet::Ed),
+                pin.is_some(),
+                || open_link(args),
+                pin,
+            );
+        }
+        Verb::Ticket(t) => {
+            return ticket::execute(t, kind, &aid, || open_link(args), pin);
+        }
+        _ => {}
+    }
     // Arguments that cannot work are refused before the card is touched.
     match &args.verb {
         Verb::Unload { .. } if args.wallet == Some(Wallet::Ep) => {
@@ -1001,6 +1059,8 @@ fn run_verb(
             Ok(format_receipt(&r))
         }
         Verb::PersoData { .. }
+        | Verb::Tag(_)
+        | Verb::Ticket(_)
         | Verb::ReloadPin { .. }
         | Verb::UnblockPin { .. }
         | Verb::Block { .. }

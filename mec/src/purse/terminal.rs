@@ -322,7 +322,7 @@ impl<'a> Terminal<'a> {
         self
     }
 
-    fn send(&mut self, cmd: &Command) -> Result<(Vec<u8>, StatusWord), PurseError> {
+    pub(crate) fn send(&mut self, cmd: &Command) -> Result<(Vec<u8>, StatusWord), PurseError> {
         let bytes = cmd
             .to_vec()
             .map_err(|e| PurseError::Usage(format!("encoding a command: {e}")))?;
@@ -339,7 +339,7 @@ impl<'a> Terminal<'a> {
         Ok((r.data().to_vec(), r.status()))
     }
 
-    fn expect(&mut self, what: &str, cmd: &Command) -> Result<Vec<u8>, PurseError> {
+    pub(crate) fn expect(&mut self, what: &str, cmd: &Command) -> Result<Vec<u8>, PurseError> {
         let (data, sw) = self.send(cmd)?;
         check(what, &ResponseView::new(&data, sw))?;
         Ok(data)
@@ -387,7 +387,7 @@ impl<'a> Terminal<'a> {
     }
 
     /// SELECT, then VERIFY the PIN given with [`with_pin`](Self::with_pin) (if any).
-    fn open(&mut self) -> Result<PurseInfo, PurseError> {
+    pub(crate) fn open(&mut self) -> Result<PurseInfo, PurseError> {
         let info = self.select()?;
         self.verify_pin()?;
         Ok(info)
@@ -538,7 +538,7 @@ impl<'a> Terminal<'a> {
     /// read the balance of `kind`.
     /// Transport failures are retried until [`RECONNECT_TIMEOUT`] (the reader may come and go
     /// while the card returns); a status word ends the attempt at once.
-    fn resume(&mut self, kind: PurseKind) -> Result<i32, PurseError> {
+    pub(crate) fn resume(&mut self, kind: PurseKind) -> Result<i32, PurseError> {
         let start = std::time::Instant::now();
         loop {
             let attempt = self
@@ -550,6 +550,29 @@ impl<'a> Terminal<'a> {
             match attempt {
                 Err(PurseError::Link(e)) if start.elapsed() < RECONNECT_TIMEOUT => {
                     let _ = e;
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// After a lost answer: reconnect to the card (retried until [`RECONNECT_TIMEOUT`]), then
+    /// run `then` (which selects what it needs); transport failures inside `then` are retried
+    /// too, a status word ends the attempt at once.
+    pub(crate) fn reconnect_then<T>(
+        &mut self,
+        mut then: impl FnMut(&mut Self) -> Result<T, PurseError>,
+    ) -> Result<T, PurseError> {
+        let start = std::time::Instant::now();
+        loop {
+            let attempt = self
+                .link
+                .reconnect(RECONNECT_TIMEOUT)
+                .map_err(PurseError::from)
+                .and_then(|()| then(self));
+            match attempt {
+                Err(PurseError::Link(_)) if start.elapsed() < RECONNECT_TIMEOUT => {
                     std::thread::sleep(Duration::from_millis(300));
                 }
                 other => return other,
