@@ -29,6 +29,15 @@
 #   5. `--lose-response 0`: the answer to DEBIT FOR UNLOAD is lost; `mec purse` reconnects,
 #      VERIFYs the PIN again, proves the unload and never debits twice. Then the issuer locks
 #      the purse for good (9303 afterwards).
+#   6. The value-block tag and the e-ticket store (issue 6) next to a second purse instance
+#      (the first is locked): the tag and the store installed with their INSTALL parameters
+#      (`mec purse tag params`, `mec purse ticket params`), value moved from the purse to the
+#      tag (`mec purse tag move`), shown, spent (`decrement`), refusals (9401, wrong key 9302,
+#      no PIN), a ticket bought, listed and checked at the gate (a replayed answer refused).
+#   7. `--lose-response 0`: the answer to MOVE TO TAG is lost after the purse committed; the
+#      voucher is recovered with GET TRANSACTION PROVE type 09 and credited once.
+#   8. `--lose-response 1`: the answer to CREDIT VOUCHER (the second committing APDU, after
+#      MOVE TO TAG) is lost; the tag's voucher counter shows it was credited; never twice.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -255,6 +264,73 @@ expect "lock without confirmation" 2 purse lock-permanently
 expect "issuer locks the purse for good" 0 purse lock-permanently --yes-really
 expect "locked purse" 1 purse balance
 expect_err "9303 message" "card answered 9303 (application permanently locked)"
+stop_round
+
+# Round 6: the value-block tag and the e-ticket store, next to a second purse instance.
+AID2=A000000333010102
+TAG=A000000647565401
+STORE=A000000647544B01
+TAG_UID=04527A9A3C1180
+start_round
+expect "gp install purse 2" 0 gp install --package F06D65635055 --applet F06D6563505501 --create "$AID2"
+# shellcheck disable=SC2086
+expect "gp store-data purse 2 (with the tag access DGI 0401)" 0 gp store-data "$AID2" --dgi $DGIS
+printf '%s\n' $DGIS | grep -q '^0401' && pass "perso-data carries DGI 0401" || fail "no DGI 0401 in: $DGIS"
+TAG_PARAMS="$("$MEC_BIN" purse tag --uid "$TAG_UID" params 2>/dev/null)"
+expect "gp install the tag" 0 gp install --package F06D65635055 --applet F06D6563505503 --create "$TAG" --params "$TAG_PARAMS"
+STORE_PARAMS="$("$MEC_BIN" purse ticket params 2>/dev/null)"
+expect "gp install the ticket store" 0 gp install --package F06D65635055 --applet F06D6563505502 --create "$STORE" --params "$STORE_PARAMS"
+expect "purse 2 load 50.00" 0 purse --aid "$AID2" load --amount 50.00
+expect "tag move 7.50" 0 purse --aid "$AID2" --pin 123456 tag --uid "$TAG_UID" move --amount 7.50 --block 1 --when 20261121090000
+expect_field "move receipt" "MOVE TO TAG" "APPROVED"
+expect_field "move receipt" "EP balance after" "42.50"
+expect_field "move receipt" "Voucher counter" "0 -> 1"
+expect_field "move receipt" "Tag value after" "7.50"
+expect "tag show" 0 purse tag --uid "$TAG_UID" show
+printf '%s\n' "$OUT" | grep -Eq '^ +1 +0 +7\.50 +1 ' && pass "tag block 1 holds 7.50, voucher counter 1" || fail "tag show: $OUT"
+printf '%s\n' "$OUT" | grep -q INVALID && fail "a value block is invalid: $OUT" || pass "every value block valid"
+expect "tag decrement 2.40" 0 purse tag --uid "$TAG_UID" decrement --amount 2.40 --block 1
+expect_field "decrement receipt" "Value after" "5.10"
+expect "tag decrement above the value" 1 purse tag --uid "$TAG_UID" decrement --amount 5.11 --block 1
+expect_err "9401 message (tag)" "DECREMENT block 1: card answered 9401 (insufficient balance)"
+expect "tag show with a wrong master key" 1 purse tag --uid "$TAG_UID" --tag-master-key 00112233445566778899AABBCCDDEEFE show --block 1
+expect_err "9302 message (tag)" "wrong key"
+expect "tag move without the PIN" 2 purse --aid "$AID2" tag --uid "$TAG_UID" move --amount 1
+expect "tag move above the EP balance" 1 purse --aid "$AID2" --pin 123456 tag --uid "$TAG_UID" move --amount 42.51
+expect_err "9401 message (move)" "MOVE TO TAG: card answered 9401 (insufficient balance)"
+expect "ticket buy 25.00" 0 purse --aid "$AID2" ticket buy --amount 25.00 --serial 500 --id TKT00001 --event CONCERT1 --from 20261101 --to 20261130
+expect_field "ticket purchase" "Balance after" "17.50"
+printf '%s\n' "$OUT" | grep -q "STORE TICKET 9000: ticket TKT00001" && pass "ticket delivered" || fail "no delivery: $OUT"
+expect "ticket list" 0 purse ticket list
+expect_field "ticket list" "Tickets" "1"
+expect "gate read" 0 purse ticket gate --id TKT00001 --date 20261121
+expect_field "gate" "GATE" "ACCEPT"
+GATE_ANSWER="$(field Answer)"
+expect "replayed gate answer" 3 purse ticket gate --id TKT00001 --date 20261121 --replay-answer "$GATE_ANSWER"
+expect_err "replay refused" "REFUSED"
+expect "gate read outside the dates" 1 purse ticket gate --id TKT00001 --date 20261201
+expect_err "6985 message (gate)" "6985"
+stop_round
+
+# Round 7: the answer to MOVE TO TAG is lost after the purse committed.
+start_round --lose-response 0
+expect_lossy "tag move with a lost MOVE answer" 0 purse --aid "$AID2" --pin 123456 tag --uid "$TAG_UID" move --amount 2.50 --block 1
+printf '%s\n' "$OUT" | grep -q "voucher recovered with GET TRANSACTION PROVE" && pass "voucher recovered via GET TRANSACTION PROVE" || fail "no recovery note: $OUT $ERR"
+expect_field "moved once" "Tag value after" "7.60"
+expect "purse 2 balance after the lost MOVE answer" 0 purse --aid "$AID2" balance
+expect_field "debited exactly once (move)" "EP balance" "15.00"
+stop_round
+
+# Round 8: the answer to CREDIT VOUCHER is lost after the tag committed.
+start_round --lose-response 1
+expect_lossy "tag move with a lost CREDIT answer" 0 purse --aid "$AID2" --pin 123456 tag --uid "$TAG_UID" move --amount 1.00 --block 1
+printf '%s\n' "$OUT" | grep -q "voucher counter had advanced" && pass "credit settled by the voucher counter" || fail "no recovery note: $OUT $ERR"
+expect "tag show after the lost CREDIT answer" 0 purse tag --uid "$TAG_UID" show --block 1
+printf '%s\n' "$OUT" | grep -Eq '^ +1 +0 +8\.60 +3 ' && pass "credited exactly once (8.60, counter 3)" || fail "tag show: $OUT"
+expect "purse 2 balance after the lost CREDIT answer" 0 purse --aid "$AID2" balance
+expect_field "debited exactly once (credit)" "EP balance" "14.00"
+expect "purse 2 log" 0 purse --aid "$AID2" log
+[ "$(printf '%s\n' "$OUT" | grep -c 'EP to tag')" = 3 ] && pass "3 moves logged, each once" || fail "log: $OUT"
 stop_round
 
 log "$PASSED passed, $FAILED failed"
