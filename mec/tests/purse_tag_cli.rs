@@ -438,6 +438,44 @@ fn resume_finishes_a_move_cut_between_debit_and_credit() {
 }
 
 #[test]
+fn resume_does_not_guess_between_two_vouchers_for_the_same_counter() {
+    let dir = card();
+    load(&dir, "100");
+    // Two moves to block 1 debited for the same voucher counter 0 (two terminals at once):
+    // only one can ever be credited.
+    let mv = format!("805600001700000064{UID}0100000000202611211000000A");
+    let r = gp(
+        &dir,
+        &[
+            "apdu",
+            &format!("00A4040008{AID}"),
+            "0020000003123456",
+            &mv,
+            &mv,
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert_eq!(ep_balance(&dir), 9_800);
+    let r = purse(
+        &dir,
+        &["tag", "--uid", UID, "resume", "--atc", "0", "--block", "1"],
+    );
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(r.out.contains("CREDITED now"), "{}", r.out);
+    // The other cannot be credited any more, and which one the tag took is not recorded on
+    // the tag: both are reported as unsettled (exit 4), nothing is sent to the tag.
+    for atc in ["1", "0"] {
+        let r = purse(
+            &dir,
+            &["tag", "--uid", UID, "resume", "--atc", atc, "--block", "1"],
+        );
+        assert_eq!(r.code, 4, "{}", r.err);
+        assert!(r.err.contains("same block and counter"), "{}", r.err);
+    }
+    assert_eq!(tag_block(&dir, "1"), (100, 1));
+}
+
+#[test]
 fn a_purse_without_tag_access_refuses_the_move() {
     let dir = card_with(&["--no-tag"]);
     load(&dir, "10");

@@ -786,9 +786,37 @@ fn resume(
     ]
     .join("\n");
     if made_for < now {
+        // The tag took a voucher for `made_for`: this one, unless another move to this block
+        // was debited for the same counter (two moves in flight at once). Ask the purse for
+        // the vouchers of its other moves to this tag.
+        term.select()?;
+        let mut rivals = Vec::new();
+        for r in log.iter().filter(|r| {
+            r.tx_type == pboc::TYPE_EP_TO_TAG && r.atc != atc && r.terminal_id[..] == ctx.uid[1..]
+        }) {
+            let Ok((m, t)) = term.prove(pboc::TYPE_EP_TO_TAG, r.atc) else {
+                continue;
+            };
+            let mut other = [0u8; 8];
+            other[..4].copy_from_slice(&m);
+            other[4..].copy_from_slice(&t);
+            let same_counter = tag::voucher(&key, &ctx.uid, block, r.amount, made_for);
+            if epurse::crypto::mac_eq(&other, &same_counter) {
+                rivals.push(r.atc);
+            }
+        }
+        if !rivals.is_empty() {
+            return Err(PurseError::Unknown(format!(
+                "{head}\nthe tag's voucher counter moved past {made_for}, but the purse also \
+                 debited the move(s) with offline ATC {rivals:?} for the same block and counter: \
+                 only one of them can have been credited, and which one is not recorded on the \
+                 tag; settle it with the issuer from the purse log"
+            )));
+        }
         return Ok(format!(
             "{head}\nAlready on the tag: the voucher was made for voucher counter {made_for} and \
-             the tag's counter is {now} (it took it once); nothing to do"
+             the tag's counter is {now}; no other move this purse proves was for that counter, \
+             so the tag took this one (once); nothing to do"
         ));
     }
     let c = credit(term, ctx, block, amount, &voucher, now)?;
