@@ -40,9 +40,10 @@ pub(crate) trait Transport {
         String::new()
     }
 
-    /// Whether the reader and card take extended-length APDUs.
-    fn extended(&self) -> bool {
-        false
+    /// The card's answer to reset (empty when unknown). `mec gp` reads the card capabilities
+    /// in its historical bytes to decide on extended-length APDUs.
+    fn atr(&self) -> Vec<u8> {
+        Vec::new()
     }
 
     /// Connect again after a failure (the card left the field and came back), waiting up to
@@ -99,6 +100,10 @@ impl<S: Store> VirtualTransport<S> {
 }
 
 impl<S: Store> Transport for VirtualTransport<S> {
+    fn atr(&self) -> Vec<u8> {
+        self.card.atr().to_vec()
+    }
+
     fn describe(&self) -> String {
         format!(
             "in-process virtual SE, ATR {}",
@@ -271,6 +276,10 @@ impl PcscTransport {
 }
 
 impl Transport for PcscTransport {
+    fn atr(&self) -> Vec<u8> {
+        self.atr.clone()
+    }
+
     fn describe(&self) -> String {
         format!(
             "reader \"{}\", ATR {}",

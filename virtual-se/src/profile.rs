@@ -18,7 +18,7 @@ use crate::card::model::{
     CardRecord, CardState, DomainRecord, EntryKind, KeyRecord, RegistryEntry, Scp, app_lifecycle,
     card_lifecycle,
 };
-use crate::card::{CardOptions, DEFAULT_ATR, KeyInfoFormat};
+use crate::card::{CardOptions, DEFAULT_ATR, ExtendedLength, KeyInfoFormat};
 
 /// The default profile's TOML text (a typical developer card).
 pub const DEFAULT_PROFILE: &str = include_str!("../profiles/default.toml");
@@ -102,6 +102,18 @@ pub struct Profile {
     /// Install the built-in packages' load files in the registry (like ROM packages).
     #[serde(default = "default_true")]
     pub builtin_load_files: bool,
+    /// Extended-length APDUs: absent = accepted but not announced; `false` = refused (6700);
+    /// `true` = accepted and announced (give an ATR whose card capabilities say so).
+    #[serde(default)]
+    pub extended_length: Option<bool>,
+    /// With `extended_length = true`: most bytes in a command APDU (answered in GET DATA
+    /// 7F66; longer commands get 6700). 261 to 65544.
+    #[serde(default)]
+    pub max_command_length: Option<u32>,
+    /// With `extended_length = true` and `max_command_length`: most bytes in a response APDU
+    /// (announced in GET DATA 7F66). 258 to 65538; default `max_command_length`.
+    #[serde(default)]
+    pub max_response_length: Option<u32>,
     /// The issuer security domain.
     pub isd: DomainProfile,
     /// Supplementary security domains, associated with the ISD unless `associated_sd` says
@@ -264,7 +276,54 @@ impl Profile {
             atr,
             key_info_format,
             failure_limit: self.failure_limit,
+            extended_length: self.extended_length()?,
         })
+    }
+
+    /// `extended_length`, `max_command_length`, `max_response_length`.
+    fn extended_length(&self) -> Result<ExtendedLength, ProfileError> {
+        // ISO/IEC 7816-4 §5.1: an extended command APDU is at most 4 + 3 + 65535 + 2 bytes, a
+        // response 65536 + 2; a short one up to 261 / 258.
+        const COMMAND: std::ops::RangeInclusive<u32> = 261..=65_544;
+        const RESPONSE: std::ops::RangeInclusive<u32> = 258..=65_538;
+        match (
+            self.extended_length,
+            self.max_command_length,
+            self.max_response_length,
+        ) {
+            (None, None, None) => Ok(ExtendedLength::Unannounced),
+            (Some(false), None, None) => Ok(ExtendedLength::Refused),
+            (Some(true), max_command, max_response) => {
+                if let Some(c) = max_command
+                    && !COMMAND.contains(&c)
+                {
+                    return Err(field_err("max_command_length", "261 to 65544 bytes"));
+                }
+                if let Some(r) = max_response {
+                    if max_command.is_none() {
+                        return Err(field_err(
+                            "max_response_length",
+                            "give max_command_length too (both go in GET DATA 7F66)",
+                        ));
+                    }
+                    if !RESPONSE.contains(&r) {
+                        return Err(field_err("max_response_length", "258 to 65538 bytes"));
+                    }
+                }
+                Ok(ExtendedLength::Announced {
+                    max_command,
+                    max_response,
+                })
+            }
+            (_, Some(_), _) => Err(field_err(
+                "max_command_length",
+                "only with extended_length = true",
+            )),
+            (_, _, Some(_)) => Err(field_err(
+                "max_response_length",
+                "only with extended_length = true",
+            )),
+        }
     }
 
     fn card_lifecycle(&self) -> Result<u8, ProfileError> {

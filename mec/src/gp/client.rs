@@ -23,6 +23,7 @@ use gp_scp::{AuthFailure, SecurityLevel};
 use rand_core::{Rng, SeedableRng};
 use std::io::Write as _;
 
+use super::length::{self, ApduMode, LengthPlan, Wrapping};
 use crate::transport::{Tracer, Transport, TransportError};
 
 /// INITIALIZE UPDATE (GPC 2.3 §11.11.2).
@@ -32,9 +33,8 @@ const SCP11B_KEY_ID: u8 = 0x13;
 /// SCP identifiers in the INITIALIZE UPDATE response (GPC 2.3 §E.5.1.6, Amd D §7.1.1.6).
 const SCP02: u8 = 0x02;
 const SCP03: u8 = 0x03;
-/// LOAD / STORE DATA block size: with padding and an 8-byte MAC the wrapped command still fits
-/// a short APDU (224 -> 240 padded + 8 = 248 <= 255).
-pub(crate) const BLOCK_SIZE: usize = 224;
+/// GET DATA of the extended length information (ISO/IEC 7816-4 §12.7.1): `00 CA 7F 66 00`.
+const GET_EXTENDED_LENGTH_INFO: [u8; 4] = [0x00, 0xCA, 0x7F, 0x66];
 
 /// Which secure channel protocol to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -358,6 +358,10 @@ pub(crate) struct GpClient<T: Transport> {
     pub(crate) auth_attempts: usize,
     /// Where warnings go (stderr).
     warnings: Box<dyn std::io::Write>,
+    /// Short or extended APDUs, and the card's limits.
+    length: LengthPlan,
+    /// Whether the last APDU on the wire was extended (to explain a 6700).
+    last_extended: bool,
 }
 
 impl<T: Transport> GpClient<T> {
@@ -374,6 +378,8 @@ impl<T: Transport> GpClient<T> {
             session: None,
             auth_attempts: 0,
             warnings: Box::new(std::io::stderr()),
+            length: LengthPlan::default(),
+            last_extended: false,
         }
     }
 
@@ -411,6 +417,145 @@ impl<T: Transport> GpClient<T> {
         self.session = None;
         self.sd = None;
         self.sd_channels.clear();
+        self.length = LengthPlan::default();
+        self.last_extended = false;
+    }
+
+    /// The APDU lengths in use.
+    pub(crate) fn length(&self) -> &LengthPlan {
+        &self.length
+    }
+
+    /// What the open session adds to a command's data field.
+    pub(crate) fn wrapping(&self) -> Wrapping {
+        match (&self.channel, &self.session) {
+            (Some(_), Some(s)) => Wrapping::of(&s.scp, s.i, s.level),
+            _ => Wrapping::PLAIN,
+        }
+    }
+
+    /// Decide on short or extended APDUs for this connection: `--apdu short` never sends
+    /// extended ones; `auto` only when the ATR's card capabilities announce extended Lc/Le;
+    /// `extended` always, unless the card capabilities say it has none (a usage error), with
+    /// a warning when the ATR says nothing. When extended APDUs are used and the card
+    /// capabilities announce extended length information, GET DATA 7F66 reads the card's
+    /// maximum command length (a card that does not answer it is used without a limit).
+    ///
+    /// # Errors
+    /// [`GpError::Usage`] for `--apdu extended` on a card that announces no extended Lc/Le;
+    /// transport errors.
+    pub(crate) fn configure_length(&mut self, mode: ApduMode) -> Result<(), GpError> {
+        let atr = self.transport.atr();
+        let caps = length::parse_card_capabilities(&atr);
+        let (extended, reason) = match (mode, caps) {
+            (ApduMode::Short, _) => (false, "short APDUs (--apdu short)".to_owned()),
+            (ApduMode::Auto, Some(c)) if c.extended() => (
+                true,
+                "extended APDUs (the ATR's card capabilities announce extended Lc/Le)".to_owned(),
+            ),
+            (ApduMode::Auto, Some(_)) => (
+                false,
+                "short APDUs (the ATR's card capabilities announce no extended Lc/Le)".to_owned(),
+            ),
+            (ApduMode::Auto, None) => (
+                false,
+                "short APDUs (the ATR has no card capabilities announcing extended Lc/Le)"
+                    .to_owned(),
+            ),
+            (ApduMode::Extended, Some(c)) if !c.extended() => {
+                return Err(GpError::Usage(format!(
+                    "--apdu extended: the card takes short APDUs only: its ATR's card \
+                     capabilities (ISO/IEC 7816-4 §8.1.1.2.7, third byte {}) do not announce \
+                     extended Lc and Le fields; drop --apdu extended (auto sends short APDUs \
+                     to this card)",
+                    c.third
+                        .map_or_else(|| "absent".to_owned(), |b| format!("{b:02X}"))
+                )));
+            }
+            (ApduMode::Extended, Some(_)) => (true, "extended APDUs (--apdu extended)".to_owned()),
+            (ApduMode::Extended, None) => {
+                let _ = writeln!(
+                    self.warnings,
+                    "mec gp: warning: --apdu extended: the card's ATR does not announce \
+                     extended-length APDUs; if the card answers 6700 (wrong length), it takes \
+                     short ones only"
+                );
+                (
+                    true,
+                    "extended APDUs (--apdu extended; the ATR does not announce them)".to_owned(),
+                )
+            }
+        };
+        let reason = match caps {
+            Some(c) => format!(
+                "{reason}; command chaining {}announced",
+                if c.chaining() { "" } else { "not " }
+            ),
+            None => reason,
+        };
+        self.length = LengthPlan {
+            extended,
+            info: None,
+            reason,
+        };
+        if extended && caps.is_some_and(length::CardCapabilities::extended_info) {
+            let [cla, ins, p1, p2] = GET_EXTENDED_LENGTH_INFO;
+            let r = self.transmit_plain(&Command::new(cla, ins, p1, p2).with_le(256))?;
+            if r.status == StatusWord::SUCCESS {
+                match length::parse_extended_length_info(&r.data) {
+                    Ok(info) => self.length.info = Some(info),
+                    Err(e) => {
+                        let _ = writeln!(
+                            self.warnings,
+                            "mec gp: warning: GET DATA 7F66: {e}; no maximum length assumed"
+                        );
+                    }
+                }
+            }
+        }
+        let limits = self.length.info.map_or_else(String::new, |i| {
+            format!(
+                "; the card takes command APDUs of up to {} bytes and answers up to {} (7F66)",
+                i.max_command, i.max_response
+            )
+        });
+        self.tracer
+            .comment(&format!("APDU length: {}{limits}", self.length.reason));
+        Ok(())
+    }
+
+    /// The LOAD / STORE DATA block size for the open session (see
+    /// [`LengthPlan::block_size`]).
+    ///
+    /// # Errors
+    /// [`GpError::Usage`] when `requested` does not fit once wrapped.
+    pub(crate) fn block_size(&mut self, requested: Option<usize>) -> Result<usize, GpError> {
+        let wrapping = self.wrapping();
+        let size = self
+            .length
+            .block_size(requested, wrapping)
+            .map_err(GpError::Usage)?;
+        self.tracer.comment(&format!(
+            "block size {size} bytes ({}, {wrapping})",
+            if self.length.extended {
+                "extended APDUs"
+            } else {
+                "short APDUs"
+            }
+        ));
+        Ok(size)
+    }
+
+    /// The hint for a 6700 (wrong length) answer to an extended APDU.
+    pub(crate) fn wrong_length_hint(&self, sw: StatusWord) -> Option<String> {
+        (sw == StatusWord::WRONG_LENGTH && self.last_extended).then(|| {
+            format!(
+                "the card refused an extended-length APDU ({}): it takes short APDUs only, or \
+                 shorter ones; use --apdu short (or auto, which sends extended APDUs only to a \
+                 card that announces them) or a smaller --block-size",
+                self.length.reason
+            )
+        })
     }
 
     /// Write a comment line to the trace.
@@ -424,8 +569,8 @@ impl<T: Transport> GpClient<T> {
     /// # Errors
     /// Transport and codec errors; the status word is returned, not checked.
     pub(crate) fn transmit_plain(&mut self, command: &Command) -> Result<Response, GpError> {
-        let config = if self.transport.extended() {
-            ExchangeConfig::extended()
+        let config = if self.length.extended {
+            ExchangeConfig::extended().with_max_data(self.length.data_limit())
         } else {
             ExchangeConfig::short()
         };
@@ -435,6 +580,7 @@ impl<T: Transport> GpClient<T> {
                 return Err(GpError::Usage("exchange ended without a response".into()));
             };
             self.tracer.command(&apdu);
+            self.last_extended = apdu_codec::parse_command(&apdu).is_ok_and(|c| c.is_extended());
             let answer = self.transport.transmit(&apdu)?;
             self.tracer.response(&answer);
             if let Some(response) = exchange.handle_response(&answer)? {
@@ -480,6 +626,12 @@ impl<T: Transport> GpClient<T> {
         let r = self.transmit(command)?;
         if r.status == StatusWord::SUCCESS {
             Ok(r.data)
+        } else if let Some(hint) = self.wrong_length_hint(r.status) {
+            Err(GpError::Status {
+                what: what.into(),
+                sw: r.status,
+                hint: Some(hint),
+            })
         } else {
             Err(status_error(what, r.status))
         }

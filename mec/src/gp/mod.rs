@@ -8,6 +8,7 @@
 
 mod cap;
 mod client;
+mod length;
 mod report;
 mod trust;
 mod verbs;
@@ -38,6 +39,7 @@ SCP11b: --ca FILE verifies the card's certificate chain (GET DATA BF21) against 
 certificate or public key; --sd-key pins the card's key (both imply --scp 11b): \
 `mec gp --ca ca.pem list`. Without either the card's key is used unauthenticated, with a \
 warning on stderr.\n\
+Extended-length APDUs: --apdu auto (the default) sends them when the card's ATR announces them, --apdu extended forces them, --block-size N sets the LOAD / STORE DATA block: `mec gp --apdu extended --block-size 4000 install big.cap`.\n\
 Exit codes: 0 ok, 1 card refused (status word), 2 usage/file, 3 authentication failed (or SCP11b card key not trusted), 4 domain blocked (6983), 5 reader/PC/SC."
 )]
 pub(crate) struct GpArgs {
@@ -103,6 +105,16 @@ pub(crate) struct GpArgs {
     /// With --virtual: keep the card state in this directory across invocations.
     #[arg(long, value_name = "DIR", requires = "virtual_profile")]
     virtual_state: Option<PathBuf>,
+    /// APDU lengths: short (255 data bytes at most; longer commands are chained), extended
+    /// (extended-length APDUs where a command needs them), or auto: extended only when the
+    /// card announces it in its ATR (card capabilities, ISO/IEC 7816-4 §8.1.1.2.7).
+    #[arg(long, value_enum, value_name = "short|extended|auto", default_value_t = length::ApduMode::Auto)]
+    apdu: length::ApduMode,
+    /// LOAD and STORE DATA block size in bytes (default: 224 with short APDUs; 2048 with
+    /// extended ones, lowered to fit the card's maximum command length from GET DATA 7F66).
+    /// Must fit one APDU once the secure channel has padded and MACed it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    block_size: Option<u16>,
     /// The operation.
     #[command(subcommand)]
     verb: Verb,
@@ -476,8 +488,8 @@ impl Transport for Box<dyn Transport> {
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
         (**self).transmit(apdu)
     }
-    fn extended(&self) -> bool {
-        (**self).extended()
+    fn atr(&self) -> Vec<u8> {
+        (**self).atr()
     }
     fn describe(&self) -> String {
         (**self).describe()

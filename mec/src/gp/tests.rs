@@ -1298,3 +1298,333 @@ fn scp11b_trust_options_imply_scp11b() {
         assert!(e.to_string().contains("--scp 11b"), "{e}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Extended-length APDUs (--apdu, --block-size).
+
+/// A raw load file of `len` bytes, written to a temporary directory.
+fn blob(dir: &tempfile::TempDir, len: usize) -> String {
+    let path = dir.path().join(format!("blob-{len}.bin"));
+    let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&path, bytes).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+/// The wrapped LOAD commands on the wire, as bytes.
+fn wire_loads(h: &Harness) -> Vec<Vec<u8>> {
+    h.trace_lines("C: 84E8")
+        .iter()
+        .map(|l| hex::decode(l.trim_start_matches("C: ")).unwrap())
+        .collect()
+}
+
+/// `virtual-se/profiles/extended-length.toml` without the built-in load files.
+fn extended_card() -> Profile {
+    let mut p = profile_file("extended-length.toml");
+    p.builtin_load_files = false;
+    p
+}
+
+#[test]
+fn extended_load_scp03_level_33() {
+    let mut h = Harness::new(&extended_card());
+    let dir = tempfile::tempdir().unwrap();
+    // 60,000 bytes: 268 blocks of 224 bytes would exceed the 256 LOAD blocks P2 can number.
+    let file = blob(&dir, 60_000);
+    let e = h.err(&[
+        "--apdu",
+        "short",
+        "--security",
+        "all",
+        "install",
+        &file,
+        "--package",
+        "F06D65635354",
+        "--load-only",
+    ]);
+    assert_eq!(exit_code(&e), 2);
+    assert!(
+        e.to_string()
+            .contains("more than 256 LOAD blocks of 224 bytes"),
+        "{e}"
+    );
+    let out = h.ok(&[
+        "--security",
+        "all",
+        "--trace",
+        "install",
+        &file,
+        "--package",
+        "F06D65635354",
+        "--load-only",
+    ]);
+    assert!(out.contains("loaded F06D65635354 (60000 bytes"), "{out}");
+    let trace = h.trace.text();
+    assert!(
+        trace.contains(
+            "# APDU length: extended APDUs (the ATR's card capabilities announce extended Lc/Le)"
+        ) && trace.contains("command APDUs of up to 2048 bytes"),
+        "{trace}"
+    );
+    // GET DATA 7F66 asked before INITIALIZE UPDATE.
+    assert_eq!(h.trace_lines("C: 00CA7F66").len(), 1);
+    // 2048 - 9 = 2039 data bytes: 2015 -> 2016 padded + 8-byte MAC = 2024.
+    assert!(trace.contains("# block size 2015 bytes (extended APDUs, SCP03 level 33)"));
+    let loads = wire_loads(&h);
+    assert_eq!(loads.len(), 60_004usize.div_ceil(2015));
+    for l in &loads[..loads.len() - 1] {
+        // Extended Lc: 00 then two bytes; 2024 data bytes; Le 0100 on two bytes.
+        assert_eq!(l[4], 0x00);
+        assert_eq!(u16::from_be_bytes([l[5], l[6]]), 2024);
+        assert_eq!(l.len(), 4 + 3 + 2024 + 2);
+        assert!(l.len() <= 2048);
+    }
+    // The plain LOAD blocks before wrapping carry 2015 bytes each.
+    let plain = h.trace_lines("# C: 80E8");
+    assert_eq!(hex::decode(&plain[0][5..]).unwrap().len(), 4 + 3 + 2015 + 2);
+    // `mec trace decode` reads the extended APDUs.
+    let mut decoded = Vec::new();
+    let summary = crate::trace::decode(trace.as_bytes(), &mut decoded, &mut Vec::new()).unwrap();
+    assert_eq!(summary.bad, 0);
+    let decoded = String::from_utf8(decoded).unwrap();
+    assert!(decoded.contains("extended"), "{}", &decoded[..2000]);
+
+    h.ok(&[
+        "--security",
+        "all",
+        "install",
+        "--package",
+        "F06D65635354",
+        "--applet",
+        "F06D6563535401",
+        "--create",
+        "F06D6563535402",
+    ]);
+    assert!(h.ok(&["list"]).contains("APP: F06D6563535402"));
+    // STORE DATA of a 1500-byte DGI goes out as one extended command.
+    // EMV CPS DGI length: FF then two bytes for 255 and more.
+    let mut object = vec![0x01, 0x01, 0xFF, 0x05, 0xDC];
+    object.extend(std::iter::repeat_n(0xAB, 1500));
+    let out = h.ok(&[
+        "--trace",
+        "store-data",
+        "F06D6563535402",
+        "--dgi",
+        &hex::encode_upper(&object),
+    ]);
+    assert!(out.contains("in 1 STORE DATA command(s)"), "{out}");
+    let stores = h.trace_lines("C: 84E2");
+    assert_eq!(stores.len(), 1);
+    assert!(stores[0].len() > 3 + 2 * 261, "{}", &stores[0][..20]);
+}
+
+#[test]
+fn extended_load_scp02() {
+    let mut p = profile_file("scp02-i55.toml");
+    p.builtin_load_files = false;
+    p.atr = Some("3BFC1300008131FE4580738021F3566D6563584C315D".into());
+    p.extended_length = Some(true);
+    let mut h = Harness::new(&p);
+    let dir = tempfile::tempdir().unwrap();
+    let file = blob(&dir, 20_000);
+    h.ok(&[
+        "--security",
+        "mac+enc",
+        "--trace",
+        "install",
+        &file,
+        "--package",
+        "F06D65635354",
+        "--load-only",
+    ]);
+    let trace = h.trace.text();
+    // The ATR announces 7F66 but this card has none: no limit, the default 2048-byte block.
+    assert_eq!(h.trace_lines("C: 00CA7F66").len(), 1);
+    assert!(
+        trace.contains("# block size 2048 bytes (extended APDUs, SCP02 level 03)"),
+        "{trace}"
+    );
+    let loads = wire_loads(&h);
+    assert_eq!(loads.len(), 20_004usize.div_ceil(2048));
+    // 2048 -> 2056 padded (DES) + 8-byte C-MAC = 2064.
+    assert_eq!(u16::from_be_bytes([loads[0][5], loads[0][6]]), 2064);
+    // --block-size within the extended bounds.
+    h.ok(&[
+        "--block-size",
+        "9000",
+        "install",
+        "--package",
+        "F06D65635354",
+        "--applet",
+        "F06D6563535401",
+        "--create",
+        "F06D6563535403",
+    ]);
+    assert!(h.ok(&["list"]).contains("APP: F06D6563535403"));
+}
+
+#[test]
+fn short_only_card_refuses_extended() {
+    // The ATR's card capabilities say "no extended Lc/Le": --apdu extended is a usage error
+    // and nothing is sent after SELECT.
+    let mut h = Harness::named("short-only.toml");
+    let e = h.err(&["--apdu", "extended", "list"]);
+    assert_eq!(exit_code(&e), 2);
+    assert!(
+        e.to_string().contains("the card takes short APDUs only")
+            && e.to_string().contains("third byte 93"),
+        "{e}"
+    );
+    assert_eq!(h.client.auth_attempts, 0);
+    // auto: short APDUs, 224-byte blocks, and the card takes them.
+    let dir = tempfile::tempdir().unwrap();
+    let file = blob(&dir, 3000);
+    h.ok(&[
+        "--trace",
+        "install",
+        &file,
+        "--package",
+        "F06D6563535A",
+        "--load-only",
+    ]);
+    assert!(h.trace.text().contains(
+        "# APDU length: short APDUs (the ATR's card capabilities announce no extended Lc/Le)"
+    ));
+    assert!(wire_loads(&h).iter().all(|l| l.len() <= 261));
+
+    // A card whose ATR says nothing, forced with --apdu extended: the card's 6700 explained.
+    let mut p = empty_card_profile();
+    p.extended_length = Some(false);
+    let mut h = Harness::new(&p);
+    let warnings = SharedBuf::default();
+    h.client.set_warnings(Box::new(warnings.clone()));
+    let e = h.err(&[
+        "--apdu",
+        "extended",
+        "install",
+        &file,
+        "--package",
+        "F06D65635354",
+        "--load-only",
+    ]);
+    assert_eq!(exit_code(&e), 1);
+    let text = e.to_string();
+    assert!(
+        text.contains("LOAD block 0 of 2: the card answered 6700")
+            && text.contains("refused an extended-length APDU")
+            && text.contains("--apdu short"),
+        "{text}"
+    );
+    assert!(
+        warnings
+            .text()
+            .contains("does not announce extended-length APDUs"),
+        "warnings: {:?}",
+        warnings.text()
+    );
+    // The same APDU through `apdu`: explained too.
+    let mut long = vec![0x80, 0xCA, 0x00, 0x66, 0x00, 0x01, 0x00];
+    long.extend(std::iter::repeat_n(0u8, 256));
+    let e = h.err(&["--apdu", "extended", "apdu", &hex::encode(&long)]);
+    assert!(
+        e.to_string().contains("refused an extended-length APDU"),
+        "{e}"
+    );
+    // Without --apdu the same load uses short APDUs and succeeds.
+    h.ok(&["install", &file, "--package", "F06D65635354", "--load-only"]);
+}
+
+#[test]
+fn block_size_bounds() {
+    assert!(TestCli::try_parse_from(["gp", "--block-size", "0", "list"]).is_err());
+    assert!(TestCli::try_parse_from(["gp", "--block-size", "65536", "list"]).is_err());
+    assert!(TestCli::try_parse_from(["gp", "--apdu", "long", "list"]).is_err());
+    let mut h = Harness::new(&empty_card_profile());
+    // No short APDU carries 248 bytes plus a MAC: refused before anything is sent.
+    let e = h.err(&["--apdu", "short", "--block-size", "248", "list"]);
+    assert_eq!(exit_code(&e), 2);
+    assert!(e.to_string().contains("--apdu extended"), "{e}");
+    assert!(h.trace.text().lines().all(|l| !l.starts_with("C: ")));
+    let dir = tempfile::tempdir().unwrap();
+    let file = blob(&dir, 1000);
+    // SCP03 C-MAC + C-DEC: 240 -> 256 padded + 8 > 255; 239 fits.
+    let e = h.err(&[
+        "--block-size",
+        "240",
+        "install",
+        &file,
+        "--package",
+        "F06D65635354",
+        "--load-only",
+    ]);
+    assert_eq!(exit_code(&e), 2);
+    assert!(
+        e.to_string()
+            .contains("becomes 264 data bytes, more than the 255 a short APDU carries")
+            && e.to_string().contains("at most --block-size 239"),
+        "{e}"
+    );
+    // Refused before INSTALL [for load]: nothing was loaded.
+    assert!(h.trace_lines("# C: 80E602").is_empty());
+    h.ok(&[
+        "--block-size",
+        "239",
+        "--trace",
+        "install",
+        &file,
+        "--package",
+        "F06D65635354",
+        "--load-only",
+    ]);
+    assert!(wire_loads(&h).iter().all(|l| l.len() <= 4 + 1 + 248 + 1));
+    // C-MAC only: 247 fits.
+    let mut h = Harness::new(&empty_card_profile());
+    h.ok(&[
+        "--security",
+        "mac",
+        "--block-size",
+        "247",
+        "install",
+        &file,
+        "--package",
+        "F06D65635354",
+        "--load-only",
+    ]);
+
+    // The extended card's 7F66 limit: 2015 at level 33, 4000 refused with the limit named.
+    let mut h = Harness::new(&extended_card());
+    let e = h.err(&[
+        "--security",
+        "all",
+        "--block-size",
+        "4000",
+        "install",
+        &file,
+        "--package",
+        "F06D65635354",
+        "--load-only",
+    ]);
+    assert_eq!(exit_code(&e), 2);
+    assert!(
+        e.to_string().contains("at most 2048 bytes, GET DATA 7F66")
+            && e.to_string().contains("at most --block-size 2015"),
+        "{e}"
+    );
+    // Forcing short APDUs on the extended card keeps the old 224-byte blocks.
+    h.ok(&[
+        "--apdu",
+        "short",
+        "--trace",
+        "install",
+        &file,
+        "--package",
+        "F06D65635354",
+        "--load-only",
+    ]);
+    assert!(
+        h.trace
+            .text()
+            .contains("# block size 224 bytes (short APDUs")
+    );
+    assert!(h.trace_lines("C: 00CA7F66").is_empty());
+}

@@ -15,7 +15,7 @@ use gp_scp::cmd::{Aid, CardLifeCycle, PRIVILEGES, Privileges};
 use gp_scp::diversify::diversify;
 use gp_scp::keys::{KeySet, KeyType, SecretKey};
 
-use super::client::{BLOCK_SIZE, GpClient, GpError, status_error};
+use super::client::{GpClient, GpError, status_error};
 use super::{GpArgs, KeyTypeArg, Verb, cap, parse_hex, report};
 use crate::transport::{Transport, list_readers};
 
@@ -125,6 +125,7 @@ pub(crate) fn readers(args: &GpArgs, out: &mut dyn Write) -> Result<(), GpError>
 fn authenticate<T: Transport>(client: &mut GpClient<T>, args: &GpArgs) -> Result<(), GpError> {
     let sd = args.sd_aid()?;
     client.select_sd(sd.as_ref())?;
+    client.configure_length(args.apdu)?;
     let auth = args.auth()?;
     let info = client.open(&auth)?;
     client.trace_comment(&format!(
@@ -144,6 +145,8 @@ pub(crate) fn execute<T: Transport>(
     out: &mut dyn Write,
 ) -> Result<(), GpError> {
     client.close();
+    super::length::check_options(args.apdu, args.block_size.map(usize::from))
+        .map_err(GpError::Usage)?;
     match &args.verb {
         Verb::Readers => readers(args, out),
         Verb::Info { no_auth } => {
@@ -227,7 +230,13 @@ pub(crate) fn execute<T: Transport>(
             }
             authenticate(client, args)?;
             if let Some(source) = &source {
-                load(client, &package, to, &source.data)?;
+                load(
+                    client,
+                    &package,
+                    to,
+                    &source.data,
+                    args.block_size.map(usize::from),
+                )?;
                 w(
                     out,
                     &format!(
@@ -477,7 +486,8 @@ pub(crate) fn execute<T: Transport>(
                 structure,
                 ..Default::default()
             };
-            let commands = store_data_objects(&refs, options, BLOCK_SIZE)?;
+            let block = client.block_size(args.block_size.map(usize::from))?;
+            let commands = store_data_objects(&refs, options, block)?;
             let count = commands.len();
             for (n, c) in commands.iter().enumerate() {
                 client.expect_ok(&format!("STORE DATA block {n}"), c)?;
@@ -578,8 +588,11 @@ pub(crate) fn execute<T: Transport>(
                 .collect::<Result<_, _>>()?;
             if *secure {
                 authenticate(client, args)?;
-            } else if let Some(sd) = args.sd_aid()? {
-                client.select_sd(Some(&sd))?;
+            } else {
+                if let Some(sd) = args.sd_aid()? {
+                    client.select_sd(Some(&sd))?;
+                }
+                client.configure_length(args.apdu)?;
             }
             let mut failed = None;
             for c in &commands {
@@ -594,11 +607,16 @@ pub(crate) fn execute<T: Transport>(
                     ),
                 )?;
                 if !r.status.is_success() && !r.status.is_warning() && failed.is_none() {
-                    failed = Some(r.status);
+                    failed = Some((r.status, client.wrong_length_hint(r.status)));
                 }
             }
             match failed {
-                Some(sw) => Err(status_error("APDU", sw)),
+                Some((sw, hint @ Some(_))) => Err(GpError::Status {
+                    what: "APDU".into(),
+                    sw,
+                    hint,
+                }),
+                Some((sw, None)) => Err(status_error("APDU", sw)),
                 None => Ok(()),
             }
         }
@@ -610,6 +628,7 @@ fn load<T: Transport>(
     package: &Aid,
     to: Option<Aid>,
     data: &[u8],
+    block_size: Option<usize>,
 ) -> Result<(), GpError> {
     let for_load = InstallCommand {
         install: Install::ForLoad {
@@ -623,8 +642,28 @@ fn load<T: Transport>(
         sequence: Default::default(),
     }
     .to_command()?;
+    let block_size = client.block_size(block_size)?;
     client.expect_ok(&format!("INSTALL [for load] {package}"), &for_load)?;
-    let commands = LoadFile::new(data).to_commands(BLOCK_SIZE)?;
+    let commands = LoadFile::new(data)
+        .to_commands(block_size)
+        .map_err(|e| match e {
+            gp_scp::cmd::CommandError::TooManyBlocks(len) => GpError::Usage(format!(
+                "a load file of {len} bytes needs more than 256 LOAD blocks of {block_size} \
+                 bytes (P2 numbers them 00-FF); use a larger --block-size{}",
+                if client.length().extended {
+                    ""
+                } else {
+                    ", which needs extended APDUs (--apdu extended, or auto on a card that \
+                     announces them)"
+                }
+            )),
+            other => GpError::from(other),
+        })?;
+    client.trace_comment(&format!(
+        "LOAD: {} bytes in {} block(s)",
+        data.len(),
+        commands.len()
+    ));
     for (n, c) in commands.iter().enumerate() {
         client.expect_ok(&format!("LOAD block {n} of {}", commands.len()), c)?;
     }

@@ -176,6 +176,18 @@ fn tlv(tag: u32, value: &[u8]) -> Vec<u8> {
     v
 }
 
+/// A positive INTEGER's content octets: big-endian, no leading zero byte unless needed for
+/// the sign (X.690 §8.3).
+fn minimal_be(n: u32) -> Vec<u8> {
+    let bytes = n.to_be_bytes();
+    let skip = bytes.iter().take_while(|b| **b == 0).count().min(3);
+    let mut v = bytes.get(skip..).unwrap_or(&bytes).to_vec();
+    if v.first().is_some_and(|b| b & 0x80 != 0) {
+        v.insert(0, 0);
+    }
+    v
+}
+
 // ---------------------------------------------------------------------------------------------
 // GET DATA
 
@@ -210,6 +222,19 @@ pub(crate) fn get_data(cmd: &CommandView<'_>, env: &Env<'_>) -> Outcome {
     let domain = env.domain()?;
     let tagged = env.options.key_info_format == KeyInfoFormat::GlobalPlatform;
     match tag {
+        // ISO/IEC 7816-4 §12.7.1 extended length information (layout as in the OpenPGP card
+        // spec 3.4 §4.1.3.1): `02 L max command APDU bytes, 02 L max response APDU bytes`.
+        0x7F66 => match env.options.extended_length {
+            super::ExtendedLength::Announced {
+                max_command: Some(c),
+                max_response,
+            } => {
+                let mut v = tlv(0x02, &minimal_be(c));
+                v.extend_from_slice(&tlv(0x02, &minimal_be(max_response.unwrap_or(c))));
+                ok(tlv(0x7F66, &v))
+            }
+            _ => Err(StatusWord::REFERENCED_DATA_NOT_FOUND),
+        },
         // GPC 2.3 §H.6: CPLC.
         0x9F7F => ok(tlv(0x9F7F, &env.state.card.cplc)),
         // GPC 2.3 §H.2: card data (card recognition data).

@@ -92,6 +92,30 @@ pub struct CardOptions {
     pub key_info_format: KeyInfoFormat,
     /// Failed authentications after which INITIALIZE UPDATE answers 6983 (0 = no limit).
     pub failure_limit: u16,
+    /// Extended-length APDUs: accepted without announcing it (the default), refused, or
+    /// accepted and announced (see [`ExtendedLength`]).
+    pub extended_length: ExtendedLength,
+}
+
+/// Whether the card takes extended-length APDUs (ISO/IEC 7816-4 §5.1: Lc on 3 bytes, Le on
+/// 2 or 3) and what it tells the host about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ExtendedLength {
+    /// Accepted, but nothing announces it (the ATR is the profile's; no GET DATA 7F66).
+    #[default]
+    Unannounced,
+    /// Refused: any extended-length command APDU is answered 6700 (wrong length).
+    Refused,
+    /// Accepted and announced: the profile's ATR should carry the card capabilities (compact
+    /// TLV 73, third byte b7 set); GET DATA 7F66 answers the extended length information when
+    /// `max_command` / `max_response` are given, and a longer command APDU is answered 6700.
+    Announced {
+        /// Most bytes in a command APDU (header, Lc, data, Le), if limited.
+        max_command: Option<u32>,
+        /// Most bytes in a response APDU (data and SW1-SW2), if announced.
+        max_response: Option<u32>,
+    },
 }
 
 impl Default for CardOptions {
@@ -100,6 +124,7 @@ impl Default for CardOptions {
             atr: DEFAULT_ATR.to_vec(),
             key_info_format: KeyInfoFormat::GlobalPlatform,
             failure_limit: 10,
+            extended_length: ExtendedLength::Unannounced,
         }
     }
 }
@@ -388,6 +413,20 @@ impl<S: Store> Card<S> {
             Ok(c) => c,
             Err(e) => return Response::status_only(StatusWord::from(&e)),
         };
+        // ISO/IEC 7816-4 §5.1: a card without extended Lc/Le (or a command longer than the
+        // card's extended length information says) answers wrong length.
+        match self.options.extended_length {
+            ExtendedLength::Refused if cmd.is_extended() => {
+                return StatusWord::WRONG_LENGTH.into();
+            }
+            ExtendedLength::Announced {
+                max_command: Some(max),
+                ..
+            } if u32::try_from(raw.len()).map_or(true, |n| n > max) => {
+                return StatusWord::WRONG_LENGTH.into();
+            }
+            _ => {}
+        }
         let cla = cmd.cla();
         // ISO/IEC 7816-4 §5.4.1: FF is invalid and 2X/3X are reserved; GPC 2.3 §11.1.4 defines
         // no class in AX/BX (GSM's A0 is not a GlobalPlatform class). All answer 6E00.
