@@ -282,3 +282,44 @@ fn trace_decodes_with_mec_trace_decode() {
         "{listing}"
     );
 }
+
+/// `--apdu` / `--block-size` as a process with `--virtual`: the extended-length profile gets
+/// extended LOAD blocks (shown by `--trace`), the short-only one refuses `--apdu extended`
+/// (exit 2), and an impossible `--apdu short --block-size` is a usage error.
+#[test]
+fn extended_apdus_with_virtual_profiles() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.bin");
+    std::fs::write(&file, vec![0x5A; 10_000]).unwrap();
+    let state = dir.path().join("ext");
+    let out = gp(
+        "extended-length.toml",
+        &state,
+        &[
+            "--trace",
+            "install",
+            file.to_str().unwrap(),
+            "--package",
+            "F06D6567700B",
+            "--load-only",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let trace = text(&out.stderr);
+    let loads: Vec<&str> = trace.lines().filter(|l| l.starts_with("C: 84E8")).collect();
+    // 10,004 bytes in blocks of 2015 (the 2048-byte 7F66 limit, SCP03 level 03).
+    assert_eq!(loads.len(), 5, "{trace}");
+    assert!(loads.iter().all(|l| &l[11..13] == "00"), "{loads:?}");
+
+    let state = dir.path().join("short");
+    let out = gp("short-only.toml", &state, &["--apdu", "extended", "list"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("the card takes short APDUs only"));
+    let out = gp(
+        "default.toml",
+        &state,
+        &["--apdu", "short", "--block-size", "1000", "list"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--apdu short --block-size 1000"));
+}
