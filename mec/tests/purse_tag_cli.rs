@@ -494,7 +494,7 @@ fn a_purse_without_tag_access_refuses_the_move() {
     assert!(!without.out.lines().any(|l| l.starts_with("0401")));
 }
 
-fn ticket_args<'a>(id: &'a str) -> Vec<&'a str> {
+fn ticket_args(id: &str) -> Vec<&str> {
     vec![
         "--id", id, "--event", "CONCERT1", "--from", "20261101", "--to", "20261130",
     ]

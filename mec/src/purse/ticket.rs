@@ -54,16 +54,16 @@ pub(crate) struct TicketArgs {
 #[derive(Args, Debug)]
 pub(crate) struct TicketSpec {
     /// Ticket id: 8 ASCII characters or 16 hex digits.
-    #[arg(long, value_parser = parse_id)]
+    #[arg(long, value_name = "ID", value_parser = parse_id)]
     id: [u8; 8],
     /// Event id: 8 ASCII characters or 16 hex digits.
-    #[arg(long, value_parser = parse_id)]
+    #[arg(long, value_name = "ID", value_parser = parse_id)]
     event: [u8; 8],
     /// First valid day, YYYYMMDD.
-    #[arg(long, value_parser = parse_day)]
+    #[arg(long, value_name = "YYYYMMDD", value_parser = parse_day)]
     from: [u8; 4],
     /// Last valid day, YYYYMMDD.
-    #[arg(long, value_parser = parse_day)]
+    #[arg(long, value_name = "YYYYMMDD", value_parser = parse_day)]
     to: [u8; 4],
     /// The gate key of the event (16 bytes hex): delivered enciphered under the delivery key.
     /// Default: the test key.
@@ -131,13 +131,13 @@ against this read's challenge, as a cloned or relaying device would, and is REFU
     )]
     Gate {
         /// Ticket id: 8 ASCII characters or 16 hex digits.
-        #[arg(long, value_parser = parse_id)]
+        #[arg(long, value_name = "ID", value_parser = parse_id)]
         id: [u8; 8],
         /// The event's gate key (16 bytes hex). Default: the test key.
         #[arg(long, value_name = "HEX", value_parser = parse_key)]
         gate_key: Option<Key16>,
         /// Today's date at the gate, YYYYMMDD (default: today, UTC).
-        #[arg(long, value_parser = parse_day)]
+        #[arg(long, value_name = "YYYYMMDD", value_parser = parse_day)]
         date: Option<[u8; 4]>,
         /// Verify this recorded answer (hex: ticket data and MAC, 32 bytes) instead of asking
         /// the card: what a replaying device would present.
