@@ -944,6 +944,111 @@ mod tests {
         assert!(p.ends_with("3042F54D454320544147"));
     }
 
+    /// The tag state machine behind a transport, as the virtual SE hosts it.
+    struct FakeTag {
+        state: tag::TagState,
+        session: tag::TagSession,
+        n: u8,
+    }
+
+    impl crate::transport::Transport for FakeTag {
+        fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, crate::transport::TransportError> {
+            let view = apdu_codec::parse_command(apdu)
+                .map_err(|e| crate::transport::TransportError(e.to_string()))?;
+            self.n = self.n.wrapping_add(1);
+            let out = tag::process(
+                &self.state,
+                &mut self.session,
+                &view,
+                &epurse::card::Entropy([self.n; 16]),
+            );
+            if let Some(next) = out.new_state {
+                self.state = next;
+            }
+            let mut answer = out.reply.data().to_vec();
+            answer.extend_from_slice(&u16::from(out.reply.status()).to_be_bytes());
+            Ok(answer)
+        }
+    }
+
+    /// CRC-32 (IEEE 802.3, reflected, as `epurse`'s sealed encodings use).
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for &b in data {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
+            }
+        }
+        !crc
+    }
+
+    /// A personalized tag whose block 1 has one value copy flipped (the state re-sealed with
+    /// a valid checksum, as a tag whose memory was tampered with would look).
+    fn tampered_tag(ctx: &TagCtx) -> FakeTag {
+        let state = tag::TagState::personalize(&ctx.aid, ctx.uid, &ctx.access).unwrap();
+        let mut bytes = state.to_bytes();
+        // "VTG1" || AID length(1) || AID(16) || UID(7) || 4 sector keys(16) || blocks(16 each)
+        let block1 = 4 + 1 + 16 + UID_LEN + 4 * 16 + 16;
+        bytes[block1] ^= 0x01;
+        let body = bytes.len() - 4;
+        let crc = crc32(&bytes[..body]);
+        bytes[body..].copy_from_slice(&crc.to_be_bytes());
+        FakeTag {
+            state: tag::TagState::from_bytes(&bytes).unwrap(),
+            session: tag::TagSession::new(),
+            n: 0,
+        }
+    }
+
+    #[test]
+    fn a_tampered_value_block_is_reported_and_refused() {
+        let ctx = TagCtx {
+            uid: [0x04, 0x52, 0x7A, 0x9A, 0x3C, 0x11, 0x80],
+            aid: hex::decode(DEFAULT_TAG_AID).unwrap(),
+            access: epurse::danger::test_tag_access().unwrap(),
+        };
+        let mut fake = tampered_tag(&ctx);
+        let mut term = Terminal::new(&mut fake, epurse::danger::TEST_AID.to_vec());
+        // show: the block is INVALID and the verb fails with a verification error (exit 3).
+        match show(&mut term, &ctx, Some(1)) {
+            Err(PurseError::Verification(m)) => {
+                assert!(m.contains("block 1") && m.contains("corrupt"), "{m}");
+            }
+            other => panic!("{:?}", other.map_err(|e| e.to_string())),
+        }
+        // The other blocks of the sector are intact.
+        assert!(show(&mut term, &ctx, Some(2)).unwrap().contains("0.00"));
+        // decrement checks the value it read before sending anything that changes it.
+        assert!(matches!(
+            decrement(&mut term, &ctx, 1, 1),
+            Err(PurseError::Verification(_))
+        ));
+        // The tag itself refuses a value command on it: 6400, explained.
+        select_tag(&mut term, &ctx).unwrap();
+        let mut reader = authenticate(&mut term, &ctx, 1).unwrap();
+        match value_command(&mut term, &mut reader, 1, tag::INS_DECREMENT, Some(1)) {
+            Err(PurseError::Status { sw, hint, .. }) => {
+                assert_eq!(u16::from(sw), 0x6400);
+                assert!(hint.contains("corrupt"), "{hint}");
+            }
+            other => panic!("{:?}", other.map_err(|e| e.to_string())),
+        }
+        // A wrong master key fails the authentication with 9302 and a hint.
+        let wrong = TagCtx {
+            access: TagAccess::new(Key16::new([9; 16]), [0x30, 0x42, 0xF5], b"MEC TAG").unwrap(),
+            ..ctx
+        };
+        select_tag(&mut term, &wrong).unwrap();
+        match authenticate(&mut term, &wrong, 1) {
+            Err(PurseError::Status { sw, hint, .. }) => {
+                assert_eq!(u16::from(sw), 0x9302);
+                assert!(hint.contains("wrong key"), "{hint}");
+            }
+            other => panic!("{:?}", other.map(|_| ()).map_err(|e| e.to_string())),
+        }
+    }
+
     #[test]
     fn hints_name_the_tag_condition() {
         let mac = StatusWord::new(0x93, 0x02);
