@@ -559,6 +559,20 @@ fn tickets_buy_list_gate_and_replay() {
     );
     let r = purse(&dir, &["ticket", "list"]);
     assert_eq!(field(&r.out, "Tickets"), "2");
+    // A different ticket under a stored id: 6985, nothing changes.
+    let r = purse(
+        &dir,
+        &[
+            "ticket", "deliver", "--id", "TKT00001", "--event", "CONCERT2", "--from", "20261101",
+            "--to", "20261130",
+        ],
+    );
+    assert_eq!(r.code, 1, "{}", r.err);
+    assert!(
+        r.err.contains("6985") && r.err.contains("different ticket"),
+        "{}",
+        r.err
+    );
 
     // The gate: ACCEPT with the gate key over a fresh challenge.
     let gate = |extra: &[&str]| {
@@ -604,6 +618,36 @@ fn tickets_buy_list_gate_and_replay() {
     );
     assert_eq!(r.code, 1, "{}", r.err);
     assert!(r.err.contains("6A88"), "{}", r.err);
+}
+
+#[test]
+fn a_failed_delivery_after_a_paid_purchase_says_how_to_finish() {
+    let dir = card();
+    load(&dir, "30");
+    let mut buy = vec![
+        "ticket",
+        "--delivery-key",
+        "34343434343434343434343434343434",
+        "buy",
+        "--amount",
+        "10",
+        "--when",
+        WHEN,
+    ];
+    buy.extend(ticket_args("TKT00001"));
+    let r = purse(&dir, &buy);
+    assert_eq!(r.code, 1, "{}", r.err);
+    // The purchase happened (receipt printed) and is not repeated by the retry.
+    assert_eq!(field(&r.out, "PURCHASE"), "APPROVED");
+    assert!(r.err.contains("purchase above is paid"), "{}", r.err);
+    assert_eq!(ep_balance(&dir), 2_000);
+    let mut deliver = vec!["ticket", "deliver"];
+    deliver.extend(ticket_args("TKT00001"));
+    let r = purse(&dir, &deliver);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert_eq!(ep_balance(&dir), 2_000);
+    let r = purse(&dir, &["ticket", "list"]);
+    assert_eq!(field(&r.out, "Tickets"), "1");
 }
 
 #[test]
