@@ -26,6 +26,10 @@
 #      the two runs' traces must be identical, and match the published vector.
 #   5. kaoh-scp02 (SCP02 i=15)       + samsung-scp03 (SCP03 S8 level 33): TEST ONLY profiles
 #      with a fixed card challenge; traces match vectors/scp02.toml and vectors/scp03.toml.
+#   6. extended-length (ATR announces extended Lc/Le, 7F66: 2048-byte commands)
+#                                    + short-only (ATR: no extended Lc/Le; extended APDUs 6700):
+#      a 60,000-byte load file in extended LOAD blocks through pcscd and vpcd; --apdu
+#      extended refused for the short-only card, which still loads with short APDUs.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -271,6 +275,38 @@ WANT=$'C: 805030000806F85B77251BF79400\nR: A1A012430585513120853003709CE033FA78E
 GOT="$(wire "$ERR" | sed -n '3,7p')"
 if [ "$GOT" = "$WANT" ]; then pass "trace matches the Samsung OpenSCP SCP03 vector"; else
   fail "trace does not match the Samsung vector:"; printf '%s\n' "$GOT" >&2; fi
+stop_round
+
+# ---------------------------------------------------------------------------------------
+# Extended-length APDUs over pcscd + vpcd (commands and vpcd frames longer than 261 bytes).
+start_round "$PROFILES/extended-length.toml" "$PROFILES/short-only.toml"
+# has_in NAME TEXT NEEDLE: as `has`, for long texts (no pipe: `grep -q` stopping early would
+# make printf fail with SIGPIPE under pipefail).
+has_in() {
+  if grep -qF -- "$3" <<<"$2"; then pass "$1"; else fail "$1: '$3' not in the output"; fi
+}
+python3 -c 'import sys; sys.stdout.buffer.write(bytes(i % 251 for i in range(60000)))' >"$WORK/big.bin"
+expect_rc "extended card, --apdu short: 60,000 bytes need more than 256 LOAD blocks (exit 2)" 2 0 \
+  --apdu short --security all install "$WORK/big.bin" --package F06D6567700B --load-only
+has "the block limit is explained" "$ERR" "more than 256 LOAD blocks of 224 bytes"
+ok "extended card: 60,000-byte load file in extended LOAD blocks (SCP03 level 33)" 0 \
+  --security all --trace install "$WORK/big.bin" --package F06D6567700B --load-only
+has_in "auto chose extended APDUs from the ATR" "$ERR" "# APDU length: extended APDUs (the ATR's card capabilities announce extended Lc/Le)"
+has_in "block size clamped to the card's 7F66 limit" "$ERR" "# block size 2015 bytes (extended APDUs, SCP03 level 33)"
+EXT_LOADS="$(wire "$ERR" | grep -c '^C: 84E8....00' || true)"
+[ "$EXT_LOADS" = 30 ] && pass "30 extended LOAD commands on the wire" || fail "extended LOAD commands: $EXT_LOADS, expected 30"
+printf '%s\n' "$ERR" >"$WORK/ext.trace"
+if "$MEC_BIN" trace decode "$WORK/ext.trace" >"$WORK/ext.decoded" 2>&1; then
+  pass "mec trace decode reads the extended trace"; else fail "mec trace decode: $(tail -n 3 "$WORK/ext.decoded")"; fi
+ok "extended card: the loaded file is listed" 0 list
+has_in "list shows the 60,000-byte load file" "$OUT" "F06D6567700B"
+expect_rc "short-only card: --apdu extended is a usage error (exit 2)" 2 1 --apdu extended list
+has "the refusal names the ATR's card capabilities" "$ERR" "the card takes short APDUs only"
+head -c 3000 "$WORK/big.bin" >"$WORK/small.bin"
+ok "short-only card: auto loads with short APDUs" 1 --trace install "$WORK/small.bin" --package F06D6567700C --load-only
+has_in "auto chose short APDUs from the ATR" "$ERR" "# APDU length: short APDUs (the ATR's card capabilities announce no extended Lc/Le)"
+LONG="$(wire "$ERR" | awk 'length($2) > 2 * 261' | wc -l)"
+[ "$LONG" = 0 ] && pass "no command longer than 261 bytes to the short-only card" || fail "$LONG long commands to the short-only card"
 stop_round
 
 printf 'gp-e2e: %d passed, %d failed\n' "$PASSED" "$FAILED"

@@ -1348,6 +1348,8 @@ fn extended_load_scp03_level_33() {
             .contains("more than 256 LOAD blocks of 224 bytes"),
         "{e}"
     );
+    // Refused before INSTALL [for load]: the card is unchanged.
+    assert!(h.trace_lines("# C: 80E602").is_empty());
     let out = h.ok(&[
         "--security",
         "all",

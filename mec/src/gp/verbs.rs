@@ -643,7 +643,7 @@ fn load<T: Transport>(
     }
     .to_command()?;
     let block_size = client.block_size(block_size)?;
-    client.expect_ok(&format!("INSTALL [for load] {package}"), &for_load)?;
+    // Split first: a load file that cannot be split changes nothing on the card.
     let commands = LoadFile::new(data)
         .to_commands(block_size)
         .map_err(|e| match e {
@@ -659,6 +659,7 @@ fn load<T: Transport>(
             )),
             other => GpError::from(other),
         })?;
+    client.expect_ok(&format!("INSTALL [for load] {package}"), &for_load)?;
     client.trace_comment(&format!(
         "LOAD: {} bytes in {} block(s)",
         data.len(),
