@@ -738,6 +738,28 @@ fn runtime_personalization_and_selection() {
     assert!(session.is_selected());
 }
 
+/// DGI `0401` (tag access): AN10922 master key, AID, then a system identifier that fills the
+/// 31-byte diversification input `UID(7) || AID(3) || SI` at most, so 21 bytes and no more.
+#[test]
+fn tag_access_system_identifier_up_to_21_bytes() {
+    let state = PurseState::new(&danger::TEST_AID).unwrap();
+    for (si_len, ok) in [(0usize, true), (21, true), (22, false)] {
+        let mut dgi = vec![0x04, 0x01, u8::try_from(19 + si_len).unwrap()];
+        dgi.extend_from_slice(&[0x5A; 16]);
+        dgi.extend_from_slice(&[0xF0, 0x6D, 0x65]);
+        dgi.extend(std::iter::repeat_n(0x31, si_len));
+        let out = epurse::card::personalize(&state, 0x08, &dgi);
+        if ok {
+            assert_eq!(out.reply.status(), SW_OK, "{si_len}-byte system identifier");
+            let next = out.new_state.unwrap();
+            assert_eq!(PurseState::from_bytes(&next.to_bytes()).unwrap(), next);
+        } else {
+            assert_eq!(out.reply.status(), StatusWord::INCORRECT_DATA);
+            assert!(out.new_state.is_none());
+        }
+    }
+}
+
 #[test]
 fn cyclic_log_keeps_the_last_ten() {
     let mut card = Card::personalized();
