@@ -33,7 +33,8 @@ enum Group {
     Vse(vse::VseCommand),
     /// GlobalPlatform card management over PC/SC (list, install, personalize, lock, delete, keys).
     Gp(Box<gp::GpArgs>),
-    /// E-purse terminal: EP/ED balance, load, unload, purchase, log, prove; PIN and issuer commands (PBOC-style purse applet).
+    /// E-purse terminal: EP/ED balance, load, unload, purchase, log, prove; PIN and issuer commands;
+    /// value moved to the value-block tag; e-tickets and the gate reader.
     Purse(Box<purse::PurseArgs>),
     /// Roaming for mobile e-commerce: the visited and home reference servers.
     #[command(subcommand)]
@@ -41,6 +42,7 @@ enum Group {
 }
 
 fn main() -> ExitCode {
+    quiet_on_closed_stdout();
     let cli = Cli::parse();
     let result = match cli.group {
         Group::Trace(command) => trace::run(command),
@@ -67,4 +69,22 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
             .downcast_ref::<std::io::Error>()
             .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
     })
+}
+
+/// `println!` panics when standard output is a pipe whose reader has gone (`mec purse log |
+/// head -1`); a command-line tool should just stop there, quietly and successfully.
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
 }

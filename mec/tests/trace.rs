@@ -191,3 +191,23 @@ fn a_reader_that_stops_early_is_not_an_error() {
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert!(output.stderr.is_empty(), "{}", text(&output.stderr));
 }
+
+#[test]
+fn printing_to_a_closed_pipe_ends_quietly() {
+    // `mec purse perso-data | true`: the reader is gone before mec prints anything.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mec"))
+        .args(["purse", "perso-data"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        !text(&output.stderr).contains("panicked"),
+        "{}",
+        text(&output.stderr)
+    );
+}
