@@ -209,8 +209,8 @@ impl Wrapping {
     };
 
     /// What a session adds: SCP02 pads to 8 (C-DEC, GPC 2.3 §E.4.4) and MACs 8 bytes;
-    /// SCP03 / SCP11 pad to 16 (Amd D §6.2.6) and MAC 8 bytes, 16 in S16 mode (`i` bit 01,
-    /// Amd D §5.1; counted for SCP11 too, to stay on the safe side).
+    /// SCP03 / SCP11 pad to 16 (Amd D §6.2.6) and MAC 8 bytes (SCP03 S16 mode, `i` bit 01:
+    /// 16 bytes, Amd D §5.1; SCP11b sessions of gp-scp use 8-byte MACs at level 33).
     pub(crate) fn of(scp: &str, i: Option<u8>, level: u8) -> Wrapping {
         let c_dec = level & 0x02 != 0;
         let mac_on = level & 0x01 != 0;
@@ -218,7 +218,7 @@ impl Wrapping {
             "02" => (8, 8, "SCP02"),
             "03" if i.is_some_and(|i| i & 0x01 != 0) => (16, 16, "SCP03 S16"),
             "03" => (16, 8, "SCP03"),
-            _ => (16, 16, "SCP11b"),
+            _ => (16, 8, "SCP11b"),
         };
         Wrapping {
             pad: if c_dec { block } else { 0 },
@@ -440,6 +440,9 @@ mod tests {
         assert_eq!(des.max_block(255), 239);
         assert_eq!(Wrapping::of("02", None, 0x01).max_block(255), 247);
         assert_eq!(Wrapping::PLAIN.max_block(255), 255);
+        // SCP11b at level 33: the same 224-byte short default as SCP03 S8.
+        let scp11 = Wrapping::of("11b", None, 0x33);
+        assert_eq!(LengthPlan::default().block_size(None, scp11), Ok(224));
 
         let short = LengthPlan::default();
         assert_eq!(short.block_size(None, s8), Ok(224));
