@@ -403,6 +403,38 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Any ATR and any 7F66 answer: a result or an error, never a panic; the block size
+        /// always fits once wrapped.
+        #[test]
+        fn parsers_never_panic(
+            atr in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+            info in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..24),
+            max in 0u32..70_000,
+            block in proptest::option::of(1usize..70_000),
+            level in proptest::prelude::any::<u8>(),
+        ) {
+            let _ = parse_card_capabilities(&atr);
+            let _ = parse_extended_length_info(&info);
+            for scp in ["02", "03", "11b"] {
+                let w = Wrapping::of(scp, Some(level), level);
+                for plan in [
+                    LengthPlan::default(),
+                    LengthPlan {
+                        extended: true,
+                        info: Some(ExtendedLengthInfo { max_command: max, max_response: max }),
+                        reason: String::new(),
+                    },
+                ] {
+                    if let Ok(n) = plan.block_size(block, w) {
+                        proptest::prop_assert!(n >= 1 && w.wrapped(n) <= plan.data_limit());
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn extended_length_info() {
         let info =
