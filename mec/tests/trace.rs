@@ -194,9 +194,23 @@ fn a_reader_that_stops_early_is_not_an_error() {
 
 #[test]
 fn printing_to_a_closed_pipe_ends_quietly() {
-    // `mec purse perso-data | true`: the reader is gone before mec prints anything.
+    // `mec purse perso-data | true` (println!) and `mec gp info | true` (a writer): the
+    // reader is gone before mec prints anything.
+    let profile = format!(
+        "{}/../virtual-se/profiles/default.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    for args in [
+        vec!["purse", "perso-data"],
+        vec!["gp", "--virtual", &profile, "info"],
+    ] {
+        closed_pipe(&args);
+    }
+}
+
+fn closed_pipe(args: &[&str]) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mec"))
-        .args(["purse", "perso-data"])
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -204,7 +218,11 @@ fn printing_to_a_closed_pipe_ends_quietly() {
         .unwrap();
     drop(child.stdout.take());
     let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        text(&output.stderr)
+    );
     assert!(
         !text(&output.stderr).contains("panicked"),
         "{}",

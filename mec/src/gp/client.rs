@@ -130,6 +130,8 @@ pub(crate) enum GpError {
     },
     /// Bad input (a file, an option combination).
     Usage(String),
+    /// Writing the report to standard output failed.
+    Output(std::io::Error),
 }
 
 impl std::fmt::Display for GpError {
@@ -164,6 +166,7 @@ impl std::fmt::Display for GpError {
                  managed with these keys; on a real card this is usually permanent"
             ),
             GpError::Scp(e) => write!(f, "secure channel: {e}"),
+            GpError::Output(e) => write!(f, "writing the output: {e}"),
             GpError::Command(e) => write!(f, "malformed card data: {e}"),
             GpError::Untrusted(m) => write!(
                 f,

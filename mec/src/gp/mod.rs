@@ -502,7 +502,7 @@ impl Transport for Box<dyn Transport> {
 fn exit_code(e: &GpError) -> u8 {
     match e {
         GpError::Status { .. } | GpError::KcvMismatch { .. } | GpError::Scp(_) => 1,
-        GpError::Command(_) | GpError::Usage(_) => 2,
+        GpError::Command(_) | GpError::Usage(_) | GpError::Output(_) => 2,
         GpError::Authentication { .. } | GpError::HostCryptogram(_) | GpError::Untrusted(_) => 3,
         GpError::Blocked { .. } => 4,
         GpError::Transport(_) => 5,
@@ -564,6 +564,10 @@ pub(crate) fn run(args: GpArgs) -> anyhow::Result<ExitCode> {
     let _ = out.flush();
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),
+        // `mec gp list | head -3`: the reader went away; the card work is done.
+        Err(GpError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            Ok(ExitCode::SUCCESS)
+        }
         Err(e) => {
             eprintln!("mec gp: {e}");
             Ok(ExitCode::from(exit_code(&e)))

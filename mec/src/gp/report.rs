@@ -314,7 +314,7 @@ pub(crate) fn collect_info<T: Transport>(
 fn json(out: &mut dyn Write, value: &impl Serialize) -> Result<(), GpError> {
     let text =
         serde_json::to_string_pretty(value).map_err(|e| GpError::Usage(format!("JSON: {e}")))?;
-    writeln!(out, "{text}").map_err(|e| GpError::Usage(format!("output: {e}")))
+    writeln!(out, "{text}").map_err(GpError::Output)
 }
 
 /// Print `info`.
@@ -418,7 +418,7 @@ pub(crate) fn print_info(
             k.components.join(", ")
         );
     }
-    write!(out, "{s}").map_err(|e| GpError::Usage(format!("output: {e}")))
+    write!(out, "{s}").map_err(GpError::Output)
 }
 
 /// One line of `list`.
@@ -547,5 +547,5 @@ pub(crate) fn print_registry(
             let _ = writeln!(s, "     security domain {sd}");
         }
     }
-    write!(out, "{s}").map_err(|e| GpError::Usage(format!("output: {e}")))
+    write!(out, "{s}").map_err(GpError::Output)
 }

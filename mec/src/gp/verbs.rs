@@ -20,7 +20,7 @@ use super::{GpArgs, KeyTypeArg, Verb, cap, parse_hex, report};
 use crate::transport::{Transport, list_readers};
 
 fn w(out: &mut dyn Write, text: &str) -> Result<(), GpError> {
-    writeln!(out, "{text}").map_err(|e| GpError::Usage(format!("writing the output: {e}")))
+    writeln!(out, "{text}").map_err(GpError::Output)
 }
 
 /// Parse an AID (hex, 5-16 bytes).
