@@ -383,9 +383,27 @@ mod tests {
         let caps = parse_card_capabilities(&uicc).unwrap();
         assert_eq!(caps.third, Some(0x15));
         assert!(!caps.extended());
-        // Category 00: the last three bytes are the status indicator, not objects.
-        let cat00 = [0x3B, 0x06, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x90];
-        assert!(parse_card_capabilities(&cat00).is_none_or(|c| c.third.is_none() || c.extended()));
+        // Category 00: compact-TLV objects, then the last three bytes are the status
+        // indicator, not objects. Historical bytes 00 | 73 00 00 E0 | 00 90 00.
+        let cat00 = [0x3B, 0x08, 0x00, 0x73, 0x00, 0x00, 0xE0, 0x00, 0x90, 0x00];
+        assert_eq!(
+            parse_card_capabilities(&cat00),
+            Some(CardCapabilities { third: Some(0xE0) })
+        );
+        // 00 | (no objects) | 71 90 00: read as objects, the status indicator would be a
+        // card capabilities object `71 90`; it is not one.
+        let status_only = [0x3B, 0x04, 0x00, 0x71, 0x90, 0x00];
+        assert_eq!(
+            parse_historical_bytes(&status_only),
+            Some(&[0x00, 0x71, 0x90, 0x00][..])
+        );
+        assert_eq!(parse_card_capabilities(&status_only), None);
+        // Category 80 reads every byte as objects: the same bytes are a capabilities object.
+        let cat80 = [0x3B, 0x04, 0x80, 0x71, 0x90, 0x00];
+        assert_eq!(
+            parse_card_capabilities(&cat80),
+            Some(CardCapabilities { third: None })
+        );
     }
 
     #[test]
@@ -399,7 +417,7 @@ mod tests {
             &[0x3B, 0x03, 0x80, 0x73, 0x80],
             &[0x3B, 0x02, 0x80, 0x7F],
         ] {
-            let _ = parse_card_capabilities(atr);
+            assert_eq!(parse_card_capabilities(atr), None, "{atr:02X?}");
         }
     }
 
