@@ -818,4 +818,21 @@ fn ed_overdraft_pin_from_stdin_and_personalized_pin() {
     // An empty standard input is a usage error.
     assert_eq!(run(&["--pin", "-", "verify-pin"], "").code, 2);
     assert_eq!(run(&["verify-pin"], "").out, "PIN tries left: 5\n");
+
+    // CHANGE PIN, RELOAD PIN and PIN UNBLOCK take `-` too (one line each, --old first).
+    let r = run(&["change-pin", "--old", "-", "--new", "-"], "2580\n97531\n");
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert_eq!(run(&["--pin", "-", "verify-pin"], "2580\n").code, 1);
+    assert_eq!(run(&["--pin", "97531", "verify-pin"], "").code, 0);
+    let r = run(&["reload-pin", "--new", "-"], "8642\n");
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert_eq!(run(&["--pin", "8642", "verify-pin"], "").code, 0);
+    let r = run(&["unblock-pin", "--new", "-"], "1111\n");
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert_eq!(run(&["--pin", "1111", "verify-pin"], "").code, 0);
+    // A missing line is a usage error, and nothing changed.
+    let r = run(&["change-pin", "--old", "1111", "--new", "-"], "");
+    assert_eq!(r.code, 2, "{}", r.err);
+    assert!(r.err.contains("--new: PIN: 4 to 12 digits"), "{}", r.err);
+    assert_eq!(run(&["--pin", "1111", "verify-pin"], "").code, 0);
 }

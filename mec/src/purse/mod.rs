@@ -191,17 +191,21 @@ blocked (6983) until the issuer unblocks or reloads it."
     )]
     VerifyPin,
     /// CHANGE PIN: the cardholder replaces the PIN (the old one must be right).
+    #[command(
+        after_help = "`-` reads a PIN from standard input (one line each, --old first), which \
+keeps it out of the process list: `printf '123456\\n2468\\n' | mec purse change-pin --old - --new -`."
+    )]
     ChangePin {
-        /// The current PIN.
+        /// The current PIN (`-`: read it from standard input).
         #[arg(long, value_name = "DIGITS")]
         old: String,
-        /// The new PIN (4 to 12 digits).
+        /// The new PIN (4 to 12 digits; `-`: read it from standard input).
         #[arg(long, value_name = "DIGITS")]
         new: String,
     },
     /// Issuer: RELOAD PIN (MAC under the DRPK): set a new PIN and reset the try counter.
     ReloadPin {
-        /// The new PIN (4 to 12 digits).
+        /// The new PIN (4 to 12 digits; `-`: read it from standard input).
         #[arg(long, value_name = "DIGITS")]
         new: String,
         /// DRPK (PIN reload) master key. Default: the test key.
@@ -211,7 +215,7 @@ blocked (6983) until the issuer unblocks or reloads it."
     /// Issuer: PIN UNBLOCK (PIN block enciphered and MACed under the DPUK): set a new PIN
     /// and reset the try counter.
     UnblockPin {
-        /// The new PIN (4 to 12 digits).
+        /// The new PIN (4 to 12 digits; `-`: read it from standard input).
         #[arg(long, value_name = "DIGITS")]
         new: String,
         /// DPUK (PIN unblock) master key. Default: the test key.
@@ -815,19 +819,29 @@ fn issuer_done(command: IssuerCommand, aid: &[u8], info: &PurseInfo) -> String {
 }
 
 /// `--pin -`: the PIN is the first line of standard input (kept out of the process list).
-fn read_pin_line() -> Result<Zeroizing<String>, PurseError> {
+fn read_pin_line(option: &str) -> Result<Zeroizing<String>, PurseError> {
     let mut line = Zeroizing::new(String::new());
     std::io::stdin()
         .read_line(&mut line)
-        .map_err(|e| PurseError::Usage(format!("--pin -: reading standard input: {e}")))?;
+        .map_err(|e| PurseError::Usage(format!("{option} -: reading standard input: {e}")))?;
     Ok(Zeroizing::new(
         line.trim_end_matches(['\r', '\n']).to_string(),
     ))
 }
 
+/// A PIN option's value as packed BCD; `-` reads it from the next line of standard input.
+fn pin_arg(value: &str, option: &str) -> Result<Zeroizing<Vec<u8>>, PurseError> {
+    let text = if value == "-" {
+        read_pin_line(option)?
+    } else {
+        Zeroizing::new(value.to_string())
+    };
+    pin_bcd(&text).map_err(|e| PurseError::Usage(format!("{option}: {e}")))
+}
+
 fn execute(args: &PurseArgs) -> Result<String, PurseError> {
     let pin_text = match args.pin.as_deref() {
-        Some("-") => Some(read_pin_line()?),
+        Some("-") => Some(read_pin_line("--pin")?),
         Some(p) => Some(Zeroizing::new(p.to_string())),
         None => None,
     };
@@ -924,10 +938,7 @@ fn run_verb(
     if let Some((command, key, new_pin)) = issuer_verb(&args.verb) {
         warn_test_keys(&[key]);
         let master = master_or_test(key, command.function());
-        let new_pin = new_pin
-            .map(pin_bcd)
-            .transpose()
-            .map_err(|e| PurseError::Usage(format!("--new: {e}")))?;
+        let new_pin = new_pin.map(|p| pin_arg(p, "--new")).transpose()?;
         let info = term.issuer_command(command, &master, new_pin.as_ref().map(|p| p.as_slice()))?;
         return Ok(issuer_done(command, aid, &info));
     }
@@ -983,8 +994,8 @@ fn run_verb(
             }
         }
         Verb::ChangePin { old, new } => {
-            let old = pin_bcd(old).map_err(|e| PurseError::Usage(format!("--old: {e}")))?;
-            let new = pin_bcd(new).map_err(|e| PurseError::Usage(format!("--new: {e}")))?;
+            let old = pin_arg(old, "--old")?;
+            let new = pin_arg(new, "--new")?;
             term.select()?;
             term.change_pin(&old, &new)?;
             Ok("CHANGE PIN 9000: the new PIN is set".into())
