@@ -843,7 +843,8 @@ fn decrement(
     let mut reader = authenticate(term, ctx, block)?;
     let before = read_value(term, &mut reader, block)?;
     value_command(term, &mut reader, block, tag::INS_DECREMENT, Some(operand))?;
-    let expected = before - operand;
+    // i64: a value block read from the tag may hold any i32 (i32::MIN - 1 must not overflow).
+    let expected = i64::from(before) - i64::from(operand);
     let mut note = None;
     let after = match value_command(term, &mut reader, block, tag::INS_TRANSFER, None) {
         Ok(d) => parse_block(block, &d)
@@ -866,13 +867,13 @@ fn decrement(
                     format_amount(i64::from(before))
                 )));
             }
-            if now != expected {
+            if i64::from(now) != expected {
                 return Err(PurseError::Unknown(format!(
                     "transaction outcome unknown: TRANSFER answer lost ({e}); the block holds {}, \
                      neither {} nor {}",
                     format_amount(i64::from(now)),
                     format_amount(i64::from(before)),
-                    format_amount(i64::from(expected))
+                    format_amount(expected)
                 )));
             }
             note = Some(
@@ -883,11 +884,11 @@ fn decrement(
         }
         Err(other) => return Err(other),
     };
-    if after != expected {
+    if i64::from(after) != expected {
         return Err(PurseError::Verification(format!(
             "TRANSFER wrote {}, expected {}",
             format_amount(i64::from(after)),
-            format_amount(i64::from(expected))
+            format_amount(expected)
         )));
     }
     let mut lines = vec![
@@ -1046,6 +1047,62 @@ mod tests {
                 assert!(hint.contains("wrong key"), "{hint}");
             }
             other => panic!("{:?}", other.map(|_| ()).map_err(|e| e.to_string())),
+        }
+    }
+
+    /// A tag whose block 1 reads as `i32::MIN` but which, from DECREMENT on, answers from
+    /// memory holding 100 (a tag that is not the honest applet: the terminal must still
+    /// not overflow computing what the block should hold afterwards).
+    struct ShiftingTag {
+        tag: FakeTag,
+        later: Option<tag::TagState>,
+    }
+
+    impl crate::transport::Transport for ShiftingTag {
+        fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, crate::transport::TransportError> {
+            if apdu.get(1) == Some(&tag::INS_DECREMENT)
+                && let Some(state) = self.later.take()
+            {
+                self.tag.state = state;
+            }
+            self.tag.transmit(apdu)
+        }
+    }
+
+    /// A personalized tag's state with block 1 holding `value` (re-sealed).
+    fn tag_with_block1(ctx: &TagCtx, value: i32) -> tag::TagState {
+        let state = tag::TagState::personalize(&ctx.aid, ctx.uid, &ctx.access).unwrap();
+        let mut bytes = state.to_bytes();
+        let block1 = 4 + 1 + 16 + UID_LEN + 4 * 16 + 16;
+        bytes[block1..block1 + 16].copy_from_slice(&tag::value_block(value, 1));
+        let body = bytes.len() - 4;
+        let crc = crc32(&bytes[..body]);
+        bytes[body..].copy_from_slice(&crc.to_be_bytes());
+        tag::TagState::from_bytes(&bytes).unwrap()
+    }
+
+    #[test]
+    fn decrement_of_a_block_at_i32_min_is_refused_without_overflow() {
+        let ctx = TagCtx {
+            uid: [0x04, 0x52, 0x7A, 0x9A, 0x3C, 0x11, 0x80],
+            aid: hex::decode(DEFAULT_TAG_AID).unwrap(),
+            access: epurse::danger::test_tag_access().unwrap(),
+        };
+        let mut fake = ShiftingTag {
+            tag: FakeTag {
+                state: tag_with_block1(&ctx, i32::MIN),
+                session: tag::TagSession::new(),
+                n: 0,
+            },
+            later: Some(tag_with_block1(&ctx, 100)),
+        };
+        let mut term = Terminal::new(&mut fake, epurse::danger::TEST_AID.to_vec());
+        // Read -21474836.48, decrement 0.01: expected -21474836.49 (below i32), written 0.99.
+        match decrement(&mut term, &ctx, 1, 1) {
+            Err(PurseError::Verification(m)) => {
+                assert_eq!(m, "TRANSFER wrote 0.99, expected -21474836.49");
+            }
+            other => panic!("{:?}", other.map_err(|e| e.to_string())),
         }
     }
 
