@@ -182,6 +182,12 @@ impl World {
         )
         .unwrap();
         fs::write(d.join("pin.hex"), "11".repeat(32)).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_mec"))
+            .args(["roam", "kek", "--out"])
+            .arg(d.join("home.kek"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
         let (cp_token, cp_line) = make_token("cp");
         let (admin_token, admin_line) = make_token("admin");
         fs::write(
@@ -266,6 +272,8 @@ give_up_ms = 30000
 linger_ms = 600000
 [auth]
 {admin_line}
+[storage]
+kek_file = "home.kek"
 [home]
 pin_key = "pin.hex"
 max_pin_tries = 3
@@ -925,6 +933,44 @@ fn unknown_subscriber_bad_requests_and_restart_keeps_transactions() {
     let _ = w.contract(&url);
     w.home.kill();
     let d = w.dir.path().to_owned();
+    // Secrets are sealed at rest: no card number in the database file, and a restart with
+    // another key-encryption key (or a KEK file others can read) stops with a clear error and
+    // changes nothing.
+    let db = fs::read(d.join("home.sqlite3")).unwrap();
+    assert!(!db.windows(16).any(|x| x == b"4111111111111111"));
+    let good_kek = fs::read(d.join("home.kek")).unwrap();
+    let swap_kek = |bytes: &[u8], mode: u32| {
+        let p = d.join("home.kek");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
+            fs::write(&p, bytes).unwrap();
+            fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = mode;
+            fs::write(&p, bytes).unwrap();
+        }
+    };
+    for (bytes, mode, expect) in [
+        (vec![0x5a; 32], 0o600, "does not open this database"),
+        (good_kek.clone(), 0o644, "chmod 600"),
+    ] {
+        if cfg!(not(unix)) && mode != 0o600 {
+            continue;
+        }
+        swap_kek(&bytes, mode);
+        let out = Command::new(env!("CARGO_BIN_EXE_mec"))
+            .args(["roam", "serve", "--role", "home", "--config"])
+            .arg(d.join("home.toml"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(expect), "{err}");
+    }
+    swap_kek(&good_kek, 0o600);
     w.home = Server::start("home", &d.join("home.toml"), d.join("home.log"));
     w.wait_healthy(&w.h_url.clone(), "home");
     let _ = w.contract(&url);

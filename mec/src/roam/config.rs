@@ -63,6 +63,8 @@ pub(crate) struct ConfigFile {
     /// Bearer tokens of the content-provider and admin endpoints (their SHA-256 only).
     #[serde(default)]
     pub(crate) auth: AuthConfig,
+    /// Home only (required there): the key-encryption key of the database's secret columns.
+    pub(crate) storage: Option<StorageConfig>,
     /// Visited only.
     pub(crate) acquirer: Option<AcquirerConfig>,
     /// Home only.
@@ -177,6 +179,15 @@ pub(crate) struct AuthConfig {
     /// request.
     #[serde(default)]
     pub(crate) admin_token_sha256: Vec<String>,
+}
+
+/// Secrets at rest (home).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StorageConfig {
+    /// File holding the 32-byte key-encryption key (raw, or 64 hex digits), mode 0600; create
+    /// it with `mec roam kek --out FILE`. Read when the server starts.
+    pub(crate) kek_file: PathBuf,
 }
 
 /// The visited side's acquirer (a ledger of merchant accounts in the database).
@@ -364,6 +375,15 @@ pub(crate) fn load(path: &Path, role: Role) -> anyhow::Result<Loaded> {
     };
     if role == Role::Home && file.acquirer.is_some() {
         bail!("[acquirer] belongs in a visited server's configuration");
+    }
+    match (role, &file.storage) {
+        (Role::Home, None) => bail!(
+            "a home server needs [storage] kek_file (the key sealing subscriber secrets; create one with `mec roam kek --out FILE`)"
+        ),
+        (Role::Visited, Some(_)) => bail!(
+            "[storage] belongs in a home server's configuration (the visited server stores no subscriber secrets)"
+        ),
+        _ => {}
     }
     let tokens = Tokens::from_config(&file.auth)?;
     check_for_role(&tokens, role == Role::Visited)?;

@@ -8,6 +8,7 @@ mod api;
 mod auth;
 mod config;
 mod http;
+mod seal;
 mod server;
 mod sqlite;
 
@@ -39,6 +40,13 @@ pub(crate) enum RoamCommand {
         /// Which endpoints the token opens.
         #[arg(long, value_enum)]
         scope: auth::Scope,
+    },
+    /// Generate a key-encryption key for a home server's `[storage] kek_file`: 32 random
+    /// bytes written to FILE with mode 0600 (an existing file is never overwritten).
+    Kek {
+        /// Where to write the key.
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Generate a P-256 key: PKCS#8 PEM to FILE (mode 0600), the public key (SPKI PEM) to stdout.
     Keygen {
@@ -76,6 +84,14 @@ pub(crate) fn run(command: RoamCommand) -> anyhow::Result<ExitCode> {
             let (token, hash) = auth::generate()?;
             println!("{}", token.as_str());
             println!("{} = [\"{hash}\"]", scope.config_key());
+            Ok(ExitCode::SUCCESS)
+        }
+        RoamCommand::Kek { out } => {
+            seal::generate_kek(&out)?;
+            eprintln!(
+                "wrote a 32-byte key-encryption key to {} (mode 0600); back it up: without it the sealed secrets cannot be read",
+                out.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         RoamCommand::Keygen { out } => {

@@ -296,7 +296,28 @@ fn build(
         Role::Home => {
             let home = file.home.as_ref().context("[home] section")?;
             let pin_key = pin_key.context("PIN key")?;
-            let mut store = SqliteSubscriberStore::open(&loaded.database)?;
+            let kek_path = loaded.resolve(
+                &file
+                    .storage
+                    .as_ref()
+                    .context("a home server needs [storage] kek_file")?
+                    .kek_file,
+            );
+            let kek = super::seal::read_kek(&kek_path)?;
+            let (mut store, migration) = SqliteSubscriberStore::open(&loaded.database, kek)
+                .with_context(|| {
+                    format!(
+                        "opening {} with the KEK in {}",
+                        loaded.database.display(),
+                        kek_path.display()
+                    )
+                })?;
+            if migration.sealed > 0 {
+                info!(
+                    values = migration.sealed,
+                    "sealed plaintext secrets left by an older version"
+                );
+            }
             for s in &file.subscribers {
                 let id = E164::parse(&s.id)
                     .with_context(|| format!("subscriber id {:?} (write +<digits>)", s.id))?;

@@ -19,6 +19,8 @@ use mec_roaming::store::{CardCredential, PinVerifier, Subscriber, SubscriberStor
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use zeroize::Zeroizing;
 
+use super::seal::{self, Kek, OpenError, Slot};
+
 /// Schema of every table, created on open when missing.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS subscribers (
@@ -28,9 +30,14 @@ CREATE TABLE IF NOT EXISTS subscribers (
     payment_methods TEXT NOT NULL,
     signing_key BLOB,
     device_key BLOB,
-    card TEXT,
+    card BLOB,
     wallet_value INTEGER,
-    wallet_currency TEXT
+    wallet_currency TEXT,
+    wallet BLOB
+);
+CREATE TABLE IF NOT EXISTS storage_meta (
+    name TEXT PRIMARY KEY,
+    value BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS wallet_ledger (
     key TEXT PRIMARY KEY,
@@ -164,47 +171,294 @@ pub(crate) struct NewSubscriber {
     pub(crate) wallet: Option<Amount>,
 }
 
-/// The home server's [`SubscriberStore`] in SQLite.
+/// The home server's [`SubscriberStore`] in SQLite. The secret columns (`signing_key`, `card`,
+/// `wallet`) hold values sealed with the KEK (see [`seal`]); the PIN verifier is a keyed hash
+/// and stays as it is.
 #[derive(Debug)]
 pub(crate) struct SqliteSubscriberStore {
     conn: Connection,
+    kek: Kek,
+}
+
+/// Plaintext of the key-check value in `storage_meta`.
+const KEK_CHECK: &[u8] = b"mec roam key-encryption key check v1";
+
+const fn slot<'a>(column: &'a str, id: &'a str) -> Slot<'a> {
+    Slot {
+        table: "subscribers",
+        column,
+        row: id,
+    }
+}
+
+const KEK_CHECK_SLOT: Slot<'static> = Slot {
+    table: "storage_meta",
+    column: "value",
+    row: "kek_check",
+};
+
+/// What [`SqliteSubscriberStore::open`] did to the database.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Migration {
+    /// Plaintext values (written before secrets were sealed) now sealed.
+    pub(crate) sealed: usize,
+}
+
+fn wallet_plain(w: &Amount) -> Zeroizing<Vec<u8>> {
+    let mut v = Zeroizing::new(w.value.to_be_bytes().to_vec());
+    v.extend_from_slice(w.currency.as_bytes());
+    v
+}
+
+fn parse_wallet_plain(p: &[u8]) -> Result<Amount, Error> {
+    let bad = || Error::Store("sealed wallet value malformed".into());
+    let (value, currency) = p.split_at_checked(8).ok_or_else(bad)?;
+    let value = u64::from_be_bytes(value.try_into().map_err(|_| bad())?);
+    let currency = std::str::from_utf8(currency).map_err(|_| bad())?.to_owned();
+    Ok(Amount { value, currency })
 }
 
 impl SqliteSubscriberStore {
-    /// Opens the store.
-    pub(crate) fn open(path: &Path) -> rusqlite::Result<Self> {
-        Ok(Self { conn: open(path)? })
+    /// Opens the store with its key-encryption key. A database written before secrets were
+    /// sealed is migrated first: every plaintext secret is sealed in place, in one transaction.
+    /// A KEK other than the database's is refused before anything is written.
+    ///
+    /// # Errors
+    /// SQLite errors, a KEK that does not open the database, or a malformed stored value.
+    pub(crate) fn open(path: &Path, kek: Kek) -> Result<(Self, Migration), Error> {
+        let mut conn = open(path).map_err(|e| store_err(&e))?;
+        // Space freed by this connection (old sealed values, migrated plaintext) is zeroed.
+        conn.pragma_update(None, "secure_delete", "ON")
+            .map_err(|e| store_err(&e))?;
+        let migration = migrate(&mut conn, &kek)?;
+        Ok((Self { conn, kek }, migration))
+    }
+
+    fn seal(&self, column: &str, id: &str, plain: &[u8]) -> Result<Vec<u8>, Error> {
+        self.kek.seal(slot(column, id), plain).map_err(Error::Store)
+    }
+
+    fn unseal(&self, column: &str, id: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+        unseal(&self.kek, column, id, sealed)
     }
 
     /// Adds `s` unless a subscriber with its id exists (then nothing changes: counters and
     /// wallet survive restarts). Returns true when added.
     pub(crate) fn provision(&mut self, s: &NewSubscriber) -> Result<bool, Error> {
+        let id = s.id.to_string();
         let signing = match &s.signing_key {
-            Some(k) => Some(k.to_pkcs8_der()?),
+            Some(k) => Some(self.seal("signing_key", &id, &k.to_pkcs8_der()?)?),
+            None => None,
+        };
+        let card = match &s.card_number {
+            Some(c) => Some(self.seal("card", &id, c.as_bytes())?),
+            None => None,
+        };
+        let wallet = match &s.wallet {
+            Some(w) => {
+                to_i64(w.value)?;
+                Some(self.seal("wallet", &id, &wallet_plain(w))?)
+            }
             None => None,
         };
         let device = s.device_key.as_ref().map(keys::public_key_sec1);
-        let wallet_value = s.wallet.as_ref().map(|w| to_i64(w.value)).transpose()?;
         let n = self
             .conn
             .execute(
-                "INSERT OR IGNORE INTO subscribers (id, pin_verifier, pin_tries_left, payment_methods, signing_key, device_key, card, wallet_value, wallet_currency)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT OR IGNORE INTO subscribers (id, pin_verifier, pin_tries_left, payment_methods, signing_key, device_key, card, wallet)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
-                    s.id.to_string(),
+                    id,
                     s.pin_verifier.0.as_slice(),
                     s.pin_tries,
                     methods_text(&s.payment_methods),
-                    signing.as_ref().map(|d| d.as_slice()),
+                    signing,
                     device,
-                    s.card_number.as_ref().map(|c| c.as_str()),
-                    wallet_value,
-                    s.wallet.as_ref().map(|w| w.currency.as_str()),
+                    card,
+                    wallet,
                 ],
             )
             .map_err(|e| store_err(&e))?;
         Ok(n == 1)
     }
+}
+
+/// The wallet of `id` read through `tx`: `None` without a subscriber or a wallet.
+fn wallet_in(kek: &Kek, tx: &Connection, id: &str) -> Result<Option<Amount>, Error> {
+    let row: Option<Option<Vec<u8>>> = tx
+        .query_row("SELECT wallet FROM subscribers WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(|e| store_err(&e))?;
+    match row.flatten() {
+        Some(sealed) => {
+            let p = unseal(kek, "wallet", id, &sealed)?;
+            parse_wallet_plain(&p).map(Some)
+        }
+        None => Ok(None),
+    }
+}
+
+fn set_wallet_in(kek: &Kek, tx: &Connection, id: &str, w: &Amount) -> Result<(), Error> {
+    let sealed = kek
+        .seal(slot("wallet", id), &wallet_plain(w))
+        .map_err(Error::Store)?;
+    tx.execute(
+        "UPDATE subscribers SET wallet = ?2 WHERE id = ?1",
+        params![id, sealed],
+    )
+    .map_err(|e| store_err(&e))?;
+    Ok(())
+}
+
+fn unseal(kek: &Kek, column: &str, id: &str, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+    kek.open(slot(column, id), sealed).map_err(|e| {
+        Error::Store(match e {
+            OpenError::NotSealed => format!("{column} of {id} is not sealed in the database"),
+            OpenError::Mismatch => format!(
+                "{column} of {id} does not open with this KEK (another key, or a value moved from another row)"
+            ),
+        })
+    })
+}
+
+/// Checks the KEK against the database's key-check value (creating it on first use) and seals
+/// every plaintext secret left by an older version, all in one `BEGIN IMMEDIATE` transaction:
+/// on any error nothing is written.
+fn migrate(conn: &mut Connection, kek: &Kek) -> Result<Migration, Error> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| store_err(&e))?;
+    let has_wallet_column: bool = tx
+        .query_row(
+            "SELECT COUNT(*) FROM pragma_table_info('subscribers') WHERE name = 'wallet'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| store_err(&e))?;
+    if !has_wallet_column {
+        tx.execute_batch("ALTER TABLE subscribers ADD COLUMN wallet BLOB")
+            .map_err(|e| store_err(&e))?;
+    }
+    let check: Option<Vec<u8>> = tx
+        .query_row(
+            "SELECT value FROM storage_meta WHERE name = 'kek_check'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| store_err(&e))?;
+    match check {
+        Some(c) => {
+            let ok = kek
+                .open(KEK_CHECK_SLOT, &c)
+                .is_ok_and(|p| p.as_slice() == KEK_CHECK);
+            if !ok {
+                return Err(Error::Store(
+                    "the key-encryption key does not open this database (wrong [storage] kek_file?); nothing was changed".into(),
+                ));
+            }
+        }
+        None => {
+            let sealed_rows: i64 = tx
+                .query_row(
+                    "SELECT COUNT(*) FROM subscribers WHERE wallet IS NOT NULL OR typeof(card) = 'blob' OR substr(signing_key, 1, 4) = ?1",
+                    [seal::MAGIC.as_slice()],
+                    |r| r.get(0),
+                )
+                .map_err(|e| store_err(&e))?;
+            if sealed_rows != 0 {
+                return Err(Error::Store(
+                    "the database holds sealed secrets but no key-check value; refusing to guess the key".into(),
+                ));
+            }
+            let c = kek.seal(KEK_CHECK_SLOT, KEK_CHECK).map_err(Error::Store)?;
+            tx.execute(
+                "INSERT INTO storage_meta (name, value) VALUES ('kek_check', ?1)",
+                [c],
+            )
+            .map_err(|e| store_err(&e))?;
+        }
+    }
+    type Row = (
+        String,
+        Option<Vec<u8>>,
+        Option<rusqlite::types::Value>,
+        Option<i64>,
+        Option<String>,
+    );
+    let rows: Vec<Row> = {
+        let mut st = tx
+            .prepare("SELECT id, signing_key, card, wallet_value, wallet_currency FROM subscribers")
+            .map_err(|e| store_err(&e))?;
+        st.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .and_then(Iterator::collect)
+        .map_err(|e| store_err(&e))?
+    };
+    let mut m = Migration::default();
+    for (id, signing, card, wallet_value, wallet_currency) in rows {
+        let seal_for =
+            |column: &str, plain: &[u8]| kek.seal(slot(column, &id), plain).map_err(Error::Store);
+        if let Some(der) = signing {
+            let der = Zeroizing::new(der);
+            if seal::is_sealed(&der) {
+                unseal(kek, "signing_key", &id, &der)?;
+            } else {
+                // Refuse to seal garbage: it must be the PKCS#8 key an older version wrote.
+                PrivateKey::from_pkcs8_der(&der)?;
+                let sealed = seal_for("signing_key", &der)?;
+                tx.execute(
+                    "UPDATE subscribers SET signing_key = ?2 WHERE id = ?1",
+                    params![id, sealed],
+                )
+                .map_err(|e| store_err(&e))?;
+                m.sealed += 1;
+            }
+        }
+        match card {
+            None | Some(rusqlite::types::Value::Null) => {}
+            Some(rusqlite::types::Value::Text(pan)) => {
+                let pan = Zeroizing::new(pan);
+                let sealed = seal_for("card", pan.as_bytes())?;
+                tx.execute(
+                    "UPDATE subscribers SET card = ?2 WHERE id = ?1",
+                    params![id, sealed],
+                )
+                .map_err(|e| store_err(&e))?;
+                m.sealed += 1;
+            }
+            Some(rusqlite::types::Value::Blob(b)) => {
+                unseal(kek, "card", &id, &b)?;
+            }
+            Some(_) => return Err(Error::Store(format!("card of {id}: unexpected type"))),
+        }
+        match (wallet_value, wallet_currency) {
+            (None, None) => {}
+            (Some(v), Some(currency)) => {
+                let w = Amount {
+                    value: to_u64(v)?,
+                    currency,
+                };
+                let sealed = seal_for("wallet", &wallet_plain(&w))?;
+                tx.execute(
+                    "UPDATE subscribers SET wallet = ?2, wallet_value = NULL, wallet_currency = NULL WHERE id = ?1",
+                    params![id, sealed],
+                )
+                .map_err(|e| store_err(&e))?;
+                m.sealed += 1;
+            }
+            _ => {
+                return Err(Error::Store(format!(
+                    "wallet of {id}: half a plaintext wallet"
+                )));
+            }
+        }
+    }
+    tx.commit().map_err(|e| store_err(&e))?;
+    Ok(m)
 }
 
 impl SubscriberStore for SqliteSubscriberStore {
@@ -253,38 +507,40 @@ impl SubscriberStore for SqliteSubscriberStore {
     }
 
     fn signing_key(&self, id: &E164) -> Result<Option<PrivateKey>, Error> {
-        let der: Option<Option<Vec<u8>>> = self
+        let id = id.to_string();
+        let sealed: Option<Option<Vec<u8>>> = self
             .conn
             .query_row(
                 "SELECT signing_key FROM subscribers WHERE id = ?1",
-                [id.to_string()],
+                [&id],
                 |r| r.get(0),
             )
             .optional()
             .map_err(|e| store_err(&e))?;
-        match der.flatten() {
-            Some(d) => {
-                let d = Zeroizing::new(d);
-                PrivateKey::from_pkcs8_der(&d).map(Some)
+        match sealed.flatten() {
+            Some(s) => {
+                let der = self.unseal("signing_key", &id, &s)?;
+                PrivateKey::from_pkcs8_der(&der).map(Some)
             }
             None => Ok(None),
         }
     }
 
     fn card(&self, id: &E164) -> Result<Option<CardCredential>, Error> {
-        let pan: Option<Option<String>> = self
+        let id = id.to_string();
+        let sealed: Option<Option<Vec<u8>>> = self
             .conn
-            .query_row(
-                "SELECT card FROM subscribers WHERE id = ?1",
-                [id.to_string()],
-                |r| r.get(0),
-            )
+            .query_row("SELECT card FROM subscribers WHERE id = ?1", [&id], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(|e| store_err(&e))?;
-        match pan.flatten() {
-            Some(p) => {
-                let p = Zeroizing::new(p);
-                CardCredential::new(&p).map(Some)
+        match sealed.flatten() {
+            Some(s) => {
+                let pan = self.unseal("card", &id, &s)?;
+                let pan = std::str::from_utf8(&pan)
+                    .map_err(|_| Error::Store(format!("card of {id} is not text")))?;
+                CardCredential::new(pan).map(Some)
             }
             None => Ok(None),
         }
@@ -297,6 +553,7 @@ impl SubscriberStore for SqliteSubscriberStore {
         amount: &Amount,
     ) -> Result<WalletDebit, Error> {
         let value = to_i64(amount.value)?;
+        let sid = id.to_string();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -310,36 +567,32 @@ impl SubscriberStore for SqliteSubscriberStore {
             .optional()
             .map_err(|e| store_err(&e))?;
         if let Some((who, v, cur, reversed)) = prior {
-            if who == id.to_string() && v == value && cur == amount.currency && !reversed {
+            if who == sid && v == value && cur == amount.currency && !reversed {
                 return Ok(WalletDebit::Debited(key.to_owned()));
             }
             return Err(Error::Store(format!("ledger key {key} already used")));
         }
-        let wallet: Option<(Option<i64>, Option<String>)> = tx
-            .query_row(
-                "SELECT wallet_value, wallet_currency FROM subscribers WHERE id = ?1",
-                [id.to_string()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(|e| store_err(&e))?;
-        let Some((Some(balance), Some(currency))) = wallet else {
+        let Some(wallet) = wallet_in(&self.kek, &tx, &sid)? else {
             return Err(Error::Store("no wallet".into()));
         };
-        if currency != amount.currency {
+        if wallet.currency != amount.currency {
             return Err(Error::Store("wallet currency differs".into()));
         }
-        let Some(left) = balance.checked_sub(value).filter(|l| *l >= 0) else {
+        let Some(left) = wallet.value.checked_sub(amount.value) else {
             return Ok(WalletDebit::InsufficientFunds);
         };
-        tx.execute(
-            "UPDATE subscribers SET wallet_value = ?2 WHERE id = ?1",
-            params![id.to_string(), left],
-        )
-        .map_err(|e| store_err(&e))?;
+        set_wallet_in(
+            &self.kek,
+            &tx,
+            &sid,
+            &Amount {
+                value: left,
+                currency: wallet.currency,
+            },
+        )?;
         tx.execute(
             "INSERT INTO wallet_ledger (key, subscriber, value, currency, reversed, created_ms) VALUES (?1, ?2, ?3, ?4, 0, ?5)",
-            params![key, id.to_string(), value, amount.currency, now_ms()],
+            params![key, sid, value, amount.currency, now_ms()],
         )
         .map_err(|e| store_err(&e))?;
         tx.commit().map_err(|e| store_err(&e))?;
@@ -347,6 +600,7 @@ impl SubscriberStore for SqliteSubscriberStore {
     }
 
     fn wallet_reverse(&mut self, id: &E164, key: &str) -> Result<(), Error> {
+        let sid = id.to_string();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -362,39 +616,36 @@ impl SubscriberStore for SqliteSubscriberStore {
         let Some((who, value, reversed)) = prior else {
             return Ok(());
         };
-        if reversed || who != id.to_string() {
+        if reversed || who != sid {
             return Ok(());
         }
+        let Some(wallet) = wallet_in(&self.kek, &tx, &sid)? else {
+            return Err(Error::Store("no wallet to reverse into".into()));
+        };
+        let back = wallet
+            .value
+            .checked_add(to_u64(value)?)
+            .ok_or_else(|| Error::Store("wallet balance overflow".into()))?;
+        to_i64(back)?;
         tx.execute(
             "UPDATE wallet_ledger SET reversed = 1 WHERE key = ?1",
             [key],
         )
         .map_err(|e| store_err(&e))?;
-        tx.execute(
-            "UPDATE subscribers SET wallet_value = wallet_value + ?2 WHERE id = ?1",
-            params![id.to_string(), value],
-        )
-        .map_err(|e| store_err(&e))?;
+        set_wallet_in(
+            &self.kek,
+            &tx,
+            &sid,
+            &Amount {
+                value: back,
+                currency: wallet.currency,
+            },
+        )?;
         tx.commit().map_err(|e| store_err(&e))
     }
 
     fn wallet_balance(&self, id: &E164) -> Result<Option<Amount>, Error> {
-        let row: Option<(Option<i64>, Option<String>)> = self
-            .conn
-            .query_row(
-                "SELECT wallet_value, wallet_currency FROM subscribers WHERE id = ?1",
-                [id.to_string()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(|e| store_err(&e))?;
-        match row {
-            Some((Some(v), Some(currency))) => Ok(Some(Amount {
-                value: to_u64(v)?,
-                currency,
-            })),
-            _ => Ok(None),
-        }
+        wallet_in(&self.kek, &self.conn, &id.to_string())
     }
 }
 
@@ -762,8 +1013,13 @@ mod tests {
         E164::parse("+447700900123").unwrap()
     }
 
+    fn kek() -> Kek {
+        Kek::new([0x4b; 32])
+    }
+
     fn store(dir: &tempfile::TempDir) -> SqliteSubscriberStore {
-        let mut s = SqliteSubscriberStore::open(&dir.path().join("h.sqlite3")).unwrap();
+        let (mut s, m) = SqliteSubscriberStore::open(&dir.path().join("h.sqlite3"), kek()).unwrap();
+        assert_eq!(m, Migration::default());
         let k = PinKey::new([7; 32]);
         let added = s
             .provision(&NewSubscriber {
@@ -812,7 +1068,7 @@ mod tests {
     }
 
     fn store_again(dir: &tempfile::TempDir) -> SqliteSubscriberStore {
-        let mut s = SqliteSubscriberStore::open(&dir.path().join("h.sqlite3")).unwrap();
+        let (mut s, _) = SqliteSubscriberStore::open(&dir.path().join("h.sqlite3"), kek()).unwrap();
         let added = s
             .provision(&NewSubscriber {
                 id: alice(),
@@ -827,6 +1083,280 @@ mod tests {
             .unwrap();
         assert!(!added);
         s
+    }
+
+    fn raw(dir: &tempfile::TempDir, column: &str, id: &str) -> Option<Vec<u8>> {
+        let c = Connection::open(dir.path().join("h.sqlite3")).unwrap();
+        c.query_row(
+            &format!("SELECT CAST({column} AS BLOB) FROM subscribers WHERE id = ?1"),
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    fn contains(hay: &[u8], needle: &[u8]) -> bool {
+        hay.windows(needle.len()).any(|w| w == needle)
+    }
+
+    fn bob() -> E164 {
+        E164::parse("+447701900456").unwrap()
+    }
+
+    fn signing_key() -> PrivateKey {
+        let mut rng = chacha20::ChaCha20Rng::from_seed([3; 32]);
+        PrivateKey::generate(&mut rng)
+    }
+
+    use rand_core::SeedableRng;
+
+    #[test]
+    fn secrets_are_sealed_at_rest_and_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        let key = signing_key();
+        s.provision(&NewSubscriber {
+            id: bob(),
+            pin_verifier: PinVerifier([1; 32]),
+            pin_tries: 3,
+            payment_methods: vec![PaymentMethod::Card],
+            signing_key: Some(key.clone()),
+            device_key: None,
+            card_number: Some(Zeroizing::new("5500000000000004".into())),
+            wallet: None,
+        })
+        .unwrap();
+        let der = key.to_pkcs8_der().unwrap();
+        assert_eq!(
+            s.signing_key(&bob())
+                .unwrap()
+                .unwrap()
+                .to_pkcs8_der()
+                .unwrap()
+                .as_slice(),
+            der.as_slice()
+        );
+        assert!(s.subscriber(&bob()).unwrap().unwrap().has_signing_key);
+        assert_eq!(
+            s.card(&bob()).unwrap().unwrap().masked_pan(),
+            "550000******0004"
+        );
+        assert_eq!(s.wallet_balance(&alice()).unwrap().unwrap().value, 1000);
+        // On disk: sealed values only, no plaintext.
+        let b = alice().to_string();
+        let sealed_card = raw(&dir, "card", &b).unwrap();
+        assert!(seal::is_sealed(&sealed_card));
+        assert!(!contains(&sealed_card, b"4111111111111111"));
+        let sealed_key = raw(&dir, "signing_key", &bob().to_string()).unwrap();
+        assert!(seal::is_sealed(&sealed_key) && !contains(&sealed_key, &der[der.len() - 32..]));
+        assert!(seal::is_sealed(&raw(&dir, "wallet", &b).unwrap()));
+        assert_eq!(raw(&dir, "wallet_value", &b), None);
+        let file = std::fs::read(dir.path().join("h.sqlite3")).unwrap();
+        let wal = std::fs::read(dir.path().join("h.sqlite3-wal")).unwrap_or_default();
+        for f in [&file, &wal] {
+            assert!(!contains(f, b"4111111111111111") && !contains(f, b"5500000000000004"));
+        }
+        // A debit re-seals the wallet with a fresh nonce.
+        let before = raw(&dir, "wallet", &b).unwrap();
+        s.wallet_debit(
+            &alice(),
+            "k",
+            &Amount {
+                value: 1,
+                currency: "EUR".into(),
+            },
+        )
+        .unwrap();
+        assert_ne!(raw(&dir, "wallet", &b).unwrap(), before);
+        assert_eq!(s.wallet_balance(&alice()).unwrap().unwrap().value, 999);
+    }
+
+    #[test]
+    fn a_sealed_value_moved_to_another_row_or_column_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir);
+        let c = Connection::open(dir.path().join("h.sqlite3")).unwrap();
+        c.execute(
+            "INSERT INTO subscribers (id, pin_verifier, pin_tries_left, payment_methods) VALUES (?1, ?2, 3, 'card,wallet')",
+            params![bob().to_string(), [0u8; 32].as_slice()],
+        )
+        .unwrap();
+        // Bob gets Alice's sealed card and wallet; Alice's card goes into her signing key.
+        c.execute(
+            "UPDATE subscribers SET card = (SELECT card FROM subscribers WHERE id = ?1), wallet = (SELECT wallet FROM subscribers WHERE id = ?1) WHERE id = ?2",
+            params![alice().to_string(), bob().to_string()],
+        )
+        .unwrap();
+        c.execute(
+            "UPDATE subscribers SET signing_key = card WHERE id = ?1",
+            [alice().to_string()],
+        )
+        .unwrap();
+        let e = s.card(&bob()).unwrap_err().to_string();
+        assert!(e.contains("does not open"), "{e}");
+        assert!(s.wallet_balance(&bob()).is_err());
+        assert!(s.signing_key(&alice()).is_err());
+        assert!(s.card(&alice()).is_ok(), "the original stays readable");
+        // A restart refuses the swapped database too (the migration checks sealed values).
+        drop(s);
+        let e = SqliteSubscriberStore::open(&dir.path().join("h.sqlite3"), kek()).unwrap_err();
+        assert!(e.to_string().contains("does not open"), "{e}");
+    }
+
+    #[test]
+    fn a_wrong_kek_is_refused_at_open_and_nothing_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(store(&dir));
+        let path = dir.path().join("h.sqlite3");
+        let dump = |p: &Path| -> Vec<Vec<Option<Vec<u8>>>> {
+            let c = Connection::open(p).unwrap();
+            let mut st = c
+                .prepare("SELECT CAST(signing_key AS BLOB), CAST(card AS BLOB), wallet, wallet_value FROM subscribers ORDER BY id")
+                .unwrap();
+            st.query_map([], |r| {
+                Ok(vec![
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get::<_, Option<i64>>(3)?
+                        .map(|v| v.to_be_bytes().to_vec()),
+                ])
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+        };
+        let before = dump(&path);
+        let e = SqliteSubscriberStore::open(&path, Kek::new([0x4c; 32])).unwrap_err();
+        assert!(e.to_string().contains("does not open this database"), "{e}");
+        assert_eq!(dump(&path), before);
+        let (s, m) = SqliteSubscriberStore::open(&path, kek()).unwrap();
+        assert_eq!(m.sealed, 0);
+        assert_eq!(s.wallet_balance(&alice()).unwrap().unwrap().value, 1000);
+    }
+
+    /// The subscribers table as versions before sealing created it.
+    const OLD_SUBSCRIBERS: &str = "CREATE TABLE subscribers (
+        id TEXT PRIMARY KEY, pin_verifier BLOB NOT NULL, pin_tries_left INTEGER NOT NULL,
+        payment_methods TEXT NOT NULL, signing_key BLOB, device_key BLOB, card TEXT,
+        wallet_value INTEGER, wallet_currency TEXT)";
+
+    fn old_database(dir: &tempfile::TempDir, bob_key: &[u8]) -> std::path::PathBuf {
+        let path = dir.path().join("h.sqlite3");
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(OLD_SUBSCRIBERS).unwrap();
+        let ins = "INSERT INTO subscribers VALUES (?1, ?2, 3, ?3, ?4, NULL, ?5, ?6, ?7)";
+        c.execute(
+            ins,
+            params![
+                alice().to_string(),
+                [2u8; 32].as_slice(),
+                "card,wallet",
+                None::<Vec<u8>>,
+                "4111111111111111",
+                750,
+                "EUR"
+            ],
+        )
+        .unwrap();
+        c.execute(
+            ins,
+            params![
+                bob().to_string(),
+                [3u8; 32].as_slice(),
+                "card",
+                bob_key,
+                None::<String>,
+                None::<i64>,
+                None::<String>
+            ],
+        )
+        .unwrap();
+        path
+    }
+
+    #[test]
+    fn a_plaintext_database_is_sealed_in_place_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = signing_key();
+        let der = key.to_pkcs8_der().unwrap();
+        let path = old_database(&dir, &der);
+        let (s, m) = SqliteSubscriberStore::open(&path, kek()).unwrap();
+        assert_eq!(m.sealed, 3, "Alice's card and wallet, Bob's key");
+        assert_eq!(
+            s.card(&alice()).unwrap().unwrap().masked_pan(),
+            "411111******1111"
+        );
+        assert_eq!(
+            s.wallet_balance(&alice()).unwrap(),
+            Some(Amount {
+                value: 750,
+                currency: "EUR".into()
+            })
+        );
+        assert_eq!(
+            s.signing_key(&bob())
+                .unwrap()
+                .unwrap()
+                .to_pkcs8_der()
+                .unwrap()
+                .as_slice(),
+            der.as_slice()
+        );
+        assert_eq!(
+            s.subscriber(&alice()).unwrap().unwrap().pin_verifier,
+            PinVerifier([2; 32])
+        );
+        assert!(seal::is_sealed(
+            &raw(&dir, "card", &alice().to_string()).unwrap()
+        ));
+        assert!(seal::is_sealed(
+            &raw(&dir, "signing_key", &bob().to_string()).unwrap()
+        ));
+        assert_eq!(raw(&dir, "wallet_value", &alice().to_string()), None);
+        // Once the WAL is checkpointed, the database file holds no plaintext (secure_delete).
+        s.conn
+            .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .unwrap();
+        let file = std::fs::read(&path).unwrap();
+        assert!(!contains(&file, b"4111111111111111"));
+        assert!(!contains(&file, &der[der.len() - 32..]));
+        drop(s);
+        let (_, m) = SqliteSubscriberStore::open(&path, kek()).unwrap();
+        assert_eq!(m.sealed, 0, "nothing left to seal");
+        assert!(
+            SqliteSubscriberStore::open(&path, Kek::new([1; 32])).is_err(),
+            "the migrated database now has a key check"
+        );
+    }
+
+    #[test]
+    fn a_migration_that_fails_leaves_the_plaintext_database_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        // Bob's "key" is not a PKCS#8 key: the migration refuses it, after Alice's row.
+        let path = old_database(&dir, b"\x30\x03not a key");
+        let e = SqliteSubscriberStore::open(&path, kek()).unwrap_err();
+        assert!(matches!(e, Error::Key(_) | Error::Store(_)), "{e:?}");
+        let c = Connection::open(&path).unwrap();
+        let (card, wallet, checks): (String, i64, i64) = c
+            .query_row(
+                "SELECT card, wallet_value, (SELECT COUNT(*) FROM storage_meta) FROM subscribers WHERE id = ?1",
+                [alice().to_string()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (card.as_str(), wallet, checks),
+            ("4111111111111111", 750, 0)
+        );
+        let has_wallet: i64 = c
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('subscribers') WHERE name = 'wallet'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(has_wallet, 0, "the added column was rolled back too");
     }
 
     #[test]
