@@ -134,12 +134,18 @@ fn x509_refusals_name_the_certificate_and_reason() {
         fault(verify_chain(&[&root, &inter, &bad], &root_anchor, None)),
         (2, CertificateFault::BadSignature)
     );
-    // A signed byte changed (inside the subject public key, which stays on the curve or not:
-    // either a bad signature or a malformed key, never acceptance).
+    // A signed byte changed inside the intermediate's subject public key: the point is no
+    // longer on P-256, so the certificate is refused as malformed before any signature check.
     let mut bad = inter.clone();
     let n = bad.len();
     bad[n / 2] ^= 0x20;
-    assert!(verify_chain(&[&root, &bad, &leaf], &root_anchor, None).is_err());
+    assert_eq!(
+        fault(verify_chain(&[&root, &bad, &leaf], &root_anchor, None)),
+        (
+            1,
+            CertificateFault::Malformed("subject public key (not a P-256 point)")
+        )
+    );
     // Expired and not yet valid (validity is 100 years from the generation date).
     assert_eq!(
         fault(verify_chain(
