@@ -246,8 +246,10 @@ impl fmt::Display for CertificateError {
         if self.fault == CertificateFault::EmptyChain {
             return fmt::Display::fmt(&self.fault, f);
         }
-        write!(f, "certificate {} of {}", self.index + 1, self.count)?;
-        if self.index + 1 == self.count {
+        // The fields are public: saturate rather than overflow on a hand-made error.
+        let position = self.index.saturating_add(1);
+        write!(f, "certificate {position} of {}", self.count)?;
+        if position == self.count {
             f.write_str(" (the SD's own)")?;
         }
         if let Some(s) = &self.subject {
@@ -793,5 +795,23 @@ mod tests {
         );
         assert!(gp_date(&[0x20, 0x25, 0x13, 0x01], false).is_err());
         assert!(gp_date(&[0x20, 0x2A, 0x01, 0x01], false).is_err());
+    }
+
+    #[test]
+    fn error_display_saturates() {
+        let e = CertificateError {
+            index: usize::MAX,
+            count: usize::MAX,
+            subject: None,
+            fault: CertificateFault::BadSignature,
+        };
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "certificate {0} of {0} (the SD's own): signature does not verify under the \
+                 issuer's key",
+                usize::MAX
+            )
+        );
     }
 }
