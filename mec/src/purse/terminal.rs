@@ -539,22 +539,7 @@ impl<'a> Terminal<'a> {
     /// Transport failures are retried until [`RECONNECT_TIMEOUT`] (the reader may come and go
     /// while the card returns); a status word ends the attempt at once.
     pub(crate) fn resume(&mut self, kind: PurseKind) -> Result<i32, PurseError> {
-        let start = std::time::Instant::now();
-        loop {
-            let attempt = self
-                .link
-                .reconnect(RECONNECT_TIMEOUT)
-                .map_err(PurseError::from)
-                .and_then(|()| self.open())
-                .and_then(|_| self.balance(kind));
-            match attempt {
-                Err(PurseError::Link(e)) if start.elapsed() < RECONNECT_TIMEOUT => {
-                    let _ = e;
-                    std::thread::sleep(Duration::from_millis(300));
-                }
-                other => return other,
-            }
-        }
+        self.reconnect_then(|t| t.open().and_then(|_| t.balance(kind)))
     }
 
     /// After a lost answer: reconnect to the card (retried until [`RECONNECT_TIMEOUT`]), then
