@@ -123,6 +123,28 @@ struct World {
     /// Bearer tokens made with `mec roam token`.
     cp_token: String,
     admin_token: String,
+    /// Content-provider tokens bound to [`MERCHANT`] and to [`OTHER_MERCHANT`].
+    shop_token: String,
+    other_token: String,
+}
+
+const OTHER_MERCHANT: &str = "Tampere \"Other\" Shop";
+
+/// `mec roam token --scope cp --merchant <merchant>`: (token, `[[auth.cp]]` table).
+fn make_bound_token(merchant: &str) -> (String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mec"))
+        .args(["roam", "token", "--scope", "cp", "--merchant", merchant])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (token, table) = text.split_once('\n').unwrap();
+    assert!(
+        table.starts_with("[[auth.cp]]\ntoken_sha256 = \""),
+        "{table}"
+    );
+    assert!(!table.contains(token));
+    (token.to_owned(), table.to_owned())
 }
 
 /// `mec roam token --scope <scope>`: (token, config line).
@@ -190,6 +212,8 @@ impl World {
         assert!(out.status.success(), "{out:?}");
         let (cp_token, cp_line) = make_token("cp");
         let (admin_token, admin_line) = make_token("admin");
+        let (shop_token, shop_table) = make_bound_token(MERCHANT);
+        let (other_token, other_table) = make_bound_token(OTHER_MERCHANT);
         fs::write(
             d.join("partners.toml"),
             format!(
@@ -250,6 +274,8 @@ max_body_bytes = 65536
 [auth]
 {cp_line}
 {admin_line}
+{shop_table}
+{other_table}
 [acquirer]
 decline_above = 100000
 "#
@@ -321,6 +347,8 @@ wallet = {{ value = 500, currency = "EUR" }}
             dead_port: dead,
             cp_token,
             admin_token,
+            shop_token,
+            other_token,
         };
         w.wait_healthy(&w.v_url, "visited");
         w.wait_healthy(&w.h_url, "home");
@@ -1289,6 +1317,109 @@ fn content_provider_and_admin_endpoints_need_their_bearer_token() {
 }
 
 /// Percent-encodes every byte (a valid path segment whatever the bytes).
+/// Merchant-bound content-provider tokens (`[[auth.cp]]`): a token starts transactions and
+/// reads accounts only for its merchant (403 otherwise, nothing started), another merchant's
+/// transaction answers as unknown (404), and cpRefs are per merchant.
+#[test]
+fn merchant_bound_content_provider_tokens_see_only_their_merchant() {
+    let w = World::new(9);
+    let send = |req: reqwest::blocking::RequestBuilder, token: &str| {
+        let r = req.bearer_auth(token).send().unwrap();
+        let s = r.status();
+        (
+            s,
+            serde_json::from_str::<Value>(&r.text().unwrap()).unwrap_or(Value::Null),
+        )
+    };
+    let starts = format!("{}/roam/v1/cp/transactions", w.v_url);
+    let post = |token: &str, body: &Value| {
+        send(
+            w.http
+                .post(&starts)
+                .header("content-type", "application/json")
+                .body(body.to_string()),
+            token,
+        )
+    };
+    let get = |token: &str, url: &str| send(w.http.get(url), token);
+
+    // The shop's own token starts a transaction for its merchant and reads it.
+    let body = w.order(ALICE, "authentication", None, &[]);
+    let (s, v) = post(&w.shop_token, &body);
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let tid = v["transactionId"].as_str().unwrap().to_owned();
+    let status = format!("{starts}/{tid}");
+    assert_eq!(get(&w.shop_token, &status).0, StatusCode::OK);
+    assert_eq!(
+        get(&w.cp_token, &status).0,
+        StatusCode::OK,
+        "all-merchants token"
+    );
+
+    // The other merchant's token: the transaction is unknown, exactly as a missing one.
+    let (s, v) = get(&w.other_token, &status);
+    let (s2, v2) = get(&w.other_token, &format!("{starts}/no-such-transaction"));
+    assert_eq!((s, &v), (StatusCode::NOT_FOUND, &v2), "{v}");
+    assert_eq!(s2, StatusCode::NOT_FOUND);
+    assert_eq!(v["code"], 301, "{v}");
+
+    // ... may not start one for the shop (nothing is started: the shop's token then gets a
+    // new transaction under that cpRef) ...
+    let body2 = w.order(ALICE, "authentication", None, &[]);
+    let (s, v) = post(&w.other_token, &body2);
+    assert_eq!(
+        (s, v["code"].as_u64()),
+        (StatusCode::FORBIDDEN, Some(303)),
+        "{v}"
+    );
+    let (s, v) = post(&w.shop_token, &body2);
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+
+    // ... and cpRefs are per merchant: the shop's cpRef is free for the other merchant.
+    let mut mine = body.clone();
+    mine["merchant"] = json!(OTHER_MERCHANT);
+    let (s, v) = post(&w.other_token, &mine);
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_ne!(v["transactionId"].as_str(), Some(tid.as_str()));
+    let (s, v) = post(&w.shop_token, &body);
+    assert_eq!(
+        (s, v["transactionId"].as_str()),
+        (StatusCode::OK, Some(tid.as_str())),
+        "the shop's retry still finds its own transaction: {v}"
+    );
+
+    // Accounts: only the token's own merchant (403 otherwise); all-merchants tokens see every one.
+    let account = |m: &str| format!("{}/roam/v1/cp/accounts/{}", w.v_url, pct(m.as_bytes()));
+    let (s, v) = get(&w.other_token, &account(MERCHANT));
+    assert_eq!(
+        (s, v["code"].as_u64()),
+        (StatusCode::FORBIDDEN, Some(303)),
+        "{v}"
+    );
+    let (s, v) = get(&w.shop_token, &account(MERCHANT));
+    assert_eq!(
+        (s, v["merchant"].as_str()),
+        (StatusCode::OK, Some(MERCHANT)),
+        "{v}"
+    );
+    let (s, v) = get(&w.other_token, &account(OTHER_MERCHANT));
+    assert_eq!(
+        (s, v["merchant"].as_str()),
+        (StatusCode::OK, Some(OTHER_MERCHANT)),
+        "{v}"
+    );
+    assert_eq!(get(&w.cp_token, &account(OTHER_MERCHANT)).0, StatusCode::OK);
+    assert_eq!(
+        get(&w.shop_token, &account(OTHER_MERCHANT)).0,
+        StatusCode::FORBIDDEN
+    );
+    assert!(
+        w.visited.log().contains("bound to another merchant"),
+        "{}",
+        w.visited.log()
+    );
+}
+
 fn pct(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("%{b:02X}")).collect()
 }

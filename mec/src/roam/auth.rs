@@ -17,7 +17,7 @@ use subtle::{Choice, ConstantTimeEq};
 use zeroize::Zeroizing;
 
 use super::api::ErrorBody;
-use super::config::{AuthConfig, hex32};
+use super::config::{AuthConfig, CpTokenConfig, hex32};
 
 /// Who an endpoint is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -46,11 +46,30 @@ impl Scope {
     }
 }
 
+/// What a content-provider token may see and do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum CpGrant {
+    /// Every merchant (`[auth] cp_token_sha256`).
+    AllMerchants,
+    /// One merchant (`[[auth.cp]]` with `merchant`).
+    Merchant(String),
+}
+
+impl CpGrant {
+    /// True when the token may act for `merchant`.
+    pub(crate) fn covers(&self, merchant: &str) -> bool {
+        match self {
+            Self::AllMerchants => true,
+            Self::Merchant(m) => m == merchant,
+        }
+    }
+}
+
 /// The accepted token hashes per scope. Not secret (hashes of 256-bit random tokens), but
 /// `Debug` shows only how many there are.
 #[derive(Clone, Default)]
 pub(crate) struct Tokens {
-    cp: Vec<[u8; 32]>,
+    cp: Vec<([u8; 32], CpGrant)>,
     admin: Vec<[u8; 32]>,
 }
 
@@ -80,45 +99,96 @@ impl Tokens {
                 })
                 .collect()
         };
-        Ok(Self {
-            cp: parse(&c.cp_token_sha256, Scope::Cp)?,
-            admin: parse(&c.admin_token_sha256, Scope::Admin)?,
-        })
-    }
-
-    fn hashes(&self, scope: Scope) -> &[[u8; 32]] {
-        match scope {
-            Scope::Cp => &self.cp,
-            Scope::Admin => &self.admin,
+        let mut cp: Vec<([u8; 32], CpGrant)> = parse(&c.cp_token_sha256, Scope::Cp)?
+            .into_iter()
+            .map(|h| (h, CpGrant::AllMerchants))
+            .collect();
+        for (
+            i,
+            CpTokenConfig {
+                token_sha256,
+                merchant,
+            },
+        ) in c.cp.iter().enumerate()
+        {
+            let h = hex32(token_sha256).with_context(|| {
+                format!(
+                    "[[auth.cp]] entry {}: token_sha256 is a SHA-256 in hex",
+                    i + 1
+                )
+            })?;
+            if merchant.is_empty() {
+                bail!("[[auth.cp]] entry {}: merchant is empty", i + 1);
+            }
+            cp.push((h, CpGrant::Merchant(merchant.clone())));
         }
+        let admin = parse(&c.admin_token_sha256, Scope::Admin)?;
+        // One token, one grant: a hash listed twice would make the grant depend on the order.
+        let mut seen: Vec<&[u8; 32]> = cp.iter().map(|(h, _)| h).chain(admin.iter()).collect();
+        seen.sort_unstable();
+        if seen.windows(2).any(|w| w.first() == w.last()) {
+            bail!(
+                "[auth]: a token hash is listed more than once (each token gets one scope and one merchant)"
+            );
+        }
+        Ok(Self { cp, admin })
     }
 
     /// True when no token is configured for `scope` (its endpoints then refuse every request).
     pub(crate) fn is_empty(&self, scope: Scope) -> bool {
-        self.hashes(scope).is_empty()
-    }
-
-    /// True when `token` is one of `scope`'s tokens. Every configured hash is compared, each in
-    /// constant time.
-    pub(crate) fn allows(&self, scope: Scope, token: &[u8]) -> bool {
-        let digest: [u8; 32] = Sha256::digest(token).into();
-        let mut ok = Choice::from(0);
-        for h in self.hashes(scope) {
-            ok |= h.ct_eq(&digest);
+        match scope {
+            Scope::Cp => self.cp.is_empty(),
+            Scope::Admin => self.admin.is_empty(),
         }
-        ok.into()
     }
 
-    /// Checks a request's `Authorization` header; the 401 answer to send otherwise.
-    pub(crate) fn check(&self, scope: Scope, headers: &HeaderMap) -> Result<(), Box<Response>> {
+    /// The grant of `token` when it is one of `scope`'s tokens (for the admin scope,
+    /// [`CpGrant::AllMerchants`]). Every configured hash is compared, each in constant time.
+    fn grant(&self, scope: Scope, token: &[u8]) -> Option<CpGrant> {
+        let digest: [u8; 32] = Sha256::digest(token).into();
+        match scope {
+            Scope::Cp => {
+                let mut found = None;
+                for (h, g) in &self.cp {
+                    let eq: bool = h.ct_eq(&digest).into();
+                    if eq && found.is_none() {
+                        found = Some(g);
+                    }
+                }
+                found.cloned()
+            }
+            Scope::Admin => {
+                let mut ok = Choice::from(0);
+                for h in &self.admin {
+                    ok |= h.ct_eq(&digest);
+                }
+                bool::from(ok).then_some(CpGrant::AllMerchants)
+            }
+        }
+    }
+
+    /// True when `token` is one of `scope`'s tokens.
+    #[cfg(test)]
+    pub(crate) fn allows(&self, scope: Scope, token: &[u8]) -> bool {
+        self.grant(scope, token).is_some()
+    }
+
+    /// Checks a request's `Authorization` header: the token's grant (what a content-provider
+    /// token may see; [`CpGrant::AllMerchants`] for admin tokens), or the 401 answer to send.
+    pub(crate) fn check(
+        &self,
+        scope: Scope,
+        headers: &HeaderMap,
+    ) -> Result<CpGrant, Box<Response>> {
         match bearer(headers) {
             None => Err(Box::new(unauthorized(scope, None, "bearer token required"))),
-            Some(token) if self.allows(scope, token) => Ok(()),
-            Some(_) => Err(Box::new(unauthorized(
-                scope,
-                Some("invalid_token"),
-                "bearer token not accepted",
-            ))),
+            Some(token) => self.grant(scope, token).ok_or_else(|| {
+                Box::new(unauthorized(
+                    scope,
+                    Some("invalid_token"),
+                    "bearer token not accepted",
+                ))
+            }),
         }
     }
 }
@@ -189,11 +259,11 @@ pub(crate) fn hash_hex(token: &[u8]) -> String {
 pub(crate) fn check_for_role(tokens: &Tokens, visited: bool) -> anyhow::Result<()> {
     if visited && tokens.is_empty(Scope::Cp) {
         bail!(
-            "a visited server needs [auth] cp_token_sha256 (create a token with `mec roam token --scope cp`)"
+            "a visited server needs a content-provider token: [auth] cp_token_sha256 or [[auth.cp]] (create one with `mec roam token --scope cp [--merchant NAME]`)"
         );
     }
     if !visited && !tokens.is_empty(Scope::Cp) {
-        bail!("[auth] cp_token_sha256 belongs in a visited server's configuration");
+        bail!("[auth] cp_token_sha256 and [[auth.cp]] belong in a visited server's configuration");
     }
     Ok(())
 }
@@ -212,9 +282,63 @@ mod tests {
     fn tokens() -> Tokens {
         Tokens::from_config(&AuthConfig {
             cp_token_sha256: vec![hash_hex(b"cp-one"), hash_hex(b"cp-two")],
+            cp: vec![CpTokenConfig {
+                token_sha256: hash_hex(b"shop-1"),
+                merchant: "Shop 1".into(),
+            }],
             admin_token_sha256: vec![hash_hex(b"admin")],
         })
         .unwrap()
+    }
+
+    #[test]
+    fn merchant_bound_tokens_carry_their_merchant() {
+        let t = tokens();
+        let grant = |token: &str| t.check(Scope::Cp, &headers(&format!("Bearer {token}")));
+        assert_eq!(grant("cp-one").unwrap(), CpGrant::AllMerchants);
+        let g = grant("shop-1").unwrap();
+        assert_eq!(g, CpGrant::Merchant("Shop 1".into()));
+        assert!(g.covers("Shop 1") && !g.covers("Shop 2") && !g.covers("shop 1"));
+        assert!(CpGrant::AllMerchants.covers("anything"));
+        assert!(t.check(Scope::Admin, &headers("Bearer shop-1")).is_err());
+        assert!(check_for_role(&t, false).is_err());
+        // Only bound tokens: still a valid visited configuration.
+        let only_bound = Tokens::from_config(&AuthConfig {
+            cp: vec![CpTokenConfig {
+                token_sha256: hash_hex(b"shop-1"),
+                merchant: "Shop 1".into(),
+            }],
+            ..AuthConfig::default()
+        })
+        .unwrap();
+        assert!(check_for_role(&only_bound, true).is_ok());
+        // A hash listed twice (here: flat and bound) or an empty merchant is refused.
+        for bad in [
+            AuthConfig {
+                cp_token_sha256: vec![hash_hex(b"shop-1")],
+                cp: vec![CpTokenConfig {
+                    token_sha256: hash_hex(b"shop-1"),
+                    merchant: "Shop 1".into(),
+                }],
+                ..AuthConfig::default()
+            },
+            AuthConfig {
+                cp: vec![CpTokenConfig {
+                    token_sha256: hash_hex(b"x"),
+                    merchant: String::new(),
+                }],
+                ..AuthConfig::default()
+            },
+            AuthConfig {
+                cp: vec![CpTokenConfig {
+                    token_sha256: "abc".into(),
+                    merchant: "M".into(),
+                }],
+                ..AuthConfig::default()
+            },
+        ] {
+            assert!(Tokens::from_config(&bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

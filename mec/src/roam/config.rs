@@ -172,9 +172,14 @@ impl Default for HttpConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AuthConfig {
-    /// Content-provider tokens (`/roam/v1/cp/...`); a visited server needs at least one.
+    /// Content-provider tokens (`/roam/v1/cp/...`) that open every merchant's transactions and
+    /// accounts (operator tools, single-merchant servers). A visited server needs at least one
+    /// content-provider token, here or in `cp`.
     #[serde(default)]
     pub(crate) cp_token_sha256: Vec<String>,
+    /// Content-provider tokens bound to one merchant each (`[[auth.cp]]`).
+    #[serde(default)]
+    pub(crate) cp: Vec<CpTokenConfig>,
     /// Admin tokens (`/roam/v1/admin/...`); without any, the admin endpoints refuse every
     /// request.
     #[serde(default)]
@@ -188,6 +193,17 @@ pub(crate) struct StorageConfig {
     /// File holding the 32-byte key-encryption key (raw, or 64 hex digits), mode 0600; create
     /// it with `mec roam kek --out FILE`. Read when the server starts.
     pub(crate) kek_file: PathBuf,
+}
+
+/// A content-provider token bound to one merchant: it starts transactions only for that
+/// merchant and sees only that merchant's transactions and account.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CpTokenConfig {
+    /// SHA-256 of the token, 64 hex digits.
+    pub(crate) token_sha256: String,
+    /// The merchant name exactly as in `POST /roam/v1/cp/transactions` (`merchant`).
+    pub(crate) merchant: String,
 }
 
 /// The visited side's acquirer (a ledger of merchant accounts in the database).
@@ -429,6 +445,14 @@ mod tests {
                 .allows(Scope::Cp, b"TEST-ONLY-content-provider-token")
         );
         assert!(v.tokens.allows(Scope::Admin, b"TEST-ONLY-admin-token"));
+        assert!(
+            v.tokens
+                .allows(Scope::Cp, b"TEST-ONLY-helsinki-tickets-token")
+        );
+        assert!(
+            !v.tokens
+                .allows(Scope::Admin, b"TEST-ONLY-helsinki-tickets-token")
+        );
         assert!(
             !v.tokens
                 .allows(Scope::Admin, b"TEST-ONLY-content-provider-token")

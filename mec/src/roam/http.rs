@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
@@ -21,7 +21,7 @@ use super::api::{
     Accepted, CpEventJson, ErrorBody, Health, MerchantAccount, RegistryState, StartTransaction,
     SubmitPin, SubmitSignature, SubscriberInfo, TransactionStatus, UserReplyJson, visited_state,
 };
-use super::auth::Scope;
+use super::auth::{CpGrant, Scope};
 use super::config::Role;
 use super::server::{App, Machine, now};
 use super::sqlite::TxFields;
@@ -199,11 +199,15 @@ fn method_router(route: &Route) -> MethodRouter<Arc<App>> {
 /// Lets the request through only with a bearer token of `scope`; otherwise 401.
 async fn authorize(
     State((app, scope)): State<(Arc<App>, Scope)>,
-    req: axum::extract::Request,
+    mut req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
     match app.tokens.check(scope, req.headers()) {
-        Ok(()) => next.run(req).await,
+        Ok(grant) => {
+            // The content-provider handlers read what the token may see.
+            req.extensions_mut().insert(grant);
+            next.run(req).await
+        }
         Err(refusal) => {
             warn!(path = %req.uri().path(), scope = scope.scheme(), "request without an accepted bearer token refused");
             *refusal
@@ -406,7 +410,31 @@ fn peek(jws: &str) -> (String, String, String) {
     }
 }
 
-async fn cp_start(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+/// 403 for a merchant-bound content-provider token used for another merchant.
+fn other_merchant(what: &str, merchant: &str) -> Response {
+    warn!(
+        merchant,
+        what, "content-provider token bound to another merchant refused"
+    );
+    error(
+        StatusCode::FORBIDDEN,
+        ErrorCode::AccessDenied,
+        "this content-provider token is not for that merchant",
+    )
+}
+
+/// The merchant of a start request stored as JSON in the journal.
+fn merchant_of(request: Option<&str>) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(request?).ok()?;
+    v.get("merchant")?.as_str().map(str::to_owned)
+}
+
+async fn cp_start(
+    State(app): State<Arc<App>>,
+    Extension(grant): Extension<CpGrant>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let req: StartTransaction = match parse_json(&headers, &body) {
         Ok(r) => r,
         Err(resp) => return *resp,
@@ -414,14 +442,19 @@ async fn cp_start(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) 
     if let Err(why) = req.check() {
         return error(StatusCode::BAD_REQUEST, ErrorCode::FormatInvalid, why);
     }
+    if !grant.covers(&req.merchant) {
+        return other_merchant("start", &req.merchant);
+    }
     let request_text = serde_json::to_string(&req).unwrap_or_default();
     let (r, _) = app.input(|c| {
         let Machine::Visited(v) = &mut c.machine else {
             return Err(Error::Input("not a visited server"));
         };
-        // cpRef is the content provider's idempotency key: a retried start gets the first
-        // transaction back, a different request under the same cpRef is refused.
-        match c.journal.tx_by_cp_ref(&req.cp_ref) {
+        // cpRef is the content provider's idempotency key, per merchant: a retried start gets
+        // the first transaction back, a different request under the same cpRef is refused.
+        match c.journal.tx_by_cp_ref(&req.cp_ref, |r| {
+            merchant_of(r).as_deref() == Some(req.merchant.as_str())
+        }) {
             Ok(Some((tid, stored))) => {
                 return Ok(if stored.as_deref() == Some(request_text.as_str()) {
                     Started::Existing(tid)
@@ -510,7 +543,11 @@ fn status_of(app: &App, tid: &str) -> Option<TransactionStatus> {
     })
 }
 
-async fn cp_status(State(app): State<Arc<App>>, Path(tid): Path<String>) -> Response {
+async fn cp_status(
+    State(app): State<Arc<App>>,
+    Extension(grant): Extension<CpGrant>,
+    Path(tid): Path<String>,
+) -> Response {
     if TransactionId::parse(&tid).is_err() {
         return error(
             StatusCode::BAD_REQUEST,
@@ -518,7 +555,20 @@ async fn cp_status(State(app): State<Arc<App>>, Path(tid): Path<String>) -> Resp
             "transaction id",
         );
     }
-    match status_of(&app, &tid) {
+    // Another merchant's transaction answers exactly as an unknown one: a merchant-bound token
+    // learns nothing about other merchants' transaction ids.
+    let visible = match &grant {
+        CpGrant::AllMerchants => true,
+        CpGrant::Merchant(m) => {
+            let row = app.lock().journal.tx("", &tid).ok().flatten();
+            let theirs = row.is_some_and(|r| merchant_of(r.request.as_deref()).as_ref() == Some(m));
+            if !theirs {
+                warn!(%tid, merchant = %m, "status of a transaction outside the token's merchant answered as unknown");
+            }
+            theirs
+        }
+    };
+    match status_of(&app, &tid).filter(|_| visible) {
         Some(s) => json_response(StatusCode::OK, &s),
         None => error(
             StatusCode::NOT_FOUND,
@@ -528,7 +578,14 @@ async fn cp_status(State(app): State<Arc<App>>, Path(tid): Path<String>) -> Resp
     }
 }
 
-async fn cp_account(State(app): State<Arc<App>>, Path(merchant): Path<String>) -> Response {
+async fn cp_account(
+    State(app): State<Arc<App>>,
+    Extension(grant): Extension<CpGrant>,
+    Path(merchant): Path<String>,
+) -> Response {
+    if !grant.covers(&merchant) {
+        return other_merchant("account", &merchant);
+    }
     let core = app.lock();
     let Machine::Visited(v) = &core.machine else {
         return error(

@@ -40,6 +40,10 @@ pub(crate) enum RoamCommand {
         /// Which endpoints the token opens.
         #[arg(long, value_enum)]
         scope: auth::Scope,
+        /// Content-provider tokens only: bind the token to this merchant (prints an
+        /// `[[auth.cp]]` table instead of the all-merchants `cp_token_sha256` line).
+        #[arg(long)]
+        merchant: Option<String>,
     },
     /// Generate a key-encryption key for a home server's `[storage] kek_file`: 32 random
     /// bytes written to FILE with mode 0600 (an existing file is never overwritten).
@@ -80,10 +84,24 @@ pub(crate) fn run(command: RoamCommand) -> anyhow::Result<ExitCode> {
             rt.block_on(server::serve(loaded))?;
             Ok(ExitCode::SUCCESS)
         }
-        RoamCommand::Token { scope } => {
+        RoamCommand::Token { scope, merchant } => {
             let (token, hash) = auth::generate()?;
-            println!("{}", token.as_str());
-            println!("{} = [\"{hash}\"]", scope.config_key());
+            match (scope, merchant) {
+                (_, None) => {
+                    println!("{}", token.as_str());
+                    println!("{} = [\"{hash}\"]", scope.config_key());
+                }
+                (auth::Scope::Cp, Some(m)) if !m.is_empty() => {
+                    println!("{}", token.as_str());
+                    println!("[[auth.cp]]");
+                    println!("token_sha256 = \"{hash}\"");
+                    println!("merchant = {}", toml::Value::String(m));
+                }
+                (auth::Scope::Cp, Some(_)) => anyhow::bail!("--merchant must not be empty"),
+                (auth::Scope::Admin, Some(_)) => {
+                    anyhow::bail!("--merchant binds content-provider tokens only (--scope cp)")
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         RoamCommand::Kek { out } => {

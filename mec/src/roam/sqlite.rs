@@ -900,18 +900,26 @@ impl Journal {
             .optional()
     }
 
-    /// The transaction a content provider started under `cp_ref`: (tid, request JSON).
+    /// The first transaction a content provider started under `cp_ref` whose request JSON
+    /// `matches` (the caller's merchant: cpRefs are per merchant): (tid, request JSON).
     pub(crate) fn tx_by_cp_ref(
         &self,
         cp_ref: &str,
+        matches: impl Fn(Option<&str>) -> bool,
     ) -> rusqlite::Result<Option<(String, Option<String>)>> {
-        self.conn
-            .query_row(
-                "SELECT tid, request FROM transactions WHERE party = '' AND cp_ref = ?1 ORDER BY created_ms, tid LIMIT 1",
-                [cp_ref],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
+        let mut st = self.conn.prepare(
+            "SELECT tid, request FROM transactions WHERE party = '' AND cp_ref = ?1 ORDER BY created_ms, tid",
+        )?;
+        let rows = st.query_map([cp_ref], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+        })?;
+        for row in rows {
+            let (tid, request) = row?;
+            if matches(request.as_deref()) {
+                return Ok(Some((tid, request)));
+            }
+        }
+        Ok(None)
     }
 
     /// Appends a content-provider event.
@@ -1506,10 +1514,14 @@ mod tests {
         .unwrap();
         let row = j.tx("", "t1").unwrap().unwrap();
         assert_eq!(
-            j.tx_by_cp_ref("order-1").unwrap(),
+            j.tx_by_cp_ref("order-1", |_| true).unwrap(),
             Some(("t1".to_owned(), Some("{}".to_owned())))
         );
-        assert_eq!(j.tx_by_cp_ref("order-2").unwrap(), None);
+        assert_eq!(
+            j.tx_by_cp_ref("order-1", |r| r != Some("{}")).unwrap(),
+            None
+        );
+        assert_eq!(j.tx_by_cp_ref("order-2", |_| true).unwrap(), None);
         assert_eq!(row.state, "awaitingUser");
         assert_eq!(row.cp_ref.as_deref(), Some("order-1"));
         assert_eq!(row.user_url.as_deref(), Some("http://u"));
