@@ -350,7 +350,8 @@ impl TrustAnchor {
 /// before it, such as a self-signed root above the anchor, are ignored); every following
 /// certificate must be signed by the one before it, name it as issuer (X.509 issuer/subject,
 /// GlobalPlatform `42`/`5F20`), and every issuing X.509 certificate must be a CA. Key usage is
-/// checked where present (issuers: certificate signing; the SD's certificate: key agreement).
+/// checked where present (X.509 issuers: certificate signing; the SD's certificate, X.509 or
+/// GlobalPlatform: key agreement); a GlobalPlatform issuer's key usage is not interpreted.
 /// Validity periods are checked only when `now` is given.
 ///
 /// # Errors
