@@ -162,7 +162,10 @@ pub(crate) fn pin_bcd(pin: &str) -> Result<Zeroizing<Vec<u8>>, String> {
     if !(4..=12).contains(&pin.len()) || !pin.bytes().all(|b| b.is_ascii_digit()) {
         return Err("PIN: 4 to 12 digits".into());
     }
-    let mut text = Zeroizing::new(pin.to_string());
+    // Room for the filler up front: a reallocating push would free a copy of the PIN
+    // without zeroizing it.
+    let mut text = Zeroizing::new(String::with_capacity(pin.len() + 1));
+    text.push_str(pin);
     if !text.len().is_multiple_of(2) {
         text.push('F');
     }
