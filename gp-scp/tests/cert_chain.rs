@@ -317,7 +317,7 @@ fn public_globalplatform_certificate_vector() {
     }
 }
 
-/// A GlobalPlatform certificate (Amd F Table 6-12), signed by `signer` over the data objects
+/// A GlobalPlatform certificate (Amd F certificate format), signed by `signer` over the data objects
 /// before 5F37.
 fn gp_cert(
     serial: u8,

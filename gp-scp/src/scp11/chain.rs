@@ -5,12 +5,12 @@
 //!
 //! - **X.509** (RFC 5280), signed with `ecdsa-with-SHA256` (RFC 5758 §3.2), as YubiKeys and the
 //!   virtual SE serve them;
-//! - **GlobalPlatform** certificates (GPC 2.3 Amd F, certificate format, Table 6-12):
+//! - **GlobalPlatform** certificates (GPC 2.3 Amd F, GlobalPlatform certificate format):
 //!   `7F21 { 93 serial, 42 CA-KLOC identifier, 5F20 subject identifier, 95 key usage,
 //!   [5F25 effective date], 5F24 expiration date, [53 | 73 discretionary data], [BF20 ..],
 //!   7F49 { B0 Q, F0 key parameter reference }, 5F37 signature }`. The signature covers the
 //!   data objects inside `7F21` that precede `5F37`, tag and length included; it is read as
-//!   DER (`30 ..`) or as the 64-byte `r || s`. (Tags: Amd F Table 6-12; the signed span and
+//!   DER (`30 ..`) or as the 64-byte `r || s`. (Tags: Amd F certificate format; the signed span and
 //!   the DER signature as read by the public OneKeyHQ/firmware-pro `core/embed/lite_card/scp11.c`
 //!   and imKey `CertificateSCP11.getSignatureMessage`.)
 //!
@@ -82,7 +82,7 @@ const KNOWN_EXTENSIONS: [ObjectIdentifier; 6] = [
     ObjectIdentifier::new_unwrap("2.5.29.37"),
 ];
 
-/// GlobalPlatform certificate (GPC 2.3 Amd F Table 6-12).
+/// GlobalPlatform certificate (GPC 2.3 Amd F certificate format).
 const TAG_GP_CERTIFICATE: u32 = 0x7F21;
 /// Certificate serial number.
 const TAG_GP_SERIAL: u32 = 0x93;
@@ -100,8 +100,8 @@ const TAG_GP_EXPIRATION: u32 = 0x5F24;
 const TAG_GP_PUBLIC_KEY: u32 = 0x7F49;
 /// Signature over the preceding data objects.
 const TAG_GP_SIGNATURE: u32 = 0x5F37;
-/// Key usage bit "key agreement" (`0080`), as in the SD/OCE ECKA certificates (Amd F Table
-/// 6-12; the public OneKey OCE certificate carries `95 02 0080`).
+/// Key usage bit "key agreement" (`0080`), as in the SD/OCE ECKA certificates (Amd F
+/// certificate format; the public OneKey OCE certificate carries `95 02 0080`).
 const GP_KEY_USAGE_KEY_AGREEMENT: u16 = 0x0080;
 /// Key parameter reference `00`: NIST P-256 (the `F0` value of GPC 2.3 ECC keys on P-256, as in
 /// PUT KEY; the public OneKey certificate carries `F0 01 00`).
@@ -681,7 +681,7 @@ fn parse_gp(der: &[u8]) -> Result<Parsed<'_>, ParseError> {
         let (tlv, after) = parse_tlv(rest).map_err(|_| (None, BAD))?;
         let offset = body.len() - rest.len();
         if signed_len.is_some() {
-            // Amd F Table 6-12: the signature is the last data object.
+            // Amd F certificate format: the signature is the last data object.
             return Err((
                 None,
                 CertificateFault::Malformed("data after the signature (5F37)"),
