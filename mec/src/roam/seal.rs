@@ -280,6 +280,33 @@ mod tests {
         assert_eq!(k.open(SLOT, &a[..a.len() - 1]), Err(OpenError::Mismatch));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Any value round-trips in its slot; any byte string given to `open` gives an error or
+        /// a plaintext, never a panic, and a changed sealed value never opens.
+        #[test]
+        fn round_trip_and_open_never_panics(
+            plain in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            row in "[+0-9]{0,16}",
+            junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
+            flip in proptest::prelude::any::<proptest::sample::Index>(),
+        ) {
+            let k = Kek::new([0x21; 32]);
+            let slot = Slot { row: &row, ..SLOT };
+            let sealed = k.seal(slot, &plain).unwrap();
+            let opened = k.open(slot, &sealed).unwrap();
+            proptest::prop_assert_eq!(opened.as_slice(), plain.as_slice());
+            let mut bad = sealed.clone();
+            let i = flip.index(bad.len());
+            bad[i] ^= 0x80;
+            proptest::prop_assert!(k.open(slot, &bad).is_err());
+            let _ = k.open(slot, &junk);
+            let mut framed = MAGIC.to_vec();
+            framed.extend_from_slice(&junk);
+            proptest::prop_assert!(k.open(slot, &framed).is_err());
+        }
+    }
+
     #[test]
     fn kek_files() {
         let dir = tempfile::tempdir().unwrap();
