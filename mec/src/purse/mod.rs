@@ -42,6 +42,54 @@ use terminal::{
     IssuerCommand, IssuerKeys, PurseError, PurseInfo, Receipt, SoftSam, Terminal, pin_bcd,
 };
 
+/// The POS terminal and its software SAM, for `purchase` and `ticket buy`.
+#[derive(Args, Debug)]
+pub(crate) struct PosArgs {
+    /// POS terminal id (6 bytes hex).
+    #[arg(long, value_name = "HEX", default_value = "000000000777", value_parser = parse_terminal)]
+    terminal_id: [u8; 6],
+    /// DPK master key (16 bytes hex) held by the SAM. Default: the test key.
+    #[arg(long, value_name = "HEX", value_parser = parse_key)]
+    purchase_master_key: Option<Key16>,
+    /// DPK key index on the card.
+    #[arg(long, default_value_t = 1)]
+    key_index: u8,
+    /// Previous terminal transaction serial (the SAM uses the next one). Default: the
+    /// Unix time, so serials grow from run to run.
+    #[arg(long)]
+    serial: Option<u32>,
+    /// Date and time of the transaction, YYYYMMDDhhmmss (default: now, UTC).
+    #[arg(long, value_name = "YYYYMMDDhhmmss", value_parser = parse_when)]
+    when: Option<DateTime>,
+}
+
+impl PosArgs {
+    /// A purchase of `amount` from `kind`, MAC2 made and the TAC checked by a software SAM
+    /// holding the DPK master key (the test key when none is given, with a warning).
+    pub(crate) fn purchase(
+        &self,
+        term: &mut Terminal<'_>,
+        kind: PurseKind,
+        amount: u32,
+    ) -> Result<Receipt, PurseError> {
+        warn_test_keys(&[&self.purchase_master_key]);
+        let master = master_or_test(&self.purchase_master_key, key_function::PURCHASE);
+        let serial = self.serial.unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| u32::try_from(d.as_secs() & 0xFFFF_FFFF).unwrap_or(0))
+        });
+        let mut sam = SoftSam::new(&master, self.key_index, serial);
+        term.purchase(
+            &mut sam,
+            kind,
+            amount,
+            self.terminal_id,
+            self.when.unwrap_or_else(now),
+        )
+    }
+}
+
 /// `mec purse [OPTIONS] <VERB>`
 #[derive(Args, Debug)]
 #[command(
@@ -137,22 +185,8 @@ returns MAC2 and later checks the TAC; here the master keys are in this process 
         /// Amount in currency units with up to 2 decimals.
         #[arg(long, value_parser = parse_amount)]
         amount: u32,
-        /// POS terminal id (6 bytes hex).
-        #[arg(long, value_name = "HEX", default_value = "000000000777", value_parser = parse_terminal)]
-        terminal_id: [u8; 6],
-        /// DPK master key (16 bytes hex) held by the SAM. Default: the test key.
-        #[arg(long, value_name = "HEX", value_parser = parse_key)]
-        purchase_master_key: Option<Key16>,
-        /// DPK key index on the card.
-        #[arg(long, default_value_t = 1)]
-        key_index: u8,
-        /// Previous terminal transaction serial (the SAM uses the next one). Default: the
-        /// Unix time, so serials grow from run to run.
-        #[arg(long)]
-        serial: Option<u32>,
-        /// Date and time of the transaction, YYYYMMDDhhmmss (default: now, UTC).
-        #[arg(long, value_name = "YYYYMMDDhhmmss", value_parser = parse_when)]
-        when: Option<DateTime>,
+        #[command(flatten)]
+        pos: PosArgs,
     },
     /// Unload (debit) the ED back to the issuer's account (ED only; needs --pin).
     #[command(
@@ -1044,29 +1078,8 @@ fn run_verb(
             let r = term.unload(&keys, *amount, *terminal_id, when.unwrap_or_else(now))?;
             Ok(format_receipt(&r))
         }
-        Verb::Purchase {
-            amount,
-            terminal_id,
-            purchase_master_key,
-            key_index,
-            serial,
-            when,
-        } => {
-            warn_test_keys(&[purchase_master_key]);
-            let master = master_or_test(purchase_master_key, key_function::PURCHASE);
-            let serial = serial.unwrap_or_else(|| {
-                SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| u32::try_from(d.as_secs() & 0xFFFF_FFFF).unwrap_or(0))
-            });
-            let mut sam = SoftSam::new(&master, *key_index, serial);
-            let r = term.purchase(
-                &mut sam,
-                kind,
-                *amount,
-                *terminal_id,
-                when.unwrap_or_else(now),
-            )?;
+        Verb::Purchase { amount, pos } => {
+            let r = pos.purchase(term, kind, *amount)?;
             Ok(format_receipt(&r))
         }
         Verb::PersoData { .. }

@@ -6,15 +6,13 @@
 
 use apdu_codec::{Command, ResponseView, StatusWord};
 use clap::{Args, Subcommand};
-use epurse::card::key_function;
 use epurse::crypto::Key16;
-use epurse::pboc::{DateTime, PurseKind};
+use epurse::pboc::PurseKind;
 use epurse::ticket::{self, Ticket, TicketInfo};
 
-use super::terminal::{PurseError, SoftSam, Terminal};
+use super::terminal::{PurseError, Terminal};
 use super::{
-    format_day, format_receipt, master_or_test, now, parse_amount, parse_hex_exact, parse_key,
-    parse_terminal, parse_when, warn_test_keys,
+    PosArgs, format_day, format_receipt, now, parse_amount, parse_hex_exact, parse_key, parse_when,
 };
 
 /// Default AID of the ticket store instance.
@@ -103,21 +101,8 @@ with `mec purse ticket deliver` and the same ticket options: the purchase is nev
         /// Price in currency units with up to 2 decimals.
         #[arg(long, value_parser = parse_amount)]
         amount: u32,
-        /// POS terminal id (6 bytes hex).
-        #[arg(long, value_name = "HEX", default_value = "000000000777", value_parser = parse_terminal)]
-        terminal_id: [u8; 6],
-        /// DPK master key (16 bytes hex) held by the SAM. Default: the test key.
-        #[arg(long, value_name = "HEX", value_parser = parse_key)]
-        purchase_master_key: Option<Key16>,
-        /// DPK key index on the card.
-        #[arg(long, default_value_t = 1)]
-        key_index: u8,
-        /// Previous terminal transaction serial (default: the Unix time).
-        #[arg(long)]
-        serial: Option<u32>,
-        /// Date and time of the purchase, YYYYMMDDhhmmss (default: now, UTC).
-        #[arg(long, value_name = "YYYYMMDDhhmmss", value_parser = parse_when)]
-        when: Option<DateTime>,
+        #[command(flatten)]
+        pos: PosArgs,
         #[command(flatten)]
         spec: TicketSpec,
     },
@@ -276,32 +261,9 @@ pub(crate) fn execute(
             let t = spec.ticket()?;
             deliver(&mut term, &store, &delivery, &t)
         }
-        TicketVerb::Buy {
-            amount,
-            terminal_id,
-            purchase_master_key,
-            key_index,
-            serial,
-            when,
-            spec,
-        } => {
-            warn_test_keys(&[purchase_master_key]);
+        TicketVerb::Buy { amount, pos, spec } => {
             let t = spec.ticket()?;
-            let master = master_or_test(purchase_master_key, key_function::PURCHASE);
-            let serial = serial.unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| u32::try_from(d.as_secs() & 0xFFFF_FFFF).unwrap_or(0))
-            });
-            let mut sam = SoftSam::new(&master, *key_index, serial);
-            let receipt = term.purchase(
-                &mut sam,
-                kind,
-                *amount,
-                *terminal_id,
-                when.unwrap_or_else(now),
-            )?;
-            let receipt = format_receipt(&receipt);
+            let receipt = format_receipt(&pos.purchase(&mut term, kind, *amount)?);
             match deliver(&mut term, &store, &delivery, &t) {
                 Ok(d) => Ok(format!("{receipt}\n{d}")),
                 Err(e) => {
