@@ -118,8 +118,9 @@ pub(crate) enum GpError {
     Scp(gp_scp::Error),
     /// A malformed response or request.
     Command(CommandError),
-    /// SCP11b: the card's key could not be authenticated (certificate chain refused, or not
-    /// the pinned key); nothing was sent after GET DATA BF21.
+    /// SCP11b: the card's key could not be authenticated (certificate chain refused, not
+    /// the pinned key, or no certificate to read it from); nothing was sent after GET DATA
+    /// BF21.
     Untrusted(String),
     /// A PUT KEY answer whose key check values do not match the keys sent.
     KcvMismatch {
@@ -992,13 +993,18 @@ impl<T: Transport> GpClient<T> {
     /// PK.SD from the certificate store (root-most first, the SD's certificate last),
     /// authenticated as `trust` says. Without `--ca` and `--sd-key` the key is taken as the
     /// card presents it (as GlobalPlatformPro does without a CA) and a warning is printed.
-    fn authenticate_sd_key(
+    pub(super) fn authenticate_sd_key(
         &mut self,
         certificates: &[&[u8]],
         trust: &Scp11Trust,
     ) -> Result<p256::PublicKey, GpError> {
         let Some(last) = certificates.last() else {
-            return Err(GpError::Usage("the certificate store is empty".into()));
+            // The card's doing, not the command line's: exit 3 like any untrusted SD key.
+            return Err(GpError::Untrusted(
+                "the card's certificate store (GET DATA BF21) holds no certificate: its key \
+                 PK.SD cannot be read"
+                    .into(),
+            ));
         };
         let sd_key = if trust.anchors.is_empty() {
             gp_scp::scp11::public_key_from_certificate(last)?

@@ -18,7 +18,7 @@ use virtual_se::card::Card;
 use virtual_se::profile::Profile;
 use virtual_se::store::MemoryStore;
 
-use super::client::{GpClient, GpError};
+use super::client::{GpClient, GpError, Scp11Trust};
 use super::{GpArgs, exit_code, verbs};
 use crate::transport::{Tracer, VirtualTransport};
 
@@ -1215,6 +1215,30 @@ fn scp11b_wrong_ca_stops_before_internal_authenticate() {
     assert!(e.to_string().contains("--ca"), "{e}");
     assert_eq!(h.client.auth_attempts, 0);
     assert!(h.trace_lines("C: 80CABF21").is_empty());
+}
+
+#[test]
+fn scp11b_empty_certificate_store_is_untrusted() {
+    // A card answering GET DATA BF21 with 9000 and no certificate: PK.SD cannot be read, let
+    // alone verified; exit 3 like any SD key that is not trusted (not a usage error).
+    let ca = scp11_file("danger-test-scp11b-ca-cert.pem");
+    let with_ca = Scp11Trust {
+        anchors: super::trust::read_anchors(std::path::Path::new(&ca)).unwrap(),
+        ..Scp11Trust::default()
+    };
+    for trust in [Scp11Trust::default(), with_ca] {
+        let (mut h, warnings) = scp11_harness();
+        let e = h.client.authenticate_sd_key(&[], &trust).unwrap_err();
+        assert!(matches!(e, GpError::Untrusted(_)), "{e:?}");
+        assert_eq!(exit_code(&e), 3);
+        assert_eq!(
+            e.to_string(),
+            "SCP11b: the card's certificate store (GET DATA BF21) holds no certificate: its key \
+             PK.SD cannot be read; the card's key is not authenticated, so no INTERNAL \
+             AUTHENTICATE was sent"
+        );
+        assert_eq!(warnings.text(), "");
+    }
 }
 
 #[test]
