@@ -351,8 +351,8 @@ pub(crate) fn check_options(mode: ApduMode, block: Option<usize>) -> Result<(), 
         (ApduMode::Short, Some(n)) if n > SHORT_BLOCK_MAX => Err(format!(
             "--apdu short --block-size {n}: a short APDU carries {SHORT_DATA} data bytes, and \
              secure messaging adds at least an 8-byte MAC (and padding with encryption): \
-             blocks of at most {SHORT_BLOCK_MAX} bytes (239 with encryption) fit; use --apdu \
-             extended (or auto) for larger blocks"
+             blocks of at most {SHORT_BLOCK_MAX} bytes fit (239 with SCP02 or SCP03 encryption, \
+             223 in SCP03 S16 mode); use --apdu extended (or auto) for larger blocks"
         )),
         _ => Ok(()),
     }
@@ -526,7 +526,17 @@ mod tests {
             e.contains("at most 2048 bytes") && e.contains("2015"),
             "{e}"
         );
-        assert!(check_options(ApduMode::Short, Some(248)).is_err());
+        let e = check_options(ApduMode::Short, Some(248)).unwrap_err();
+        assert!(e.contains("at most 247 bytes fit (239 with"), "{e}");
+        // The figures in the message are the sessions' own limits.
+        assert_eq!(
+            (s8.max_block(SHORT_DATA), des.max_block(SHORT_DATA)),
+            (239, 239)
+        );
+        assert_eq!(
+            Wrapping::of("03", Some(0x71), 0x33).max_block(SHORT_DATA),
+            223
+        );
         assert!(check_options(ApduMode::Short, Some(247)).is_ok());
         assert!(check_options(ApduMode::Auto, Some(4000)).is_ok());
     }
