@@ -803,7 +803,7 @@ fn apply_dgi(next: &mut PurseState, dgi: u16, v: &[u8]) -> Result<(), Error> {
                 .try_into()
                 .map_err(|_| Error::IncorrectData)?;
             let si = v.get(19..).unwrap_or(&[]);
-            // AN10922 §2.2.1: the diversification input M = UID || AID || system identifier
+            // AN10922 (AES-128 diversification): the diversification input M = UID || AID || system identifier
             // is at most 31 bytes (the constant 01 makes 32).
             if tag::UID_LEN + 3 + si.len() > 31 {
                 return Err(Error::IncorrectData);

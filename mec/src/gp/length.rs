@@ -7,8 +7,8 @@
 //!   chaining, b7 = extended Lc and Le fields, b6 = extended length information in EF.ATR/INFO.
 //!   The same bit layout is decoded by openpgp-card (`CardCapabilities`), and ETSI TS 102 221
 //!   §6.2 shows UICC ATRs with `73 .. .. 15` "no extended Lc and Le";
-//! - the extended length information data object `7F66` (ISO/IEC 7816-4 §12.7.1; layout as
-//!   in the OpenPGP card specification 3.4 §4.1.3.1): two INTEGERs (`02`), the most bytes in a
+//! - the extended length information data object `7F66` (ISO/IEC 7816-4; layout as
+//!   in the OpenPGP card specification 3.4): two INTEGERs (`02`), the most bytes in a
 //!   command APDU and in a response APDU. `mec gp` asks for it with GET DATA when b6 is set.
 
 use std::fmt;
@@ -208,8 +208,8 @@ impl Wrapping {
         level: 0,
     };
 
-    /// What a session adds: SCP02 pads to 8 (C-DEC, GPC 2.3 §E.4.4) and MACs 8 bytes;
-    /// SCP03 / SCP11 pad to 16 (Amd D §6.2.6) and MAC 8 bytes (SCP03 S16 mode, `i` bit 01:
+    /// What a session adds: SCP02 pads to 8 (C-DEC, GPC 2.3 Appendix E) and MACs 8 bytes;
+    /// SCP03 / SCP11 pad to 16 (Amd D, C-DECRYPTION) and MAC 8 bytes (SCP03 S16 mode, `i` bit 01:
     /// 16 bytes, Amd D §5.1; SCP11b sessions of gp-scp use 8-byte MACs at level 33).
     pub(crate) fn of(scp: &str, i: Option<u8>, level: u8) -> Wrapping {
         let c_dec = level & 0x02 != 0;

@@ -222,8 +222,8 @@ pub(crate) fn get_data(cmd: &CommandView<'_>, env: &Env<'_>) -> Outcome {
     let domain = env.domain()?;
     let tagged = env.options.key_info_format == KeyInfoFormat::GlobalPlatform;
     match tag {
-        // ISO/IEC 7816-4 §12.7.1 extended length information (layout as in the OpenPGP card
-        // spec 3.4 §4.1.3.1): `02 L max command APDU bytes, 02 L max response APDU bytes`.
+        // ISO/IEC 7816-4 extended length information (layout as in the OpenPGP card
+        // spec 3.4): `02 L max command APDU bytes, 02 L max response APDU bytes`.
         0x7F66 => match env.options.extended_length {
             super::ExtendedLength::Announced {
                 max_command: Some(c),
