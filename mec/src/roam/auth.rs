@@ -198,7 +198,10 @@ impl Tokens {
 /// (never accepted) for another scheme or a malformed token.
 fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
     let v = headers.get(header::AUTHORIZATION)?.as_bytes();
-    let (scheme, rest) = v.split_at_checked(7)?;
+    // A header too short to hold "Bearer " (`Basic`, say) is another scheme, not no header.
+    let Some((scheme, rest)) = v.split_at_checked(7) else {
+        return Some(&[]);
+    };
     if !scheme.eq_ignore_ascii_case(b"bearer ") {
         return Some(&[]);
     }
@@ -370,6 +373,7 @@ mod tests {
         assert!(t.check(Scope::Admin, &headers("BEARER admin")).is_ok());
         for bad in [
             "Basic Y3Atb25lOg==",
+            "Basic",
             "Bearer",
             "Bearer ",
             "Bearer cp-one extra",
@@ -387,6 +391,14 @@ mod tests {
                     .to_str()
                     .unwrap()
                     .starts_with("Bearer realm=\"cpBearer\""),
+                "{bad:?}"
+            );
+            // Even a header too short to name a scheme (`Basic`) is a token that was refused.
+            assert!(
+                r.headers()[header::WWW_AUTHENTICATE]
+                    .to_str()
+                    .unwrap()
+                    .ends_with("error=\"invalid_token\""),
                 "{bad:?}"
             );
         }
