@@ -54,18 +54,25 @@ pub fn message(data: &[u8]) {
     }
 }
 
-fn small_registry() -> Result<Registry, crate::Error> {
-    let mut rng = SeededRng::from_u64(0xF023);
-    let a = PrivateKey::generate(&mut rng);
-    let b = PrivateKey::generate(&mut rng);
-    let c = PrivateKey::generate(&mut rng);
-    crate::sim::registry(&a, &b, &c, None)
+/// A fresh copy of the fixture registry; its three keys are generated once, not per input
+/// (three P-256 key generations dominated every execution).
+fn small_registry() -> Option<Registry> {
+    static REGISTRY: OnceLock<Option<Registry>> = OnceLock::new();
+    REGISTRY
+        .get_or_init(|| {
+            let mut rng = SeededRng::from_u64(0xF023);
+            let a = PrivateKey::generate(&mut rng);
+            let b = PrivateKey::generate(&mut rng);
+            let c = PrivateKey::generate(&mut rng);
+            crate::sim::registry(&a, &b, &c, None).ok()
+        })
+        .clone()
 }
 
 /// `roaming_registry_update`: any bytes as a JSON or TOML update applied to a small registry:
 /// never panics, and a refused update leaves the registry exactly as it was.
 pub fn registry_update(data: &[u8]) {
-    let Ok(mut reg) = small_registry() else {
+    let Some(mut reg) = small_registry() else {
         panic!("fixture registry");
     };
     let mut updates = Vec::new();
