@@ -4,111 +4,13 @@
 //! and exit codes, and tear recovery after a response lost after the commit.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-const AID: &str = "A000000333010101";
-
-fn profile() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../virtual-se/profiles/default.toml")
-}
-
-struct Run {
-    code: i32,
-    out: String,
-    err: String,
-}
-
-fn mec(args: &[&str]) -> Run {
-    mec_stdin(args, "")
-}
-
-fn mec_stdin(args: &[&str], input: &str) -> Run {
-    use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mec"))
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
-    Run {
-        code: o.status.code().unwrap_or(-1),
-        out: String::from_utf8_lossy(&o.stdout).into_owned(),
-        err: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
-}
+use common::{card_with_purse as card_with, field, purse, purse_stdin};
 
 /// A card with the purse installed and personalized; returns the state directory.
 fn card() -> tempfile::TempDir {
     card_with(&[])
-}
-
-/// A card personalized with `mec purse perso-data PERSO...`.
-fn card_with(perso: &[&str]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let p = profile();
-    let (p, s) = (p.to_str().unwrap(), dir.path().to_str().unwrap());
-    let r = mec(&[
-        "gp",
-        "--virtual",
-        p,
-        "--virtual-state",
-        s,
-        "install",
-        "--package",
-        "F06D65635055",
-        "--applet",
-        "F06D6563505501",
-        "--create",
-        AID,
-    ]);
-    assert_eq!(r.code, 0, "{}", r.err);
-    let mut perso_args = vec!["purse", "perso-data"];
-    perso_args.extend_from_slice(perso);
-    let dgis = mec(&perso_args);
-    assert_eq!(dgis.code, 0, "{}", dgis.err);
-    let mut args = vec![
-        "gp",
-        "--virtual",
-        p,
-        "--virtual-state",
-        s,
-        "store-data",
-        AID,
-        "--dgi",
-    ];
-    args.extend(dgis.out.lines());
-    let r = mec(&args);
-    assert_eq!(r.code, 0, "{}", r.err);
-    dir
-}
-
-fn purse(dir: &tempfile::TempDir, args: &[&str]) -> Run {
-    let p = profile();
-    let mut all = vec![
-        "purse",
-        "--virtual",
-        p.to_str().unwrap(),
-        "--virtual-state",
-        dir.path().to_str().unwrap(),
-    ];
-    all.extend_from_slice(args);
-    mec(&all)
-}
-
-fn field(text: &str, name: &str) -> String {
-    text.lines()
-        .find(|l| l.starts_with(name))
-        .map(|l| l[name.len()..].trim().to_string())
-        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
 }
 
 #[test]
@@ -768,19 +670,7 @@ fn ed_overdraft_pin_from_stdin_and_personalized_pin() {
     // A purse personalized with PIN 2580 (read from standard input), 5 tries and an ED
     // overdraft limit of 10.00.
     let dir = card_with(&["--pin", "2580", "--pin-tries", "5", "--ed-overdraft", "10"]);
-    let p = profile();
-    let base = [
-        "purse",
-        "--virtual",
-        p.to_str().unwrap(),
-        "--virtual-state",
-        dir.path().to_str().unwrap(),
-    ];
-    let run = |extra: &[&str], input: &str| {
-        let mut args = base.to_vec();
-        args.extend_from_slice(extra);
-        mec_stdin(&args, input)
-    };
+    let run = |extra: &[&str], input: &str| purse_stdin(&dir, extra, input);
     assert_eq!(run(&["verify-pin"], "").out, "PIN tries left: 5\n");
     let r = run(&["--pin", "-", "verify-pin"], "2580\n");
     assert_eq!(r.code, 0, "{}", r.err);

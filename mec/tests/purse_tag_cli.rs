@@ -6,81 +6,19 @@
 //! spent, tickets bought, listed and checked at a gate that refuses a replayed answer.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-const AID: &str = "A000000333010101";
+use common::{AID, Run, card_with_purse, field, gp, install, mec, purse};
+
 const TAG: &str = "A000000647565401";
 const STORE: &str = "A000000647544B01";
 const UID: &str = "04527A9A3C1180";
 const WHEN: &str = "20261121100000";
 
-fn profile() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../virtual-se/profiles/default.toml")
-}
-
-struct Run {
-    code: i32,
-    out: String,
-    err: String,
-}
-
-fn mec(args: &[&str]) -> Run {
-    let o = Command::new(env!("CARGO_BIN_EXE_mec"))
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    Run {
-        code: o.status.code().unwrap_or(-1),
-        out: String::from_utf8_lossy(&o.stdout).into_owned(),
-        err: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
-}
-
-fn gp(dir: &tempfile::TempDir, args: &[&str]) -> Run {
-    let p = profile();
-    let mut all = vec![
-        "gp",
-        "--virtual",
-        p.to_str().unwrap(),
-        "--virtual-state",
-        dir.path().to_str().unwrap(),
-    ];
-    all.extend_from_slice(args);
-    mec(&all)
-}
-
-fn install(dir: &tempfile::TempDir, module: &str, instance: &str, params: Option<&str>) {
-    let mut args = vec![
-        "install",
-        "--package",
-        "F06D65635055",
-        "--applet",
-        module,
-        "--create",
-        instance,
-    ];
-    if let Some(p) = params {
-        args.extend(["--params", p]);
-    }
-    let r = gp(dir, &args);
-    assert_eq!(r.code, 0, "{}", r.err);
-}
-
 /// A card with the purse (personalized with `perso-data PERSO...`, which carries the tag access
 /// data unless `--no-tag`), the tag (UID [`UID`]) and the ticket store.
 fn card_with(perso: &[&str]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    install(&dir, "F06D6563505501", AID, None);
-    let mut perso_args = vec!["purse", "perso-data"];
-    perso_args.extend_from_slice(perso);
-    let dgis = mec(&perso_args);
-    assert_eq!(dgis.code, 0, "{}", dgis.err);
-    let mut args = vec!["store-data", AID, "--dgi"];
-    args.extend(dgis.out.lines());
-    let r = gp(&dir, &args);
-    assert_eq!(r.code, 0, "{}", r.err);
+    let dir = card_with_purse(perso);
     let params = mec(&["purse", "tag", "--uid", UID, "params"]);
     assert_eq!(params.code, 0, "{}", params.err);
     assert!(params.err.contains("TEST tag master key"));
@@ -93,26 +31,6 @@ fn card_with(perso: &[&str]) -> tempfile::TempDir {
 
 fn card() -> tempfile::TempDir {
     card_with(&[])
-}
-
-fn purse(dir: &tempfile::TempDir, args: &[&str]) -> Run {
-    let p = profile();
-    let mut all = vec![
-        "purse",
-        "--virtual",
-        p.to_str().unwrap(),
-        "--virtual-state",
-        dir.path().to_str().unwrap(),
-    ];
-    all.extend_from_slice(args);
-    mec(&all)
-}
-
-fn field(text: &str, name: &str) -> String {
-    text.lines()
-        .find(|l| l.starts_with(name))
-        .map(|l| l[name.len()..].trim().to_string())
-        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
 }
 
 fn cents(amount: &str) -> i64 {
