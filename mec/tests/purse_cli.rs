@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{card_with_purse as card_with, field, purse, purse_stdin};
+use common::{card_with_purse as card_with, field, purse, purse_stdin, refused};
 
 /// A card with the purse installed and personalized; returns the state directory.
 fn card() -> tempfile::TempDir {
@@ -93,15 +93,9 @@ fn refusals_have_exact_status_words_and_exit_codes() {
         r.err
     );
     let r = purse(&dir, &["load", "--amount", "9999.96"]);
-    assert_eq!(r.code, 1);
-    assert!(
-        r.err.contains("9501 (maximum balance exceeded)"),
-        "{}",
-        r.err
-    );
+    refused(&r, 1, "9501 (maximum balance exceeded)");
     let r = purse(&dir, &["prove", "--atc", "9"]);
-    assert_eq!(r.code, 1);
-    assert!(r.err.contains("9406"), "{}", r.err);
+    refused(&r, 1, "9406");
     // Wrong issuer key: MAC1 does not verify, nothing is sent to the card.
     let r = purse(
         &dir,
@@ -113,8 +107,7 @@ fn refusals_have_exact_status_words_and_exit_codes() {
             "00112233445566778899AABBCCDDEEFF",
         ],
     );
-    assert_eq!(r.code, 3);
-    assert!(r.err.contains("MAC1"), "{}", r.err);
+    refused(&r, 3, "MAC1");
     // Wrong SAM key: the card refuses MAC1 with 9302.
     let r = purse(
         &dir,
@@ -196,8 +189,7 @@ fn a_debit_that_never_reached_the_card_is_reported_not_charged() {
     assert_eq!(field(&purse(&dir, &["balance"]).out, "EP balance"), "10.00");
     // The same for a load: CREDIT (3) never arrives; the card has no proof (9406).
     let r = purse(&dir, &["--virtual-drop-apdu", "3", "load", "--amount", "4"]);
-    assert_eq!(r.code, 4, "{}", r.err);
-    assert!(r.err.contains("nothing was credited"), "{}", r.err);
+    refused(&r, 4, "nothing was credited");
     assert!(r.err.contains("9406"), "{}", r.err);
     assert_eq!(field(&purse(&dir, &["balance"]).out, "EP balance"), "10.00");
 }
@@ -222,21 +214,13 @@ fn ed_load_purchase_unload_need_the_pin() {
     let with = |extra: &[&'static str]| join(&["--wallet", "ed", "--pin", "123456"], extra);
     // Without a PIN the card refuses every ED operation with 6982.
     let r = purse(&dir, &["--wallet", "ed", "load", "--amount", "50"]);
-    assert_eq!(r.code, 1);
-    assert!(
-        r.err.contains(
-            "INITIALIZE FOR LOAD: card answered 6982 (security status not satisfied): ED operations need the cardholder PIN"
-        ),
-        "{}",
-        r.err
+    refused(
+        &r,
+        1,
+        "INITIALIZE FOR LOAD: card answered 6982 (security status not satisfied): ED operations need the cardholder PIN",
     );
     let r = purse(&dir, &["--wallet", "ed", "balance"]);
-    assert_eq!(r.code, 1);
-    assert!(
-        r.err.contains("GET BALANCE (ED): card answered 6982"),
-        "{}",
-        r.err
-    );
+    refused(&r, 1, "GET BALANCE (ED): card answered 6982");
 
     let r = purse(
         &dir,
@@ -296,12 +280,7 @@ fn ed_load_purchase_unload_need_the_pin() {
 
     // Unload without the PIN: 6982.
     let r = purse(&dir, &["unload", "--amount", "1"]);
-    assert_eq!(r.code, 1);
-    assert!(
-        r.err.contains("INITIALIZE FOR UNLOAD: card answered 6982"),
-        "{}",
-        r.err
-    );
+    refused(&r, 1, "INITIALIZE FOR UNLOAD: card answered 6982");
     // Wrong DULK master key: the issuer refuses MAC1 and sends nothing.
     let r = purse(
         &dir,
@@ -315,8 +294,7 @@ fn ed_load_purchase_unload_need_the_pin() {
             "00112233445566778899AABBCCDDEEFF",
         ],
     );
-    assert_eq!(r.code, 3, "{}", r.err);
-    assert!(r.err.contains("MAC1 of INITIALIZE FOR UNLOAD"), "{}", r.err);
+    refused(&r, 3, "MAC1 of INITIALIZE FOR UNLOAD");
     // The EP cannot be unloaded.
     assert_eq!(
         purse(&dir, &["--wallet", "ep", "unload", "--amount", "1"]).code,
@@ -412,12 +390,7 @@ fn pin_tries_change_block_unblock_and_reload() {
 
     // CHANGE PIN: a wrong old PIN costs a try and changes nothing.
     let r = purse(&dir, &["change-pin", "--old", "654321", "--new", "2468"]);
-    assert_eq!(r.code, 1);
-    assert!(
-        r.err.contains("CHANGE PIN: card answered 63C2"),
-        "{}",
-        r.err
-    );
+    refused(&r, 1, "CHANGE PIN: card answered 63C2");
     let r = purse(&dir, &["change-pin", "--old", "123456", "--new", "2468"]);
     assert_eq!(r.code, 0, "{}", r.err);
     assert_eq!(purse(&dir, &["verify-pin", "--pin", "123456"]).code, 1);
@@ -426,8 +399,7 @@ fn pin_tries_change_block_unblock_and_reload() {
     // Three wrong PINs block it: 63C2, 63C1, 63C0, then 6983 even for the right one.
     for left in ["63C2", "63C1", "63C0"] {
         let r = purse(&dir, &["verify-pin", "--pin", "0000"]);
-        assert_eq!(r.code, 1);
-        assert!(r.err.contains(left), "{}", r.err);
+        refused(&r, 1, left);
     }
     let r = purse(&dir, &["verify-pin", "--pin", "2468"]);
     assert_eq!(r.code, 1);
@@ -438,8 +410,7 @@ fn pin_tries_change_block_unblock_and_reload() {
         r.err
     );
     let r = purse(&dir, &["verify-pin"]);
-    assert_eq!(r.code, 1);
-    assert!(r.err.contains("6983"), "{}", r.err);
+    refused(&r, 1, "6983");
     // An ED purchase stops at VERIFY.
     let r = purse(
         &dir,
@@ -447,12 +418,7 @@ fn pin_tries_change_block_unblock_and_reload() {
             "--wallet", "ed", "--pin", "2468", "purchase", "--amount", "1",
         ],
     );
-    assert_eq!(r.code, 1);
-    assert!(
-        r.err.contains("VERIFY PIN: card answered 6983"),
-        "{}",
-        r.err
-    );
+    refused(&r, 1, "VERIFY PIN: card answered 6983");
 
     // PIN UNBLOCK with a wrong DPUK master key: 9302, still blocked.
     let r = purse(
@@ -491,12 +457,7 @@ fn pin_tries_change_block_unblock_and_reload() {
             "00112233445566778899AABBCCDDEEFF",
         ],
     );
-    assert_eq!(r.code, 1);
-    assert!(
-        r.err.contains("RELOAD PIN: card answered 9302"),
-        "{}",
-        r.err
-    );
+    refused(&r, 1, "RELOAD PIN: card answered 9302");
     let r = purse(&dir, &["reload-pin", "--new", "123456"]);
     assert_eq!(r.code, 0, "{}", r.err);
     assert!(r.out.starts_with("RELOAD PIN 9000"), "{}", r.out);
@@ -538,13 +499,10 @@ fn issuer_block_unblock_and_permanent_lock() {
         r.err
     );
     let r = purse(&dir, &["unblock"]);
-    assert_eq!(r.code, 1);
-    assert!(
-        r.err.contains(
-            "APPLICATION UNBLOCK: card answered 6985 (conditions of use not satisfied): the application is not blocked"
-        ),
-        "{}",
-        r.err
+    refused(
+        &r,
+        1,
+        "APPLICATION UNBLOCK: card answered 6985 (conditions of use not satisfied): the application is not blocked",
     );
 
     let r = purse(&dir, &["block"]);
@@ -556,28 +514,15 @@ fn issuer_block_unblock_and_permanent_lock() {
     );
     // Blocked: SELECT answers 6283, the card refuses transactions with 6985.
     let r = purse(&dir, &["purchase", "--amount", "1"]);
-    assert_eq!(r.code, 1);
-    assert!(
-        r.err.contains(
-            "INITIALIZE FOR PURCHASE: card answered 6985 (conditions of use not satisfied): the issuer has blocked the application (SELECT answered 6283)"
-        ),
-        "{}",
-        r.err
+    refused(
+        &r,
+        1,
+        "INITIALIZE FOR PURCHASE: card answered 6985 (conditions of use not satisfied): the issuer has blocked the application (SELECT answered 6283)",
     );
     let r = purse(&dir, &["load", "--amount", "1"]);
-    assert_eq!(r.code, 1);
-    assert!(
-        r.err.contains("INITIALIZE FOR LOAD: card answered 6985"),
-        "{}",
-        r.err
-    );
+    refused(&r, 1, "INITIALIZE FOR LOAD: card answered 6985");
     let r = purse(&dir, &["balance"]);
-    assert_eq!(r.code, 1);
-    assert!(
-        r.err.contains("GET BALANCE (EP): card answered 6985"),
-        "{}",
-        r.err
-    );
+    refused(&r, 1, "GET BALANCE (EP): card answered 6985");
     // The log is still readable; nothing was added.
     assert_eq!(log_lines(&dir, &[]), 1);
 
@@ -590,8 +535,7 @@ fn issuer_block_unblock_and_permanent_lock() {
 
     // Permanent lock: refused without the confirmation flag (nothing sent).
     let r = purse(&dir, &["lock-permanently"]);
-    assert_eq!(r.code, 2);
-    assert!(r.err.contains("--yes-really"), "{}", r.err);
+    refused(&r, 2, "--yes-really");
     assert_eq!(field(&purse(&dir, &["balance"]).out, "EP balance"), "9.00");
     let r = purse(&dir, &["lock-permanently", "--yes-really"]);
     assert_eq!(r.code, 0, "{}", r.err);
@@ -656,8 +600,7 @@ fn lost_ed_answers_are_recovered_with_the_pin_again() {
         &dir,
         &with(&["--virtual-drop-apdu", "4", "unload", "--amount", "3"]),
     );
-    assert_eq!(r.code, 4, "{}", r.err);
-    assert!(r.err.contains("nothing was debited"), "{}", r.err);
+    refused(&r, 4, "nothing was debited");
     assert_eq!(
         field(&purse(&dir, &with(&["balance"])).out, "ED balance"),
         "25.00"
@@ -693,16 +636,10 @@ fn ed_overdraft_pin_from_stdin_and_personalized_pin() {
         ],
         "2580\n",
     );
-    assert_eq!(r.code, 1);
-    assert!(r.err.contains("9401"), "{}", r.err);
+    refused(&r, 1, "9401");
     // An unload never goes below zero.
     let r = run(&["--pin", "-", "unload", "--amount", "1"], "2580\n");
-    assert_eq!(r.code, 1);
-    assert!(
-        r.err.contains("INITIALIZE FOR UNLOAD: card answered 9401"),
-        "{}",
-        r.err
-    );
+    refused(&r, 1, "INITIALIZE FOR UNLOAD: card answered 9401");
     let r = run(&["--pin", "-", "balance"], "2580\n");
     assert_eq!(field(&r.out, "ED balance"), "-7.00");
     // An empty standard input is a usage error.
@@ -722,7 +659,6 @@ fn ed_overdraft_pin_from_stdin_and_personalized_pin() {
     assert_eq!(run(&["--pin", "1111", "verify-pin"], "").code, 0);
     // A missing line is a usage error, and nothing changed.
     let r = run(&["change-pin", "--old", "1111", "--new", "-"], "");
-    assert_eq!(r.code, 2, "{}", r.err);
-    assert!(r.err.contains("--new: PIN: 4 to 12 digits"), "{}", r.err);
+    refused(&r, 2, "--new: PIN: 4 to 12 digits");
     assert_eq!(run(&["--pin", "1111", "verify-pin"], "").code, 0);
 }

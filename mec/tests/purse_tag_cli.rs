@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{AID, Run, card_with_purse, field, gp, install, mec, purse};
+use common::{AID, Run, card_with_purse, field, gp, install, mec, purse, refused};
 
 const TAG: &str = "A000000647565401";
 const STORE: &str = "A000000647544B01";
@@ -147,15 +147,13 @@ fn move_show_decrement_and_refusals() {
             "1",
         ],
     );
-    assert_eq!(r.code, 1, "{}", r.err);
-    assert!(r.err.contains("9401"), "{}", r.err);
+    refused(&r, 1, "9401");
     assert!(r.err.contains("block holds less"), "{}", r.err);
     assert_eq!(tag_block(&dir, "1"), (510, 1));
 
     // More than the EP holds: 9401 from the purse, nothing debited or credited.
     let r = mv(&dir, &[], "92.51", "1");
-    assert_eq!(r.code, 1, "{}", r.err);
-    assert!(r.err.contains("MOVE TO TAG"), "{}", r.err);
+    refused(&r, 1, "MOVE TO TAG");
     assert!(r.err.contains("EP holds less"), "{}", r.err);
     assert_eq!(ep_balance(&dir), 9_250);
     assert_eq!(tag_block(&dir, "1"), (510, 1));
@@ -204,12 +202,8 @@ fn move_show_decrement_and_refusals() {
             "1",
         ],
     );
-    assert_eq!(r.code, 1, "{}", r.err);
-    assert!(
-        r.err.contains("9302") && r.err.contains("wrong key"),
-        "{}",
-        r.err
-    );
+    refused(&r, 1, "9302");
+    refused(&r, 1, "wrong key");
     assert_eq!(ep_balance(&dir), 9_250);
     assert_eq!(moves_logged(&dir), 1);
     // Without the PIN, from the ED, to a sector trailer, without --uid: usage errors.
@@ -233,8 +227,7 @@ fn move_show_decrement_and_refusals() {
             "--pin", "654321", "tag", "--uid", UID, "move", "--amount", "1",
         ],
     );
-    assert_eq!(r.code, 1, "{}", r.err);
-    assert!(r.err.contains("63C2"), "{}", r.err);
+    refused(&r, 1, "63C2");
     assert_eq!(ep_balance(&dir), 9_250);
     // Conservation: loaded = EP + tag + spent at the gate.
     assert_eq!(ep_balance(&dir) + tag_block(&dir, "1").0 + 240, 10_000);
@@ -266,8 +259,7 @@ fn lost_answers_move_value_exactly_once() {
     assert_eq!(moves_logged(&dir), 3);
     // A MOVE that never reached the card: nothing debited, exit 4, and nothing credited.
     let r = mv(&dir, &["--virtual-drop-apdu", "8"], "1", "2");
-    assert_eq!(r.code, 4, "{}", r.err);
-    assert!(r.err.contains("nothing was debited"), "{}", r.err);
+    refused(&r, 4, "nothing was debited");
     assert_eq!(ep_balance(&dir), 10_000 - 1_600);
     assert_eq!(tag_block(&dir, "2"), (1_600, 3));
     // The TRANSFER answer of a gate's decrement lost: settled by reading the block.
@@ -387,8 +379,7 @@ fn resume_does_not_guess_between_two_vouchers_for_the_same_counter() {
             &dir,
             &["tag", "--uid", UID, "resume", "--atc", atc, "--block", "1"],
         );
-        assert_eq!(r.code, 4, "{}", r.err);
-        assert!(r.err.contains("same block and counter"), "{}", r.err);
+        refused(&r, 4, "same block and counter");
     }
     assert_eq!(tag_block(&dir, "1"), (100, 1));
 }
@@ -398,12 +389,8 @@ fn a_purse_without_tag_access_refuses_the_move() {
     let dir = card_with(&["--no-tag"]);
     load(&dir, "10");
     let r = mv(&dir, &[], "1", "1");
-    assert_eq!(r.code, 1, "{}", r.err);
-    assert!(
-        r.err.contains("6A88") && r.err.contains("DGI 0401"),
-        "{}",
-        r.err
-    );
+    refused(&r, 1, "6A88");
+    refused(&r, 1, "DGI 0401");
     assert_eq!(ep_balance(&dir), 1_000);
     // perso-data emits DGI 0401 by default, and not with --no-tag.
     let with = mec(&["purse", "perso-data"]);
@@ -442,8 +429,7 @@ fn tickets_buy_list_gate_and_replay() {
     let mut buy2 = vec!["ticket", "buy", "--amount", "25", "--when", WHEN];
     buy2.extend(ticket_args("TKT00002"));
     let r = purse(&dir, &buy2);
-    assert_eq!(r.code, 1, "{}", r.err);
-    assert!(r.err.contains("9401"), "{}", r.err);
+    refused(&r, 1, "9401");
     assert!(!r.out.contains("STORE TICKET"));
 
     // The same ticket delivered again: accepted without change (a lost answer is retried).
@@ -469,12 +455,8 @@ fn tickets_buy_list_gate_and_replay() {
     ];
     bad.extend(ticket_args("TKT00004"));
     let r = purse(&dir, &bad);
-    assert_eq!(r.code, 1, "{}", r.err);
-    assert!(
-        r.err.contains("9302") && r.err.contains("--delivery-key"),
-        "{}",
-        r.err
-    );
+    refused(&r, 1, "9302");
+    refused(&r, 1, "--delivery-key");
     let r = purse(&dir, &["ticket", "list"]);
     assert_eq!(field(&r.out, "Tickets"), "2");
     // A different ticket under a stored id: 6985, nothing changes.
@@ -485,12 +467,8 @@ fn tickets_buy_list_gate_and_replay() {
             "--to", "20261130",
         ],
     );
-    assert_eq!(r.code, 1, "{}", r.err);
-    assert!(
-        r.err.contains("6985") && r.err.contains("different ticket"),
-        "{}",
-        r.err
-    );
+    refused(&r, 1, "6985");
+    refused(&r, 1, "different ticket");
 
     // The gate: ACCEPT with the gate key over a fresh challenge.
     let gate = |extra: &[&str]| {
@@ -511,8 +489,7 @@ fn tickets_buy_list_gate_and_replay() {
     // A recorded answer replayed against a new read: REFUSED (exit 3).
     let answer = field(&first.out, "Answer");
     let r = gate(&["--date", "20261121", "--replay-answer", &answer]);
-    assert_eq!(r.code, 3, "{}", r.err);
-    assert!(r.err.contains("REFUSED"), "{}", r.err);
+    refused(&r, 3, "REFUSED");
     assert!(!r.out.contains("ACCEPT"));
     // Another event's gate key: REFUSED (exit 3).
     let r = gate(&[
@@ -524,18 +501,13 @@ fn tickets_buy_list_gate_and_replay() {
     assert_eq!(r.code, 3, "{}", r.err);
     // Outside the validity dates (6985), unknown ticket (6A88): REFUSED by the card (exit 1).
     let r = gate(&["--date", "20261201"]);
-    assert_eq!(r.code, 1, "{}", r.err);
-    assert!(
-        r.err.contains("6985") && r.err.contains("REFUSED"),
-        "{}",
-        r.err
-    );
+    refused(&r, 1, "6985");
+    refused(&r, 1, "REFUSED");
     let r = purse(
         &dir,
         &["ticket", "gate", "--id", "TKT00009", "--date", "20261121"],
     );
-    assert_eq!(r.code, 1, "{}", r.err);
-    assert!(r.err.contains("6A88"), "{}", r.err);
+    refused(&r, 1, "6A88");
 }
 
 #[test]
@@ -579,12 +551,8 @@ fn a_full_store_refuses_the_ninth_ticket() {
         if n <= 8 {
             assert_eq!(r.code, 0, "{n}: {}", r.err);
         } else {
-            assert_eq!(r.code, 1, "{}", r.err);
-            assert!(
-                r.err.contains("6A84") && r.err.contains("full"),
-                "{}",
-                r.err
-            );
+            refused(&r, 1, "6A84");
+            refused(&r, 1, "full");
         }
     }
 }

@@ -731,13 +731,7 @@ fn trace_matches_kaoh_scp03_mutual_auth() {
         "mac+enc",
         "list",
     ]);
-    let wire: Vec<String> = h
-        .trace
-        .text()
-        .lines()
-        .filter(|l| l.starts_with("C: ") || l.starts_with("R: "))
-        .map(str::to_owned)
-        .collect();
+    let wire = wire_lines(&h);
     // After the SELECT of the ISD: the published handshake, byte for byte.
     assert_eq!(wire[2], "C: 80500000089BD6BF878FB8E99100");
     assert_eq!(
@@ -767,13 +761,7 @@ fn trace_matches_kaoh_scp03_delete() {
     ]);
     // The card has no such application: 6A88, explained.
     assert!(e.to_string().contains("6A88"), "{e}");
-    let wire: Vec<String> = h
-        .trace
-        .text()
-        .lines()
-        .filter(|l| l.starts_with("C: ") || l.starts_with("R: "))
-        .map(str::to_owned)
-        .collect();
+    let wire = wire_lines(&h);
     assert_eq!(wire[2], "C: 8050000008B2BDE1A2DC66BD5600");
     assert_eq!(
         wire[3],

@@ -122,3 +122,10 @@ pub fn field(text: &str, name: &str) -> String {
         .map(|l| l[name.len()..].trim().to_string())
         .unwrap_or_else(|| panic!("no {name} in\n{text}"))
 }
+
+/// The run failed with exit code `code` and its standard error says `text`.
+#[track_caller]
+pub fn refused(r: &Run, code: i32, text: &str) {
+    assert_eq!(r.code, code, "{}", r.err);
+    assert!(r.err.contains(text), "{}", r.err);
+}
